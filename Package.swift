@@ -1,0 +1,40 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "perflog",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "PerfLog", targets: ["PerfLog"]),
+        .library(name: "LMDB", targets: ["LMDB"]),
+        .executable(name: "perflog", targets: ["PerfLogCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2", traits: []),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]
+        ),
+        .target(name: "LMDB", dependencies: ["CLMDB"]),
+        .target(name: "PerfLog", dependencies: ["LMDB"]),
+        .executableTarget(
+            name: "PerfLogCLI",
+            dependencies: [
+                "PerfLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]
+        ),
+        // Writes events one commit at a time and acknowledges each on stdout; the
+        // concurrency and crash tests drive it as separate processes.
+        .executableTarget(name: "perflog-stress", dependencies: ["PerfLog"]),
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        .testTarget(name: "PerfLogTests", dependencies: ["PerfLog"]),
+        .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,65 @@
+import CLMDB
+
+/// A position in a database (`MDB_cursor`), valid only inside
+/// ``Transaction/withCursor(_:_:)``. Moves return the entry they land on, or `nil` past
+/// either end; keys and values point into the map.
+public struct Cursor {
+    /// One key/value pair, pointing into the map.
+    public typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+
+    let handle: OpaquePointer
+
+    /// The first entry (`MDB_FIRST`).
+    public mutating func first() throws(LMDBError) -> Entry? { try get(nil, MDB_FIRST) }
+    /// The last entry (`MDB_LAST`).
+    public mutating func last() throws(LMDBError) -> Entry? { try get(nil, MDB_LAST) }
+    /// The next entry (`MDB_NEXT`).
+    public mutating func next() throws(LMDBError) -> Entry? { try get(nil, MDB_NEXT) }
+    /// The previous entry (`MDB_PREV`).
+    public mutating func previous() throws(LMDBError) -> Entry? { try get(nil, MDB_PREV) }
+    /// The entry at the cursor (`MDB_GET_CURRENT`).
+    public mutating func current() throws(LMDBError) -> Entry? { try get(nil, MDB_GET_CURRENT) }
+    /// The entry whose key equals `key` (`MDB_SET_KEY`).
+    public mutating func find(_ key: UnsafeRawBufferPointer) throws(LMDBError) -> Entry? { try get(key, MDB_SET_KEY) }
+    /// The first entry whose key is at or after `key` (`MDB_SET_RANGE`).
+    public mutating func seek(_ key: UnsafeRawBufferPointer) throws(LMDBError) -> Entry? { try get(key, MDB_SET_RANGE) }
+
+    /// The entry whose key equals `key` (`MDB_SET_KEY`).
+    public mutating func find(_ key: [UInt8]) throws(LMDBError) -> Entry? {
+        var copy = self
+        defer { self = copy }
+        return try key.withUnsafeBytes { k in Result { () throws(LMDBError) in try copy.find(k) } }.get()
+    }
+    /// The first entry whose key is at or after `key` (`MDB_SET_RANGE`).
+    public mutating func seek(_ key: [UInt8]) throws(LMDBError) -> Entry? {
+        var copy = self
+        defer { self = copy }
+        return try key.withUnsafeBytes { k in Result { () throws(LMDBError) in try copy.seek(k) } }.get()
+    }
+
+    /// Stores `value` under `key` and moves to it (`mdb_cursor_put`); with `current`,
+    /// replaces the value at the cursor, whose key must equal `key` (`MDB_CURRENT`).
+    /// - Throws: `LMDBError` from `mdb_cursor_put`.
+    public mutating func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, current: Bool = false) throws(LMDBError) {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try check(mdb_cursor_put(handle, &k, &v, current ? UInt32(MDB_CURRENT) : 0), "mdb_cursor_put")
+    }
+
+    /// Deletes the entry at the cursor (`mdb_cursor_del`); the cursor then sits on the
+    /// entry that followed it.
+    /// - Throws: `LMDBError` from `mdb_cursor_del`.
+    public mutating func delete() throws(LMDBError) {
+        try check(mdb_cursor_del(handle, 0), "mdb_cursor_del")
+    }
+
+    private mutating func get(_ key: UnsafeRawBufferPointer?, _ op: MDB_cursor_op) throws(LMDBError) -> Entry? {
+        var k = MDB_val(mv_size: key?.count ?? 0, mv_data: UnsafeMutableRawPointer(mutating: key?.baseAddress))
+        var v = MDB_val()
+        let rc = mdb_cursor_get(handle, &k, &v, op)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc, "mdb_cursor_get")
+        return (UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
+                UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+}

@@ -1,0 +1,219 @@
+import LMDB
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The event log: one LMDB environment holding, per stream, a **ring** of its newest
+/// `retain` measures and a summary; the **timeline** of every retained event in commit
+/// order; and the open marks (invocations **in flight**).
+///
+/// Many processes may append to one log at once; each ``append(_:)`` is one atomic
+/// commit. Reads see a consistent snapshot (``read(_:)``).
+public final class EventLog: Sendable {
+    /// The schema version this build writes and the newest it reads.
+    public static let schemaVersion: UInt32 = 1
+    /// The default ring size.
+    public static let defaultRetain = 100
+    /// The largest ring size.
+    public static let maxRetain = 1_000_000
+
+    /// How to open a log.
+    public struct Options: Sendable {
+        /// Ring size for a new log (ignored when the log exists: it keeps its own).
+        public var retain: Int = EventLog.defaultRetain
+        /// Create the log when it does not exist.
+        public var create: Bool = true
+        /// Open for reading only: never creates, never writes.
+        public var readOnly: Bool = false
+        /// Initial LMDB map size in bytes; the map grows on demand.
+        public var mapSize: Int = 64 << 20
+        /// Durability of each commit.
+        public var durability: Durability = .default
+
+        /// Default options: create with retain 100, default durability.
+        public init() {}
+    }
+
+    /// What a commit promises about surviving a crash. A process crash never loses a
+    /// committed event in any mode.
+    public enum Durability: String, Sendable, CaseIterable {
+        /// Each commit is on disk when it returns (data and meta page flushed).
+        case durable
+        /// Data is flushed on commit, the meta page is not (`MDB_NOMETASYNC`): an
+        /// operating-system crash may undo the last commit, never the file's integrity.
+        case `default`
+        /// Nothing is flushed on commit (`MDB_NOSYNC`): an operating-system crash may lose
+        /// recent commits; ``EventLog/sync()`` flushes.
+        case fast
+    }
+
+    /// The log's directory.
+    public let path: String
+    /// The ring size: measures kept per stream.
+    public let retain: Int
+    /// The underlying environment.
+    public let environment: Environment
+
+    let dbs: Databases
+    /// Stream ids known to be committed; ids never change once committed.
+    let streamIDs = Mutex<[StreamName: UInt32]>([:])
+
+    struct Databases: Sendable {
+        var meta, names, summaries, rings, open, timeline: Database
+    }
+
+    /// Opens the log at `path`, creating it when `options.create` allows.
+    /// - Throws: ``PerfLogError``: `noLog` when it does not exist and may not be
+    ///   created; `notALog` for a regular file, a directory holding other files, or a
+    ///   data file that is not LMDB or not perflog's; `newerSchema`; `cannotCreate`;
+    ///   `storage` for other LMDB failures. A refused path is never modified.
+    public init(path: String, options: Options = Options()) throws(PerfLogError) {
+        guard options.retain >= 1 && options.retain <= EventLog.maxRetain else {
+            throw .invalidInput(field: "retain", rule: "must be between 1 and \(EventLog.maxRetain)")
+        }
+        self.path = path
+        let creating = try EventLog.classify(path: path, mayCreate: options.create && !options.readOnly)
+
+        var envOptions = Environment.Options()
+        envOptions.mapSize = options.mapSize
+        envOptions.maxDatabases = 8
+        switch options.durability {
+        case .durable: break
+        case .default: envOptions.flags.insert(.noMetaSync)
+        case .fast: envOptions.flags.insert(.noSync)
+        }
+        if options.readOnly { envOptions.flags.insert(.readOnly) }
+        envOptions.createDirectory = creating
+        let env: Environment
+        do {
+            env = try Environment(path: path, options: envOptions)
+        } catch {
+            if creating { throw .cannotCreate(path: path, reason: "\(error.code)") }
+            switch error.code {
+            case .invalid, .versionMismatch:
+                throw .notALog(path: path, reason: "data.mdb is not a readable LMDB file")
+            case .noEntry where options.readOnly:
+                throw .notALog(path: path, reason: "lock.mdb is missing and the log is opened read-only")
+            default:
+                throw .storage(error, operation: "opening the log")
+            }
+        }
+        environment = env
+
+        // Probe in a read transaction first so that an existing log is not written to.
+        let existing: (Databases, UInt32, Int)?
+        do {
+            existing = try env.read { txn -> (Databases, UInt32, Int)? in
+                guard let meta = try? txn.openDatabase("meta") else { return nil }
+                guard let schema = try txn.value(in: meta, forKey: Array("schema".utf8)), schema.count == 4 else {
+                    throw PerfLogError.notALog(path: path, reason: "an LMDB environment without perflog's schema")
+                }
+                let version = schema.withUnsafeBytes { Keys.readU32($0) }
+                guard version <= EventLog.schemaVersion else {
+                    throw PerfLogError.newerSchema(path: path, found: version, supported: EventLog.schemaVersion)
+                }
+                guard let r = try txn.value(in: meta, forKey: Array("retain".utf8)), r.count == 4 else {
+                    throw PerfLogError.corrupt(what: "the ring size is missing")
+                }
+                let retain = Int(r.withUnsafeBytes { Keys.readU32($0) })
+                guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
+                let dbs = Databases(
+                    meta: meta, names: try txn.openDatabase("names"), summaries: try txn.openDatabase("summaries"),
+                    rings: try txn.openDatabase("rings"), open: try txn.openDatabase("open"),
+                    timeline: try txn.openDatabase("timeline"))
+                return (dbs, version, retain)
+            }
+        } catch let error as PerfLogError {
+            throw error
+        } catch let error as LMDBError {
+            if error.code == .notFound { throw .corrupt(what: "a database of the log is missing") }
+            throw .storage(error, operation: "opening the log")
+        } catch {
+            throw .storage(LMDBError(.invalid, operation: "open"), operation: "opening the log")
+        }
+
+        if let (dbs, _, retain) = existing {
+            self.dbs = dbs
+            self.retain = retain
+            return
+        }
+        guard creating else {
+            throw .notALog(path: path, reason: "an LMDB environment without perflog's data")
+        }
+        do {
+            dbs = try env.write { txn in
+                let dbs = Databases(
+                    meta: try txn.openDatabase("meta", flags: .create), names: try txn.openDatabase("names", flags: .create),
+                    summaries: try txn.openDatabase("summaries", flags: .create),
+                    rings: try txn.openDatabase("rings", flags: .create), open: try txn.openDatabase("open", flags: .create),
+                    timeline: try txn.openDatabase("timeline", flags: .create))
+                try txn.put(dbs.meta, key: Array("schema".utf8), value: Keys.u32(EventLog.schemaVersion))
+                try txn.put(dbs.meta, key: Array("retain".utf8), value: Keys.u32(UInt32(options.retain)))
+                try txn.put(dbs.meta, key: Array("seq".utf8), value: Keys.u64(0))
+                try txn.put(dbs.meta, key: Array("streams".utf8), value: Keys.u32(0))
+                return dbs
+            }
+        } catch let error as LMDBError {
+            throw .cannotCreate(path: path, reason: "\(error.code)")
+        } catch {
+            throw .cannotCreate(path: path, reason: "\(error)")
+        }
+        retain = options.retain
+    }
+
+    /// Decides whether `path` is an existing log (false), may be created (true), or must
+    /// be refused, looking only: nothing is created here.
+    private static func classify(path: String, mayCreate: Bool) throws(PerfLogError) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            if mayCreate { return true }
+            throw .noLog(path: path)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw .notALog(path: path, reason: "it is a file, not a directory")
+        }
+        if Environment.containsEnvironment(at: path) { return false }
+        var dataStat = stat()
+        if stat(path + "/data.mdb", &dataStat) == 0 && dataStat.st_size > 0 {
+            throw .notALog(path: path, reason: "data.mdb is not an LMDB file")
+        }
+        let entries = directoryEntries(path).filter { $0 != "lock.mdb" && $0 != "data.mdb" }
+        if !entries.isEmpty {
+            throw .notALog(path: path, reason: "the directory holds other files (\(entries.sorted().prefix(3).joined(separator: ", ")))")
+        }
+        if mayCreate { return true }
+        throw .noLog(path: path)
+    }
+
+    private static func directoryEntries(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Flushes every commit to disk (`mdb_env_sync`), whatever the durability.
+    /// - Throws: ``PerfLogError/storage(_:operation:)``.
+    public func sync() throws(PerfLogError) {
+        do { try environment.sync(force: true) } catch { throw .storage(error, operation: "syncing the log") }
+    }
+
+    /// Runs `body` on a consistent snapshot of the log.
+    /// - Throws: ``PerfLogError`` from reading, or whatever `body` throws.
+    public func read<R>(_ body: (LogReader) throws -> R) throws -> R {
+        do {
+            return try environment.read { txn in try body(LogReader(txn: txn, log: self)) }
+        } catch let error as LMDBError {
+            throw PerfLogError.storage(error, operation: "reading the log")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import LMDB
+
+/// What went wrong in the event log, with enough context for a one-line message.
+public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A value breaks a rule: `field` names it, `rule` says what is required.
+    case invalidInput(field: String, rule: String)
+    /// There is no log at `path` (and the operation does not create one).
+    case noLog(path: String)
+    /// `path` exists but is not a perflog log (a regular file, a foreign directory, a
+    /// file that is not LMDB); it was not modified.
+    case notALog(path: String, reason: String)
+    /// The log at `path` was written by a newer perflog (`found` > `supported`).
+    case newerSchema(path: String, found: UInt32, supported: UInt32)
+    /// The log could not be created at `path`.
+    case cannotCreate(path: String, reason: String)
+    /// A stored value did not decode: the file is damaged.
+    case corrupt(what: String)
+    /// LMDB failed; `operation` says what perflog was doing.
+    case storage(LMDBError, operation: String)
+
+    /// One line, naming the field, path or operation and the reason.
+    public var description: String {
+        switch self {
+        case .invalidInput(let field, let rule): return "\(field): \(rule)"
+        case .noLog(let path): return "no log at \(path) (record an event first, or pass --log PATH)"
+        case .notALog(let path, let reason): return "\(path) is not a perflog log: \(reason); it was left untouched"
+        case .newerSchema(let path, let found, let supported):
+            return "\(path) was written by a newer perflog (schema \(found), this one reads up to \(supported)); upgrade perflog"
+        case .cannotCreate(let path, let reason): return "cannot create a log at \(path): \(reason)"
+        case .corrupt(let what): return "the log is damaged: \(what); run `perflog check`"
+        case .storage(let error, let operation):
+            switch error.code {
+            case .noSpace: return "\(operation) failed: no space left on the device (every earlier event is kept)"
+            case .permissionDenied, .readOnlyFileSystem:
+                return "\(operation) failed: \(error.code) (\(error.context ?? "the log")) — is the log directory writable?"
+            case .corrupted, .invalid, .panic, .versionMismatch:
+                return "\(operation) failed: \(error.code); the file is damaged or foreign — run `perflog check`"
+            default: return "\(operation) failed: \(error)"
+            }
+        }
+    }
+}
