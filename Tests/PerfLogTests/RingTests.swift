@@ -1,0 +1,140 @@
+import Foundation
+@testable import PerfLog
+import Testing
+
+/// A deterministic generator so that a failing case can be replayed from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// What the log must hold, computed the obvious way.
+struct LogModel {
+    let retain: Int
+    var measures: [StreamName: [Event]] = [:]
+    var open: [InvocationID: Event] = [:]
+
+    mutating func apply(_ e: Event) {
+        switch e.kind {
+        case .mark:
+            open[e.invocation] = e
+        case .measure:
+            if let m = open[e.invocation], m.stream == e.stream { open[e.invocation] = nil }
+            measures[e.stream, default: []].append(e)
+        }
+    }
+
+    func ring(_ s: StreamName) -> [Event] { Array((measures[s] ?? []).suffix(retain)) }
+
+    var timeline: [Event] {
+        (measures.keys.flatMap { ring($0) } + open.values).sorted { $0.seq < $1.seq }
+    }
+}
+
+@Suite("Ring retention")
+struct RingTests {
+    @Test("rings hold exactly the newest measures; the timeline exactly the retained events and open marks",
+          arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    func property(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let retain = Int.random(in: 1...12, using: &rng)
+        let dir = try TemporaryDirectory()
+        var options = EventLog.Options()
+        options.retain = retain
+        let log = try EventLog(path: dir.path + "/log", options: options)
+        var model = LogModel(retain: retain)
+        let streams = try (0..<Int.random(in: 1...40, using: &rng)).map {
+            try StreamName(agent: "agent-\($0 % 7)", cli: "cli-\($0 / 7)")
+        }
+        var pending: [(StreamName, InvocationID)] = []
+        var seq: UInt64 = 0
+
+        for _ in 0..<Int.random(in: 20...80, using: &rng) {
+            var batch: [Event] = []
+            for _ in 0..<Int.random(in: 1...30, using: &rng) {
+                let roll = Int.random(in: 0..<10, using: &rng)
+                if roll < 3 {
+                    let s = streams.randomElement(using: &rng)!
+                    let inv = InvocationID(rawValue: rng.next())
+                    pending.append((s, inv))
+                    batch.append(.mark(s, invocation: inv, wallTimeNs: Int64(seq), pid: 1))
+                } else if roll < 6, !pending.isEmpty {
+                    let (s, inv) = pending.remove(at: Int.random(in: 0..<pending.count, using: &rng))
+                    batch.append(.measure(s, invocation: inv, durationNs: rng.next() % 1_000_000_000,
+                                          outcome: roll == 5 ? .failed : .ok, exitCode: roll == 5 ? 3 : nil,
+                                          wallTimeNs: Int64(seq), pid: 2))
+                } else {
+                    let s = streams.randomElement(using: &rng)!
+                    batch.append(.measure(s, invocation: InvocationID(rawValue: rng.next()),
+                                          durationNs: rng.next() % 5_000_000, outcome: .ok, wallTimeNs: Int64(seq),
+                                          pid: 3, meta: roll == 9 ? ["model": "opus"] : [:]))
+                }
+            }
+            let first = try log.append(batch)
+            #expect(first == seq + 1)
+            for var e in batch {
+                seq += 1
+                e.seq = seq
+                model.apply(e)
+            }
+        }
+
+        try log.read { r in
+            #expect(try r.verify() == [])
+            #expect(try r.lastSeq() == seq)
+            for s in streams {
+                let ring = try r.ring(s)
+                let expected = model.ring(s)
+                #expect(ring == expected, "ring of \(s)")
+                #expect(ring.count == min(retain, model.measures[s]?.count ?? 0))
+                if let summary = try r.summary(s) {
+                    #expect(summary.count == expected.count)
+                    #expect(summary.failures == expected.filter { $0.outcome == .failed }.count)
+                    #expect(summary.okTotalNs == expected.filter { $0.outcome == .ok }.reduce(0) { $0 + $1.durationNs })
+                    #expect(summary.inFlight == model.open.values.filter { $0.stream == s }.count)
+                }
+            }
+            let timeline = try r.timeline()
+            #expect(timeline == model.timeline)
+            #expect(try r.openMarks() == model.open.values.sorted { $0.seq < $1.seq })
+            let n = Int.random(in: 1...20, using: &rng)
+            #expect(try r.tail(n) == Array(model.timeline.suffix(n)))
+            let someAgent = streams[0].agent
+            #expect(try r.tail(n, StreamFilter(agent: someAgent)) == Array(model.timeline.filter { $0.stream.agent == someAgent }.suffix(n)))
+            let mid = seq / 2
+            #expect(try r.timeline(after: mid) == model.timeline.filter { $0.seq > mid })
+        }
+    }
+
+    @Test("the ring size is stored in the log and kept when reopened with another")
+    func retainIsStored() throws {
+        let dir = try TemporaryDirectory()
+        var options = EventLog.Options()
+        options.retain = 3
+        _ = try EventLog(path: dir.path, options: options)
+        options.retain = 50
+        let reopened = try EventLog(path: dir.path, options: options)
+        #expect(reopened.retain == 3)
+    }
+
+    @Test("an O(1) summary gives count and mean")
+    func summaryMean() throws {
+        let dir = try TemporaryDirectory()
+        let log = try EventLog(path: dir.path)
+        let s = try StreamName(agent: "planner", cli: "claude")
+        try log.append([100, 200, 600].map {
+            .measure(s, invocation: .random(), durationNs: $0, outcome: .ok, wallTimeNs: 0, pid: 1)
+        } + [.measure(s, invocation: .random(), durationNs: 1, outcome: .failed, exitCode: 2, wallTimeNs: 0, pid: 1)])
+        let summary = try log.read { try $0.summary(s) }
+        #expect(summary?.count == 4)
+        #expect(summary?.failures == 1)
+        #expect(summary?.meanNs == 300)
+    }
+}
