@@ -1,0 +1,55 @@
+import ArgumentParser
+import PerfLog
+
+extension Perflog {
+    /// `perflog info`: facts about the log.
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show facts about the log: streams, events, sizes.",
+            discussion: """
+                events counts the measures the rings retain; in flight counts marks whose \
+                measure has not arrived (running or abandoned invocations). The log is \
+                opened read-only: a missing log exits 66 and nothing is created.
+
+                --json prints one object with the keys path, schemaVersion, retain, \
+                streams, events, inFlight, fileBytes, mapBytes (bytes) and lmdbVersion.
+                """)
+
+        @Flag(help: "Print one JSON object instead of aligned lines.")
+        var json = false
+
+        @OptionGroup var log: LogOptions
+
+        func run() throws {
+            let eventLog = try log.openForReading()
+            let info: LogInfo
+            do {
+                info = try eventLog.read { r in try r.info() }
+            } catch {
+                throw CLIFailure.from(error)
+            }
+            if json {
+                Terminal.out(info.json + "\n")
+                return
+            }
+            let rows: [(String, String)] = [
+                ("path", info.path),
+                ("schema version", "\(info.schemaVersion)"),
+                ("retain", "\(info.retain) measures per stream"),
+                ("streams", "\(info.streams)"),
+                ("events", "\(info.events)"),
+                ("in flight", "\(info.inFlight)"),
+                ("last seq", "\(info.lastSeq)"),
+                ("file size", "\(HumanFormat.bytes(info.fileBytes)) (\(info.fileBytes) bytes)"),
+                ("map size", "\(HumanFormat.bytes(info.mapBytes)) (\(info.mapBytes) bytes)"),
+                ("LMDB version", info.lmdbVersion),
+            ]
+            let width = rows.map { $0.0.count }.max() ?? 0
+            var out = ""
+            for (key, value) in rows {
+                out += HumanFormat.pad(key + ":", width + 1) + "  " + value + "\n"
+            }
+            Terminal.out(out)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Perflog {
+    /// `perflog record`: appends one measure whose duration was taken elsewhere.
+    struct Record: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record one finished invocation (a measure) with a duration you took.",
+            discussion: """
+                Use this when the program you measure is not started by perflog (use \
+                perflog exec when it can be). The measure is stamped with the current time \
+                and committed before perflog exits; the log is created when missing.
+
+                Durations are a number and an optional unit: ns, us (or µs), ms or s; a \
+                bare number is milliseconds. 812.4ms, 812.4, 1.5s and 250us are all valid.
+
+                The outcome is ok unless --failed is given or --exit-code is not 0. \
+                Values that break a rule (empty or oversized names, negative, NaN or \
+                infinite durations, unknown units) exit 65 and write nothing; a command \
+                line that does not parse exits 64.
+
+                Examples:
+                  perflog record --agent planner --cli claude --duration 812.4ms
+                  perflog record --agent planner --cli codex --duration 2.5s --exit-code 1 --meta model=o3
+                """)
+
+        @OptionGroup var stream: StreamOptions
+
+        // Unconditional, so that `--duration -5ms` reaches the duration rules (exit 65)
+        // instead of looking like an unknown flag.
+        @Option(parsing: .unconditional, help: ArgumentHelp(
+            "How long the invocation took: a number and a unit (ns, us, ms, s); a bare number is ms.",
+            valueName: "duration"))
+        var duration: String
+
+        @Flag(help: "The invocation failed (the default is ok).")
+        var failed = false
+
+        @Option(parsing: .unconditional, help: ArgumentHelp(
+            "The invocation's exit code; anything but 0 means it failed.",
+            valueName: "code"))
+        var exitCode: Int32?
+
+        @Flag(help: "Print the committed event as one NDJSON line (as tail --json does).")
+        var json = false
+
+        @OptionGroup var log: LogOptions
+
+        func validate() throws {
+            if failed && exitCode == 0 {
+                throw ValidationError("--failed and --exit-code 0 contradict each other")
+            }
+        }
+
+        func run() throws {
+            // Every value is checked before the log is opened, so bad input never
+            // creates or touches a log.
+            let name = try stream.stream()
+            let meta = try stream.metadata()
+            let durationNs = try DurationParser.nanoseconds(duration)
+            let outcome: Outcome = failed || (exitCode ?? 0) != 0 ? .failed : .ok
+
+            let eventLog = try log.openForWriting()
+            var event = Event.measure(
+                name, invocation: .random(), durationNs: durationNs, outcome: outcome, exitCode: exitCode,
+                wallTimeNs: Clock.wallNanoseconds(), pid: getpid(), meta: meta)
+            do {
+                event.seq = try eventLog.append([event])
+            } catch {
+                throw CLIFailure(error)
+            }
+            if json { Terminal.out(event.jsonLine + "\n") }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import PerfLog
+
+extension Perflog {
+    /// `perflog tail`: the newest events, optionally following new ones.
+    struct Tail: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the newest events, oldest first; -f keeps printing new ones.",
+            discussion: """
+                Events are shown in commit order: measures (finished invocations) and \
+                marks still in flight. Times are UTC with milliseconds. --json prints one \
+                NDJSON object a line, keys in the order seq, time, kind, agent, cli, \
+                invocation, durationMs, outcome, exitCode, pid, meta (absent ones left \
+                out; durationMs and outcome on measures only; time in UTC with \
+                microseconds).
+
+                With -f, perflog checks the log about every 50 ms and prints what was \
+                committed since, flushing each batch, until interrupted (SIGINT or \
+                SIGTERM, exit 0). Without -f a missing log exits 66; with -f perflog waits \
+                for the log to appear. The log is opened read-only and never changed.
+
+                Examples:
+                  perflog tail -n 50 --agent planner
+                  perflog tail -f --json | jq -c 'select(.outcome == "failed")'
+                """)
+
+        @Option(name: [.customShort("n"), .customLong("lines")], parsing: .unconditional, help: ArgumentHelp(
+            "How many of the newest events to show.", valueName: "count"))
+        var count: Int = 10
+
+        @Flag(name: [.customShort("f"), .customLong("follow")], help: "Keep printing events as they are committed.")
+        var follow = false
+
+        @Option(help: ArgumentHelp("Only events of this agent.", valueName: "name"))
+        var agent: String?
+
+        @Option(help: ArgumentHelp("Only events of this CLI.", valueName: "name"))
+        var cli: String?
+
+        @Flag(help: "Print NDJSON (one JSON object a line) instead of aligned columns.")
+        var json = false
+
+        @OptionGroup var log: LogOptions
+
+        /// How long to wait between looks at the log while following, in milliseconds.
+        static let pollMilliseconds = 50
+
+        func run() throws {
+            guard count >= 0 else { throw CLIFailure.invalid("lines", "must not be negative (got \(count))") }
+            do {
+                if let agent { try StreamName.validate(agent, field: "agent") }
+                if let cli { try StreamName.validate(cli, field: "cli") }
+            } catch {
+                throw CLIFailure(error)
+            }
+            let filter = StreamFilter(agent: agent, cli: cli)
+            var printer = Printer(json: json)
+
+            guard follow else {
+                let eventLog = try log.openForReading()
+                let events = try Self.reading { try eventLog.read { r in try r.tail(count, filter) } }
+                printer.print(events)
+                return
+            }
+
+            StopRequest.install()
+            guard let (eventLog, waited) = try openWhenPresent() else { return }
+            // A log that appeared while we waited is new to us from its first event on.
+            var last: UInt64 = 0
+            let initial: [Event] = try Self.reading {
+                try eventLog.read { r in
+                    last = try r.lastSeq()
+                    return waited ? try r.timeline(after: 0, limit: .max, filter) : try r.tail(count, filter)
+                }
+            }
+            printer.print(initial)
+            while !StopRequest.requested {
+                Clock.pause(milliseconds: Self.pollMilliseconds)
+                if StopRequest.requested { break }
+                let seen = last
+                let batch: [Event] = try Self.reading {
+                    try eventLog.read { r in
+                        let now = try r.lastSeq()
+                        guard now != seen else { return [] }
+                        last = now
+                        return try r.timeline(after: seen, limit: .max, filter)
+                    }
+                }
+                printer.print(batch)
+            }
+        }
+
+        /// Opens the log, waiting for it to appear while it does not exist. Returns
+        /// `nil` when a stop was requested first, and whether it had to wait.
+        private func openWhenPresent() throws(CLIFailure) -> (EventLog, Bool)? {
+            var waited = false
+            // A log being created by another process may for a moment look like an
+            // LMDB environment without perflog's data; give its creator a second.
+            var settling = 0
+            while !StopRequest.requested {
+                do {
+                    return (try log.openForReading(), waited)
+                } catch let failure where failure.status == .noInput {
+                    waited = true
+                } catch let failure where failure.status == .ioError && waited && settling < 20 {
+                    settling += 1
+                }
+                Clock.pause(milliseconds: Self.pollMilliseconds)
+            }
+            return nil
+        }
+
+        /// Runs a read of the log, mapping its errors to exit statuses.
+        private static func reading<T>(_ body: () throws -> T) throws(CLIFailure) -> T {
+            do { return try body() } catch { throw CLIFailure.from(error) }
+        }
+    }
+}
+
+/// Prints batches of events as NDJSON or as an aligned table, one write per batch.
+private struct Printer {
+    let json: Bool
+    var table = EventTable()
+
+    init(json: Bool) { self.json = json }
+
+    mutating func print(_ events: [Event]) {
+        guard !events.isEmpty else { return }
+        if json {
+            var out = ""
+            for e in events {
+                out += e.jsonLine
+                out += "\n"
+            }
+            Terminal.out(out)
+        } else {
+            Terminal.out(table.render(events))
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The `perflog` command: records how long agent invocations take and shows them.
+@main
+struct Perflog: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "perflog",
+        abstract: "Record how long agent invocations take, per agent and per CLI.",
+        discussion: """
+            perflog keeps an append-only log of invocations in an embedded database (an \
+            LMDB environment: one directory, safe for many processes at once, kept \
+            intact by crashes).
+
+            Words:
+              stream    one (agent, CLI) pair, e.g. planner/claude. Names are 1 to 128 \
+            bytes of UTF-8 without control characters.
+              mark      "this invocation started" (perflog exec writes one first).
+              measure   "this invocation ended": its duration, taken on a monotonic \
+            clock, and its outcome, ok or failed with an exit code.
+              ring      the newest measures of one stream that the log keeps (100 by \
+            default); older ones are dropped as new ones arrive.
+              timeline  every retained event in the order it was committed (what tail \
+            shows).
+              in flight a mark whose measure has not arrived yet.
+
+            Examples:
+              perflog exec --agent planner --cli claude -- claude -p "plan it"
+              perflog record --agent planner --cli codex --duration 812.4ms --exit-code 1
+              perflog tail -n 20
+              perflog tail -f --json | jq .durationMs
+              perflog info
+
+            The log is .planning/metrics/perflog/ under the current directory unless \
+            --log PATH or the PERFLOG_LOG environment variable names another. Commands \
+            that only read (tail, info) never create or change it.
+
+            Exit status (sysexits):
+              0   success
+              64  the command line cannot be parsed: unknown flag, missing or extra \
+            argument, a word where a number belongs, conflicting flags
+              65  a value breaks a rule: empty, oversized or control-character names; \
+            negative, NaN or infinite durations; unknown units; malformed --meta
+              66  there is no log at the path (tail, info)
+              73  the log cannot be created
+              74  the path is not a perflog log, or the log is damaged, from a newer \
+            perflog, or the disk failed; the path is left untouched
+              75  the log is busy; try again
+            perflog exec exits with its command's status instead (128+N when the \
+            command died of signal N; 127 not found, 126 not executable).
+            Every error is one line on standard error: perflog: <what>: <rule>.
+            """,
+        version: "0.1.0",
+        subcommands: [Record.self, Exec.self, Tail.self, Info.self])
+
+    /// Runs the command and turns every failure into one line on stderr and a sysexits
+    /// status, instead of ArgumentParser's multi-line usage dump: scripts read the exit
+    /// status, people read one line, and `--help` is there for the rest.
+    static func main() async {
+        let status: Int32
+        do {
+            var command = try await asyncParseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            status = ExitStatus.ok.rawValue
+        } catch let failure as CLIFailure {
+            Terminal.error(failure.message)
+            status = failure.status.rawValue
+        } catch let code as ExitCode {
+            status = code.rawValue
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                // --help, --version: ArgumentParser prints them to stdout.
+                exit(withError: error)
+            }
+            let lines = message(for: error).split(whereSeparator: \.isNewline).map { String($0).trimmingSpaces }
+            var text = lines.filter { !$0.isEmpty }.joined(separator: "; ")
+            if text.isEmpty { text = "invalid command line" }
+            Terminal.error(text + " (see '\(helpCommand()) --help')")
+            status = code == .validationFailure ? ExitStatus.usage.rawValue : code.rawValue
+        }
+        Terminal.exitProcess(status)
+    }
+
+    /// `perflog` or `perflog <subcommand>`, whichever the command line was aimed at.
+    private static func helpCommand() -> String {
+        let names = configuration.subcommands.map { $0._commandName }
+        for argument in CommandLine.arguments.dropFirst() {
+            if argument == "--" { break }
+            if names.contains(argument) { return "perflog \(argument)" }
+        }
+        return "perflog"
+    }
+}

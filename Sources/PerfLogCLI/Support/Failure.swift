@@ -1,0 +1,76 @@
+import LMDB
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// perflog's exit statuses, from sysexits(3), so that scripts can tell a typo from a
+/// broken disk without parsing messages.
+enum ExitStatus: Int32 {
+    /// Everything worked.
+    case ok = 0
+    /// The command line cannot be parsed: an unknown flag, a missing or extra
+    /// argument, a word where a number is needed, flags that conflict (`EX_USAGE`).
+    case usage = 64
+    /// The command line parses but a value breaks a rule: a name that is empty, too
+    /// long or holds a control character, a negative / NaN / infinite duration, an
+    /// unknown unit, malformed metadata (`EX_DATAERR`).
+    case data = 65
+    /// A reading command found no log at the path (`EX_NOINPUT`).
+    case noInput = 66
+    /// The log could not be created (`EX_CANTCREAT`).
+    case cannotCreate = 73
+    /// Reading or writing failed: the path is not a perflog log, the log is damaged or
+    /// from a newer perflog, the disk is full (`EX_IOERR`).
+    case ioError = 74
+    /// The log is busy; trying again later may work (`EX_TEMPFAIL`).
+    case temporary = 75
+}
+
+/// A failure that ends the command: the exit status and a one-line message for stderr.
+struct CLIFailure: Error {
+    /// How the process exits.
+    var status: ExitStatus
+    /// One line, without the `perflog: ` prefix.
+    var message: String
+
+    init(_ status: ExitStatus, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    /// A value that breaks a rule (exit 65), naming the field.
+    static func invalid(_ field: String, _ rule: String) -> CLIFailure {
+        CLIFailure(.data, "\(field): \(rule)")
+    }
+
+    /// Maps a library error to its exit status; the message is the error's own
+    /// one-line description.
+    init(_ error: PerfLogError) {
+        let status: ExitStatus
+        switch error {
+        case .invalidInput: status = .data
+        case .noLog: status = .noInput
+        case .cannotCreate: status = .cannotCreate
+        case .notALog, .newerSchema, .corrupt: status = .ioError
+        case .storage(let lmdb, _):
+            switch lmdb.code {
+            case .readersFull, .wouldBlock, LMDBError.Code(rawValue: EBUSY): status = .temporary
+            default: status = .ioError
+            }
+        }
+        self.init(status, error.description)
+    }
+
+    /// Maps any error thrown while working on the log.
+    static func from(_ error: any Error) -> CLIFailure {
+        switch error {
+        case let failure as CLIFailure: return failure
+        case let error as PerfLogError: return CLIFailure(error)
+        case let error as LMDBError: return CLIFailure(PerfLogError.storage(error, operation: "using the log"))
+        default: return CLIFailure(.ioError, "\(error)")
+        }
+    }
+}
