@@ -157,13 +157,24 @@ public final class Environment: @unchecked Sendable {
     }
 
     /// Runs `body` in a read-only transaction (`mdb_txn_begin` with `MDB_RDONLY`) that
-    /// sees the last commit at the time it began, then resets it.
+    /// sees the last commit at the time it began, then ends it: committed when `body`
+    /// returns, so that databases opened in it stay open for later transactions, and
+    /// aborted when `body` throws.
     /// - Throws: `LMDBError` from `mdb_txn_begin`, or whatever `body` throws.
     public func read<R>(_ body: (Transaction) throws -> R) throws -> R {
         try mapSizeLock.withReadLock {
             let txn = try beginAdoptingMapSize(flags: UInt32(MDB_RDONLY))
-            defer { mdb_txn_abort(txn) }
-            return try body(Transaction(handle: txn, environment: self))
+            let result: R
+            do {
+                result = try body(Transaction(handle: txn, environment: self))
+            } catch {
+                mdb_txn_abort(txn)
+                throw error
+            }
+            // LMDB closes the database handles a transaction opened when that
+            // transaction aborts, even a read-only one; committing keeps them.
+            try check(mdb_txn_commit(txn), "mdb_txn_commit", path)
+            return result
         }
     }
 
