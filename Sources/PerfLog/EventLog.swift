@@ -140,28 +140,43 @@ public final class EventLog: Sendable {
             self.retain = retain
             return
         }
-        guard creating else {
+        // An environment with nothing in it is a log that another process is creating
+        // right now (its first commit is not in yet): join in rather than refuse it.
+        let mayJoin = options.create && !options.readOnly
+            && ((try? env.read { txn in try txn.statistics(try txn.openDatabase(nil)).entries == 0 }) ?? false)
+        guard creating || mayJoin else {
             throw .notALog(path: path, reason: "an LMDB environment without perflog's data")
         }
+        let created: (dbs: Databases, retain: Int)
         do {
-            dbs = try env.write { txn in
+            created = try env.write { txn in
                 let dbs = Databases(
                     meta: try txn.openDatabase("meta", flags: .create), names: try txn.openDatabase("names", flags: .create),
                     summaries: try txn.openDatabase("summaries", flags: .create),
                     rings: try txn.openDatabase("rings", flags: .create), open: try txn.openDatabase("open", flags: .create),
                     timeline: try txn.openDatabase("timeline", flags: .create))
+                // Another process may have created the log between the probe above and
+                // this transaction; resetting its counters would corrupt its events.
+                if let r = try txn.value(in: dbs.meta, forKey: Array("retain".utf8)), r.count == 4 {
+                    let retain = Int(r.withUnsafeBytes { Keys.readU32($0) })
+                    guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
+                    return (dbs, retain)
+                }
                 try txn.put(dbs.meta, key: Array("schema".utf8), value: Keys.u32(EventLog.schemaVersion))
                 try txn.put(dbs.meta, key: Array("retain".utf8), value: Keys.u32(UInt32(options.retain)))
                 try txn.put(dbs.meta, key: Array("seq".utf8), value: Keys.u64(0))
                 try txn.put(dbs.meta, key: Array("streams".utf8), value: Keys.u32(0))
-                return dbs
+                return (dbs, options.retain)
             }
+        } catch let error as PerfLogError {
+            throw error
         } catch let error as LMDBError {
             throw .cannotCreate(path: path, reason: "\(error.code)")
         } catch {
             throw .cannotCreate(path: path, reason: "\(error)")
         }
-        retain = options.retain
+        dbs = created.dbs
+        retain = created.retain
     }
 
     /// Decides whether `path` is an existing log (false), may be created (true), or must
