@@ -1,1 +1,247 @@
-print("stub")
+// perflog-stress: appends synthetic events to a log and acknowledges every commit on
+// standard output, one line per commit, flushed before the next commit begins.
+//
+// The concurrency and crash tests run it as separate processes and kill it with
+// SIGKILL at arbitrary moments: a line `ack <firstSeq> <count>` means that those
+// `count` events (seqs `firstSeq ..< firstSeq + count`) were committed, so the test
+// knows exactly which events the log must still hold. The demo uses it for bulk data.
+//
+// It links only PerfLog (no Foundation) so that what it measures is the library.
+
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+let usage = """
+    usage: perflog-stress --log PATH --events N [options]
+
+    Appends N synthetic events to the perflog log at PATH (creating it when missing),
+    B events per commit, and after each commit prints `ack <firstSeq> <count>` on
+    standard output (flushed), followed by the events' invocation ids with --ack-ids.
+    Ends with `done <events> <lastSeq>`.
+
+    options:
+      --log PATH           the log directory (required)
+      --events N           how many events to append (required, N >= 0)
+      --streams S          spread the events over S streams, round-robin (default 1)
+      --agent-prefix P     agents are named P-0, P-1, … (default "stress")
+      --cli C [C …]        CLI names, cycled through per stream; may be repeated
+                           (default "claude")
+      --batch B            events per commit (default 1)
+      --marks              record each invocation as a mark followed by its measure
+                           (both count towards N; the pair may straddle commits)
+      --retain R           ring size when the log is created (default 100)
+      --map-size BYTES     initial map size when opening (default 64 MiB; grows)
+      --durability D       durable | default | fast (default "default")
+      --seed X             seed for durations, outcomes and invocation ids
+                           (default: random)
+      --ack-ids            append the invocation ids of each commit to its ack line
+      -h, --help           print this message
+
+    Stream i is agent P-(i / number of CLIs) with CLI number (i mod number of CLIs).
+    About 5% of measures fail with exit code 1.
+
+    exit status: 0 done, 64 usage, 65 bad value, 74 the log failed
+    """
+
+/// Writes all of `text` to a file descriptor, unbuffered, so that a line is out of the
+/// process before the next commit begins (a SIGKILL cannot lose it in a buffer).
+func emit(_ text: String, to fd: Int32) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    bytes.withUnsafeMutableBytes { raw in
+        while offset < raw.count {
+            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                // The reader went away; nothing sensible is left to do with the line.
+                return
+            }
+        }
+    }
+}
+
+func fail(_ message: String, status: Int32) -> Never {
+    emit("perflog-stress: \(message)\n", to: 2)
+    if status == 64 { emit("run `perflog-stress --help` for usage\n", to: 2) }
+    exit(status)
+}
+
+/// A deterministic generator so that a run can be replayed from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+struct Arguments {
+    var log: String?
+    var events: Int?
+    var streams = 1
+    var agentPrefix = "stress"
+    var clis: [String] = []
+    var batch = 1
+    var marks = false
+    var retain = EventLog.defaultRetain
+    var mapSize: Int?
+    var durability = EventLog.Durability.default
+    var seed: UInt64?
+    var ackIDs = false
+
+    static func parse(_ args: [String]) -> Arguments {
+        var a = Arguments()
+        var i = 0
+        func value(_ flag: String) -> String {
+            i += 1
+            guard i < args.count, !args[i].hasPrefix("--") else { fail("\(flag) needs a value", status: 64) }
+            return args[i]
+        }
+        func integer(_ flag: String, min: Int) -> Int {
+            let text = value(flag)
+            guard let n = Int(text), n >= min else { fail("\(flag): expected an integer >= \(min), got \"\(text)\"", status: 64) }
+            return n
+        }
+        while i < args.count {
+            let arg = args[i]
+            switch arg {
+            case "-h", "--help":
+                emit(usage + "\n", to: 1)
+                exit(0)
+            case "--log": a.log = value(arg)
+            case "--events": a.events = integer(arg, min: 0)
+            case "--streams": a.streams = integer(arg, min: 1)
+            case "--agent-prefix": a.agentPrefix = value(arg)
+            case "--cli":
+                a.clis.append(value(arg))
+                // `--cli a b c` takes every following word up to the next flag.
+                while i + 1 < args.count, !args[i + 1].hasPrefix("-") {
+                    i += 1
+                    a.clis.append(args[i])
+                }
+            case "--batch": a.batch = integer(arg, min: 1)
+            case "--marks": a.marks = true
+            case "--retain": a.retain = integer(arg, min: 1)
+            case "--map-size": a.mapSize = integer(arg, min: 1)
+            case "--durability":
+                let text = value(arg)
+                guard let d = EventLog.Durability(rawValue: text) else {
+                    fail("--durability: expected durable, default or fast, got \"\(text)\"", status: 64)
+                }
+                a.durability = d
+            case "--seed":
+                let text = value(arg)
+                guard let s = UInt64(text) else { fail("--seed: expected an unsigned integer, got \"\(text)\"", status: 64) }
+                a.seed = s
+            case "--ack-ids": a.ackIDs = true
+            default: fail("unknown argument \"\(arg)\"", status: 64)
+            }
+            i += 1
+        }
+        if a.log == nil { fail("--log PATH is required", status: 64) }
+        if a.events == nil { fail("--events N is required", status: 64) }
+        if a.clis.isEmpty { a.clis = ["claude"] }
+        return a
+    }
+}
+
+func wallClockNs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+}
+
+let args = Arguments.parse(Array(CommandLine.arguments.dropFirst()))
+guard let path = args.log, let total = args.events else { fail("internal: arguments not parsed", status: 70) }
+
+let streams: [StreamName]
+do {
+    streams = try (0..<args.streams).map { i in
+        try StreamName(agent: "\(args.agentPrefix)-\(i / args.clis.count)", cli: args.clis[i % args.clis.count])
+    }
+} catch {
+    fail("\(error)", status: 65)
+}
+
+var options = EventLog.Options()
+options.retain = args.retain
+options.durability = args.durability
+if let mapSize = args.mapSize { options.mapSize = mapSize }
+
+let log: EventLog
+do {
+    log = try EventLog(path: path, options: options)
+} catch {
+    fail("\(error)", status: 74)
+}
+
+var rng = SplitMix64(seed: args.seed ?? UInt64.random(in: .min ... .max))
+
+/// Produces the run's events in order: a measure per invocation, or a mark followed by
+/// its measure with `--marks`. Invocations go round-robin over the streams.
+struct Generator {
+    let pid: Int32
+    var invocation = 0
+    var pendingMeasure: (StreamName, InvocationID, Int64)?
+
+    mutating func next(streams: [StreamName], marks: Bool, rng: inout SplitMix64) -> Event {
+        let now = wallClockNs()
+        if let (stream, id, started) = pendingMeasure {
+            pendingMeasure = nil
+            return measure(stream, id, duration: UInt64(max(0, now - started)) + 1_000, rng: &rng, now: now)
+        }
+        let stream = streams[invocation % streams.count]
+        invocation += 1
+        let id = InvocationID(rawValue: rng.next())
+        if marks {
+            pendingMeasure = (stream, id, now)
+            return .mark(stream, invocation: id, wallTimeNs: now, pid: pid)
+        }
+        // Agent invocations take from tens of milliseconds to tens of seconds.
+        let duration = 20_000_000 + rng.next() % 20_000_000_000
+        return measure(stream, id, duration: duration, rng: &rng, now: now)
+    }
+
+    func measure(_ stream: StreamName, _ id: InvocationID, duration: UInt64, rng: inout SplitMix64, now: Int64) -> Event {
+        let failed = rng.next() % 20 == 0
+        return .measure(stream, invocation: id, durationNs: duration, outcome: failed ? .failed : .ok,
+                        exitCode: failed ? 1 : 0, wallTimeNs: now, pid: pid)
+    }
+}
+
+var generator = Generator(pid: getpid())
+var written = 0
+var lastSeq: UInt64 = 0
+var batch: [Event] = []
+batch.reserveCapacity(min(args.batch, total))
+while written < total {
+    batch.removeAll(keepingCapacity: true)
+    for _ in 0..<min(args.batch, total - written) {
+        batch.append(generator.next(streams: streams, marks: args.marks, rng: &rng))
+    }
+    let first: UInt64
+    do {
+        first = try log.append(batch)
+    } catch {
+        fail("after \(written) events: \(error)", status: 74)
+    }
+    written += batch.count
+    lastSeq = first + UInt64(batch.count) - 1
+    var line = "ack \(first) \(batch.count)"
+    if args.ackIDs {
+        for e in batch { line += " \(e.invocation)" }
+    }
+    emit(line + "\n", to: 1)
+}
+emit("done \(written) \(lastSeq)\n", to: 1)
