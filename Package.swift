@@ -32,6 +32,16 @@ let package = Package(
         // Writes events one commit at a time and acknowledges each on stdout; the
         // concurrency and crash tests drive it as separate processes.
         .executableTarget(name: "perflog-stress", dependencies: ["PerfLog"]),
+        // Benchmarks, and the plain-C baseline they compare against; nothing else
+        // depends on them.
+        .target(name: "CBaseline", dependencies: ["CLMDB"]),
+        .executableTarget(
+            name: "perflog-bench",
+            dependencies: [
+                "PerfLog", "CBaseline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "PerfLogTests", dependencies: ["PerfLog"]),
         .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog"]),

@@ -37,13 +37,16 @@ public struct Cursor {
         return try key.withUnsafeBytes { k in Result { () throws(LMDBError) in try copy.seek(k) } }.get()
     }
 
-    /// Stores `value` under `key` and moves to it (`mdb_cursor_put`); with `current`,
-    /// replaces the value at the cursor, whose key must equal `key` (`MDB_CURRENT`).
-    /// - Throws: `LMDBError` from `mdb_cursor_put`.
-    public mutating func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, current: Bool = false) throws(LMDBError) {
+    /// Stores `value` under `key` and moves to it (`mdb_cursor_put`). With `.current`,
+    /// replaces the value at the cursor, whose key must equal `key`; with `.append`, the
+    /// key must sort after every key (a fast bulk append).
+    /// - Throws: `LMDBError` from `mdb_cursor_put` (`keyExists` for an out-of-order append).
+    public mutating func put(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, flags: Transaction.PutFlags = []
+    ) throws(LMDBError) {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
-        try check(mdb_cursor_put(handle, &k, &v, current ? UInt32(MDB_CURRENT) : 0), "mdb_cursor_put")
+        try check(mdb_cursor_put(handle, &k, &v, flags.rawValue), "mdb_cursor_put")
     }
 
     /// Deletes the entry at the cursor (`mdb_cursor_del`); the cursor then sits on the

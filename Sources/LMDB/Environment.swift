@@ -166,7 +166,7 @@ public final class Environment: @unchecked Sendable {
             let txn = try beginAdoptingMapSize(flags: UInt32(MDB_RDONLY))
             let result: R
             do {
-                result = try body(Transaction(handle: txn, environment: self))
+                result = try body(Transaction(handle: txn))
             } catch {
                 mdb_txn_abort(txn)
                 throw error
@@ -195,7 +195,7 @@ public final class Environment: @unchecked Sendable {
                     let txn = try beginAdoptingMapSize(flags: 0)
                     let result: R
                     do {
-                        result = try body(Transaction(handle: txn, environment: self))
+                        result = try body(Transaction(handle: txn))
                     } catch {
                         mdb_txn_abort(txn)
                         throw error

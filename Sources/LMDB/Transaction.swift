@@ -14,12 +14,9 @@ public struct Database: Sendable, Hashable {
 /// next change.
 public struct Transaction {
     let handle: OpaquePointer
-    /// The environment this transaction belongs to.
-    public unowned let environment: Environment
 
-    init(handle: OpaquePointer, environment: Environment) {
+    init(handle: OpaquePointer) {
         self.handle = handle
-        self.environment = environment
     }
 
     /// Flags for ``openDatabase(_:create:)``-style calls (`mdb_dbi_open`).
@@ -45,6 +42,9 @@ public struct Transaction {
         /// `MDB_APPEND`: the key sorts after every existing key (fast bulk load); fails
         /// with `keyExists` otherwise.
         public static let append = PutFlags(rawValue: UInt32(MDB_APPEND))
+        /// `MDB_CURRENT`: with ``Cursor/put(key:value:flags:)``, replace the value at the
+        /// cursor, whose key must equal the given key.
+        public static let current = PutFlags(rawValue: UInt32(MDB_CURRENT))
     }
 
     /// Statistics of one database (`mdb_stat`).

@@ -7,11 +7,24 @@ struct ByteWriter {
     mutating func u8(_ v: UInt8) { bytes.append(v) }
 
     mutating func u32(_ v: UInt32) {
-        for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) }
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func u32be(_ v: UInt32) {
+        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func u64(_ v: UInt64) {
-        for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * i))) }
+        withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends each value as a little-endian u64, in one copy on little-endian hosts.
+    mutating func u64s(_ values: [UInt64]) {
+        if UInt64(littleEndian: 1) == 1 {
+            values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        } else {
+            for v in values { u64(v) }
+        }
     }
 
     mutating func varint(_ v: UInt64) {
@@ -178,11 +191,5 @@ extension EventRecord {
     /// Decodes a record held in an array.
     static func decode(_ bytes: [UInt8], stream: StreamName) throws(PerfLogError) -> Event {
         try bytes.withUnsafeBytes { raw in Result { () throws(PerfLogError) in try decode(raw, stream: stream) } }.get()
-    }
-
-    /// Decodes an open mark: `u32 stream (BE) · record`; returns the stream id and the record's bytes.
-    static func splitOpenMark(_ bytes: [UInt8]) throws(PerfLogError) -> (stream: UInt32, record: [UInt8]) {
-        guard bytes.count > 4 else { throw .corrupt(what: "open mark of \(bytes.count) bytes") }
-        return (bytes.withUnsafeBytes { Keys.readU32($0) }, Array(bytes[4...]))
     }
 }

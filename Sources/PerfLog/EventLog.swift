@@ -61,8 +61,25 @@ public final class EventLog: Sendable {
     /// Stream ids known to be committed; ids never change once committed.
     let streamIDs = Mutex<[StreamName: UInt32]>([:])
 
+    /// The named databases of a log (schema 1):
+    ///
+    /// - `meta`: `schema`, `retain`, `seq` (last committed), `streams` (last stream id),
+    ///   `gc` and `garbage` (see ``AppendBatch``).
+    /// - `names`: agent, 0x00, cli → stream id.
+    /// - `streams`: stream id → its summary and ring (the `seq`s of its retained measures).
+    /// - `events`: `seq` → stream id and event record: the timeline, in commit order.
+    /// - `open`: invocation → `seq` of its mark, for marks with no measure yet.
     struct Databases: Sendable {
-        var meta, names, summaries, rings, open, timeline: Database
+        var meta, names, streams, events, open: Database
+
+        static func open(_ txn: Transaction, create: Bool) throws(LMDBError) -> Databases {
+            let flags: Transaction.DatabaseFlags = create ? .create : []
+            let integers = flags.union(.integerKey)
+            return Databases(
+                meta: try txn.openDatabase("meta", flags: flags), names: try txn.openDatabase("names", flags: flags),
+                streams: try txn.openDatabase("streams", flags: integers), events: try txn.openDatabase("events", flags: integers),
+                open: try txn.openDatabase("open", flags: integers))
+        }
     }
 
     /// Opens the log at `path`, creating it when `options.create` allows.
@@ -120,10 +137,7 @@ public final class EventLog: Sendable {
                 }
                 let retain = Int(r.withUnsafeBytes { Keys.readU32($0) })
                 guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
-                let dbs = Databases(
-                    meta: meta, names: try txn.openDatabase("names"), summaries: try txn.openDatabase("summaries"),
-                    rings: try txn.openDatabase("rings"), open: try txn.openDatabase("open"),
-                    timeline: try txn.openDatabase("timeline"))
+                let dbs = try Databases.open(txn, create: false)
                 return (dbs, version, retain)
             }
         } catch let error as PerfLogError {
@@ -150,11 +164,7 @@ public final class EventLog: Sendable {
         let created: (dbs: Databases, retain: Int)
         do {
             created = try env.write { txn in
-                let dbs = Databases(
-                    meta: try txn.openDatabase("meta", flags: .create), names: try txn.openDatabase("names", flags: .create),
-                    summaries: try txn.openDatabase("summaries", flags: .create),
-                    rings: try txn.openDatabase("rings", flags: .create), open: try txn.openDatabase("open", flags: .create),
-                    timeline: try txn.openDatabase("timeline", flags: .create))
+                let dbs = try Databases.open(txn, create: true)
                 // Another process may have created the log between the probe above and
                 // this transaction; resetting its counters would corrupt its events.
                 if let r = try txn.value(in: dbs.meta, forKey: Array("retain".utf8)), r.count == 4 {
@@ -166,6 +176,8 @@ public final class EventLog: Sendable {
                 try txn.put(dbs.meta, key: Array("retain".utf8), value: Keys.u32(UInt32(options.retain)))
                 try txn.put(dbs.meta, key: Array("seq".utf8), value: Keys.u64(0))
                 try txn.put(dbs.meta, key: Array("streams".utf8), value: Keys.u32(0))
+                try txn.put(dbs.meta, key: Array("gc".utf8), value: Keys.u64(0))
+                try txn.put(dbs.meta, key: Array("garbage".utf8), value: Keys.u64(0))
                 return (dbs, options.retain)
             }
         } catch let error as PerfLogError {

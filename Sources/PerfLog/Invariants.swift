@@ -12,121 +12,118 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension LogReader {
-    /// Checks every invariant of the log: each summary decodes and matches its ring
-    /// (count, failures, durations, open marks); each ring holds exactly
-    /// min(appended, retain) measures in increasing `seq`; the timeline holds exactly
-    /// the retained measures and the open marks, each entry pointing at the event with
-    /// its `seq`; the name index matches the summaries; no `seq` exceeds the counter.
+    /// Checks every invariant of the log: each stream record decodes and its summary
+    /// matches its ring (count, failures, durations, open marks); each ring holds exactly
+    /// min(appended, retain) measures of its stream in increasing `seq`; every stored
+    /// event is a retained measure, an open mark, or an evicted measure awaiting
+    /// collection above the `gc` mark, and the garbage count matches; the name index
+    /// matches the streams; no `seq` exceeds the counter.
     /// - Returns: the problems found, empty for a sound log.
     /// - Throws: ``PerfLogError/storage(_:operation:)`` when LMDB itself fails.
     public func verify() throws -> [Problem] {
         var problems: [Problem] = []
         func problem(_ location: String, _ message: String) { problems.append(Problem(location: location, message: message)) }
+        let dbs = log.dbs
+        let retain = log.retain
 
-        let last: UInt64
-        do { last = try lastSeq() } catch { problem("meta", "\(error)"); return problems }
-
-        var summaries: [(id: UInt32, summary: StreamSummary)] = []
-        do { summaries = try summariesByID() } catch { problem("summaries", "\(error)"); return problems }
-        let byID = Dictionary(summaries.map { ($0.id, $0.summary) }, uniquingKeysWith: { a, _ in a })
-        var expected: [UInt64: TimelineEntry] = [:]
-        let retain = UInt64(log.retain)
-
-        // Open marks, per stream.
-        var openByStream: [UInt32: Int] = [:]
+        let last: UInt64, gc: UInt64, garbage: UInt64
         do {
-            try txn.withCursor(log.dbs.open) { c in
+            last = try lastSeq()
+            gc = try AppendBatch.metaU64(txn, dbs, AppendBatch.gcKey)
+            garbage = try AppendBatch.metaU64(txn, dbs, AppendBatch.garbageKey)
+        } catch { problem("meta", "\(error)"); return problems }
+
+        var rings: [UInt32: Ring] = [:]
+        do {
+            for (id, ring) in try ringsByID() { rings[id] = ring }
+        } catch { problem("streams", "\(error)"); return problems }
+
+        // Open marks: invocation → seq of a mark with that invocation.
+        var openSeqs: [UInt64: UInt64] = [:]
+        do {
+            try txn.withCursor(dbs.open) { c in
                 var entry = try c.first()
                 while let (k, v) = entry {
-                    let location = "open"
-                    if k.count != 8 {
-                        problem(location, "key of \(k.count) bytes")
-                    } else if v.count <= 4 {
-                        problem(location, "value of \(v.count) bytes")
+                    if k.count != 8 || v.count != 8 {
+                        problem("open", "entry of \(k.count)/\(v.count) bytes")
                     } else {
-                        let id = Keys.readU32(v)
-                        let invocation = Keys.readU64(k)
-                        if let s = byID[id] {
-                            do {
-                                let mark = try EventRecord.decode(UnsafeRawBufferPointer(rebasing: v[4...]), stream: s.stream)
-                                if mark.kind != .mark { problem(location, "invocation \(InvocationID(rawValue: invocation)) holds a measure") }
-                                if mark.invocation.rawValue != invocation { problem(location, "invocation key does not match its mark") }
-                                if mark.seq > last { problem(location, "seq \(mark.seq) is past the counter \(last)") }
-                                expected[mark.seq] = TimelineEntry(kind: .mark, stream: id, ref: invocation)
-                                openByStream[id, default: 0] += 1
-                            } catch {
-                                problem(location, "\(error)")
-                            }
-                        } else {
-                            problem(location, "mark of unknown stream \(id)")
-                        }
+                        openSeqs[Keys.integer(v)] = Keys.integer(k)
                     }
                     entry = try c.next()
                 }
             }
         } catch { problem("open", "\(error)") }
 
-        // Rings against summaries.
-        var ringEntries = 0
-        for (id, summary) in summaries {
-            let location = summary.stream.description
-            if (try? streamID(summary.stream)) != .some(id) { problem(location, "name index does not point to stream \(id)") }
-            let ring: [Event]
-            do { ring = try self.ring(id: id, summary: summary) } catch { problem(location, "\(error)"); continue }
-            let want = Int(min(summary.appended, retain))
-            if ring.count != want { problem(location, "ring holds \(ring.count) measures, expected \(want)") }
-            var previous: UInt64 = 0
-            var check = StreamSummary(stream: summary.stream)
-            let start = summary.appended > retain ? summary.appended - retain : 0
-            for (i, e) in ring.enumerated() {
-                if e.kind != .measure { problem(location, "ring holds a mark at seq \(e.seq)") }
-                if e.seq <= previous { problem(location, "ring out of order at seq \(e.seq)") }
-                if e.seq > last { problem(location, "seq \(e.seq) is past the counter \(last)") }
-                previous = e.seq
-                check.add(e)
-                expected[e.seq] = TimelineEntry(kind: .measure, stream: id, ref: (start + UInt64(i)) % retain)
-            }
-            if check.count != summary.count || check.failures != summary.failures || check.okTotalNs != summary.okTotalNs {
-                problem(location, "summary (count \(summary.count), failures \(summary.failures)) does not match its ring (count \(check.count), failures \(check.failures))")
-            }
-            if summary.inFlight != openByStream[id, default: 0] {
-                problem(location, "summary counts \(summary.inFlight) in flight, the log holds \(openByStream[id, default: 0])")
-            }
-            if previous > summary.lastSeq { problem(location, "lastSeq \(summary.lastSeq) is older than its newest measure \(previous)") }
-            ringEntries += ring.count
-        }
+        // Every stored event: retained, open, or garbage above gc.
+        var retainedSeen: [UInt32: Int] = [:]
+        var openByStream: [UInt32: Int] = [:]
+        var summed: [UInt32: StreamSummary] = [:]
+        var garbageSeen: UInt64 = 0
+        var marksSeen = 0
         do {
-            let stored = try txn.statistics(log.dbs.rings).entries
-            if stored != ringEntries { problem("rings", "\(stored) slots stored, \(ringEntries) belong to rings") }
-            let names = try txn.statistics(log.dbs.names).entries
-            if names != summaries.count { problem("names", "\(names) names for \(summaries.count) summaries") }
-        } catch { problem("rings", "\(error)") }
-
-        // The timeline is exactly the retained measures and open marks.
-        do {
-            var seen = 0
-            try txn.withCursor(log.dbs.timeline) { c in
+            try txn.withCursor(dbs.events) { c in
                 var entry = try c.first()
                 while let (k, v) = entry {
-                    seen += 1
-                    if k.count != 8 {
-                        problem("timeline", "key of \(k.count) bytes")
-                    } else {
-                        let seq = Keys.readU64(k)
-                        do {
-                            let t = try TimelineEntry(v)
-                            if expected[seq] != t { problem("timeline", "entry \(seq) is not a retained event or open mark") }
-                        } catch {
-                            problem("timeline", "entry \(seq): \(error)")
+                    defer { entry = try? c.next() }
+                    guard k.count == 8 else { problem("timeline", "key of \(k.count) bytes"); continue }
+                    let seq = Keys.integer(k)
+                    if seq > last { problem("timeline", "event \(seq) is past the counter \(last)") }
+                    guard let id = StoredEvent.stream(v), let ring = rings[id] else {
+                        problem("timeline", "event \(seq) belongs to no stream"); continue
+                    }
+                    let event: Event
+                    do { event = try EventRecord.decode(StoredEvent.record(v), stream: ring.summary.stream) } catch {
+                        problem("timeline", "event \(seq): \(error)"); continue
+                    }
+                    if event.seq != seq { problem("timeline", "event \(seq) records seq \(event.seq)") }
+                    switch event.kind {
+                    case .mark:
+                        marksSeen += 1
+                        if openSeqs[seq] != event.invocation.rawValue {
+                            problem("timeline", "mark \(seq) is stored but not open")
+                        }
+                        openByStream[id, default: 0] += 1
+                    case .measure:
+                        if ring.retains(seq, retain: retain) {
+                            retainedSeen[id, default: 0] += 1
+                            summed[id, default: StreamSummary(stream: ring.summary.stream)].add(event)
+                        } else if seq < gc {
+                            problem("timeline", "evicted measure \(seq) is below the collection mark \(gc)")
+                        } else {
+                            garbageSeen += 1
                         }
                     }
-                    entry = try c.next()
                 }
             }
-            if seen != expected.count {
-                problem("timeline", "holds \(seen) entries, expected \(expected.count) (retained measures and open marks)")
-            }
         } catch { problem("timeline", "\(error)") }
+        if garbageSeen != garbage { problem("timeline", "\(garbageSeen) evicted measures await collection, meta counts \(garbage)") }
+        if marksSeen != openSeqs.count { problem("open", "\(openSeqs.count) open marks, \(marksSeen) stored") }
+
+        // Each ring against its events and summary.
+        for (id, ring) in rings.sorted(by: { $0.key < $1.key }) {
+            let s = ring.summary
+            let location = s.stream.description
+            if (try? streamID(s.stream)) != .some(id) { problem(location, "name index does not point to stream \(id)") }
+            let want = Int(min(s.appended, UInt64(retain)))
+            if ring.slots.count != want { problem(location, "ring holds \(ring.slots.count) measures, expected \(want)") }
+            let ordered = ring.ordered(retain: retain)
+            if zip(ordered, ordered.dropFirst()).contains(where: { $0 >= $1 }) { problem(location, "ring is out of order") }
+            if retainedSeen[id, default: 0] != ordered.count {
+                problem(location, "ring points to \(ordered.count) measures, \(retainedSeen[id, default: 0]) are stored")
+            }
+            let check = summed[id] ?? StreamSummary(stream: s.stream)
+            if check.count != s.count || check.failures != s.failures || check.okTotalNs != s.okTotalNs {
+                problem(location, "summary (count \(s.count), failures \(s.failures)) does not match its ring (count \(check.count), failures \(check.failures))")
+            }
+            if s.inFlight != openByStream[id, default: 0] {
+                problem(location, "summary counts \(s.inFlight) in flight, the log holds \(openByStream[id, default: 0])")
+            }
+            if let newest = ordered.last, newest > s.lastSeq { problem(location, "lastSeq \(s.lastSeq) is older than its newest measure \(newest)") }
+        }
+        do {
+            let names = try txn.statistics(dbs.names).entries
+            if names != rings.count { problem("names", "\(names) names for \(rings.count) streams") }
+        } catch { problem("names", "\(error)") }
         return problems
     }
 }

@@ -1,5 +1,7 @@
-/// Key layouts. Integers in keys are big-endian so that LMDB's byte order is numeric
-/// order: a stream's ring slots are adjacent, the timeline is in `seq` order.
+/// Key layouts. `events`, `open` and `streams` are `MDB_INTEGERKEY` databases: their keys
+/// are native-endian integers that LMDB compares as numbers (cheaper than bytes), so
+/// `events` is in `seq` order and appends go to its end. Integers in `meta` and `names`
+/// values are big-endian.
 enum Keys {
     static func u32(_ v: UInt32) -> [UInt8] {
         [UInt8(truncatingIfNeeded: v >> 24), UInt8(truncatingIfNeeded: v >> 16),
@@ -7,47 +9,63 @@ enum Keys {
     }
 
     static func u64(_ v: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * $0)) }
+        withUnsafeBytes(of: v.bigEndian) { Array($0) }
     }
 
     static func readU32(_ b: UnsafeRawBufferPointer, at offset: Int = 0) -> UInt32 {
-        (0..<4).reduce(0) { $0 << 8 | UInt32(b[offset + $1]) }
+        UInt32(bigEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
     static func readU64(_ b: UnsafeRawBufferPointer, at offset: Int = 0) -> UInt64 {
-        (0..<8).reduce(0) { $0 << 8 | UInt64(b[offset + $1]) }
+        UInt64(bigEndian: b.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
+
+    /// Runs `body` with the native 8-byte integer key (or value) `v`, without allocating.
+    @inline(__always)
+    static func with<R>(_ v: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(of: v, body)
+    }
+
+    /// Runs `body` with the native 4-byte integer key `v`, without allocating.
+    @inline(__always)
+    static func with<R>(_ v: UInt32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBytes(of: v, body)
+    }
+
+    /// Reads a native 8-byte integer key or value; the caller checks the size.
+    @inline(__always)
+    static func integer(_ b: UnsafeRawBufferPointer) -> UInt64 { b.loadUnaligned(as: UInt64.self) }
+
+    /// Reads a native 4-byte integer key; the caller checks the size.
+    @inline(__always)
+    static func integer32(_ b: UnsafeRawBufferPointer) -> UInt32 { b.loadUnaligned(as: UInt32.self) }
 
     /// `names`: agent bytes, 0x00, cli bytes (names hold no control characters, so the
     /// separator is unambiguous).
     static func name(_ s: StreamName) -> [UInt8] {
         Array(s.agent.utf8) + [0] + Array(s.cli.utf8)
     }
-
-    /// `rings`: stream id, slot.
-    static func ring(_ stream: UInt32, _ slot: UInt32) -> [UInt8] { u32(stream) + u32(slot) }
 }
 
-/// A timeline value: what the event at a `seq` is and where its record lives.
-/// Layout: `u8 kind (0 mark, 1 measure) · u32 stream (BE) · u64 ref (BE)`, where `ref`
-/// is the ring slot of a measure or the invocation of a mark.
-struct TimelineEntry: Hashable {
-    var kind: Event.Kind
-    var stream: UInt32
-    var ref: UInt64
-
-    var bytes: [UInt8] { [kind == .mark ? 0 : 1] + Keys.u32(stream) + Keys.u64(ref) }
-
-    init(kind: Event.Kind, stream: UInt32, ref: UInt64) {
-        self.kind = kind
-        self.stream = stream
-        self.ref = ref
+/// An `events` value: `u32 stream id (big-endian) · event record`.
+enum StoredEvent {
+    /// The stream id, or `nil` when the value is too short.
+    static func stream(_ value: UnsafeRawBufferPointer) -> UInt32? {
+        value.count > 6 ? Keys.readU32(value) : nil
     }
 
-    init(_ b: UnsafeRawBufferPointer) throws(PerfLogError) {
-        guard b.count == 13, b[0] <= 1 else { throw .corrupt(what: "timeline entry of \(b.count) bytes") }
-        kind = b[0] == 0 ? .mark : .measure
-        stream = Keys.readU32(b, at: 1)
-        ref = Keys.readU64(b, at: 5)
+    /// Whether the record is a measure (flag bit 0 of the record's second byte).
+    static func isMeasure(_ value: UnsafeRawBufferPointer) -> Bool {
+        value.count > 6 && value[5] & 1 != 0
+    }
+
+    static func record(_ value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: value[4...])
+    }
+
+    static func encode(_ event: Event, stream: UInt32, into w: inout ByteWriter) {
+        w.bytes.removeAll(keepingCapacity: true)
+        w.u32be(stream)
+        EventRecord.encode(event, into: &w)
     }
 }

@@ -71,14 +71,14 @@ public struct LogReader {
         return raw.withUnsafeBytes { Keys.readU64($0) }
     }
 
-    /// Every stream's summary with its id, in id order.
-    func summariesByID() throws -> [(id: UInt32, summary: StreamSummary)] {
-        try txn.withCursor(dbs.summaries) { c in
-            var out: [(UInt32, StreamSummary)] = []
+    /// Every stream's ring with its id, in id order.
+    func ringsByID() throws -> [(id: UInt32, ring: Ring)] {
+        try txn.withCursor(dbs.streams) { c in
+            var out: [(UInt32, Ring)] = []
             var entry = try c.first()
             while let (k, v) = entry {
-                guard k.count == 4 else { throw PerfLogError.corrupt(what: "summary key of \(k.count) bytes") }
-                out.append((Keys.readU32(k), try SummaryRecord.decode(v)))
+                guard k.count == 4 else { throw PerfLogError.corrupt(what: "stream key of \(k.count) bytes") }
+                out.append((Keys.integer32(k), try RingRecord.decode(v, retain: log.retain)))
                 entry = try c.next()
             }
             return out
@@ -89,10 +89,20 @@ public struct LogReader {
     /// - Throws: ``PerfLogError``.
     public func streams(_ filter: StreamFilter = StreamFilter()) throws -> [StreamSummary] {
         if let agent = filter.agent, let cli = filter.cli {
-            let name = try StreamName(agent: agent, cli: cli)
+            guard let name = try? StreamName(agent: agent, cli: cli) else { return [] }
             return try summary(name).map { [$0] } ?? []
         }
-        return try summariesByID().map(\.summary).filter { filter.matches($0.stream) }.sorted { $0.stream < $1.stream }
+        let all: [StreamSummary] = try txn.withCursor(dbs.streams) { c in
+            var out: [StreamSummary] = []
+            var entry = try c.first()
+            while let (_, v) = entry {
+                let s = try RingRecord.decodeSummary(v)
+                if filter.matches(s.stream) { out.append(s) }
+                entry = try c.next()
+            }
+            return out
+        }
+        return all.sorted { $0.stream < $1.stream }
     }
 
     /// The id of `stream`, or `nil` when it has no events.
@@ -102,73 +112,78 @@ public struct LogReader {
         return raw.withUnsafeBytes { Keys.readU32($0) }
     }
 
-    func summary(id: UInt32) throws -> StreamSummary {
-        guard let raw = try txn.value(in: dbs.summaries, forKey: Keys.u32(id)) else {
-            throw PerfLogError.corrupt(what: "the summary of stream \(id) is missing")
-        }
-        return try SummaryRecord.decode(raw)
+    func ring(id: UInt32) throws -> Ring {
+        let raw = try Keys.with(id) { k in try txn.value(in: dbs.streams, forKey: k) }
+        guard let raw else { throw PerfLogError.corrupt(what: "the record of stream \(id) is missing") }
+        return try RingRecord.decode(raw, retain: log.retain)
     }
 
     /// The summary of `stream` (an O(1) read), or `nil` when it has no events.
     /// - Throws: ``PerfLogError``.
     public func summary(_ stream: StreamName) throws -> StreamSummary? {
         guard let id = try streamID(stream) else { return nil }
-        return try summary(id: id)
+        let raw = try Keys.with(id) { k in try txn.value(in: dbs.streams, forKey: k) }
+        guard let raw else { throw PerfLogError.corrupt(what: "the record of \(stream) is missing") }
+        return try RingRecord.decodeSummary(raw)
     }
 
     /// The retained measures of `stream`, oldest first.
     /// - Throws: ``PerfLogError``.
     public func ring(_ stream: StreamName) throws -> [Event] {
         guard let id = try streamID(stream) else { return [] }
-        return try ring(id: id, summary: try summary(id: id))
+        return try events(of: id, ring: try ring(id: id))
     }
 
-    func ring(id: UInt32, summary: StreamSummary) throws -> [Event] {
-        let retain = UInt64(log.retain)
-        let start = summary.appended > retain ? summary.appended - retain : 0
-        var out: [Event] = []
-        out.reserveCapacity(Int(summary.appended - start))
-        for n in start..<summary.appended {
-            let slot = UInt32(n % retain)
-            guard let raw = try txn.value(in: dbs.rings, forKey: Keys.ring(id, slot)) else {
-                throw PerfLogError.corrupt(what: "ring slot \(slot) of \(summary.stream) is missing")
+    /// The measures a ring points to, oldest first.
+    func events(of id: UInt32, ring: Ring) throws -> [Event] {
+        try ring.ordered(retain: log.retain).map { seq in
+            let raw = try Keys.with(seq) { k in try txn.value(in: dbs.events, forKey: k) }
+            guard let raw, StoredEvent.stream(raw) == id, StoredEvent.isMeasure(raw) else {
+                throw PerfLogError.corrupt(what: "measure \(seq) of \(ring.summary.stream) is missing")
             }
-            out.append(try EventRecord.decode(raw, stream: summary.stream))
+            let e = try EventRecord.decode(StoredEvent.record(raw), stream: ring.summary.stream)
+            guard e.seq == seq else { throw PerfLogError.corrupt(what: "event \(seq) records seq \(e.seq)") }
+            return e
         }
-        return out
     }
 
     /// Every open mark (invocation in flight) of the streams `filter` keeps, in `seq` order.
     /// - Throws: ``PerfLogError``.
     public func openMarks(_ filter: StreamFilter = StreamFilter()) throws -> [Event] {
-        var names = NameCache(reader: self)
-        let marks: [Event] = try txn.withCursor(dbs.open) { c in
-            var out: [Event] = []
+        var rings = RingCache(reader: self)
+        let seqs: [UInt64] = try txn.withCursor(dbs.open) { c in
+            var out: [UInt64] = []
             var entry = try c.first()
             while let (_, v) = entry {
-                guard v.count > 4 else { throw PerfLogError.corrupt(what: "open mark of \(v.count) bytes") }
-                let stream = try names.name(Keys.readU32(v))
-                if filter.matches(stream) {
-                    out.append(try EventRecord.decode(UnsafeRawBufferPointer(rebasing: v[4...]), stream: stream))
-                }
+                guard v.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(v.count) bytes") }
+                out.append(Keys.integer(v))
                 entry = try c.next()
             }
             return out
         }
-        return marks.sorted { $0.seq < $1.seq }
+        var marks: [Event] = []
+        for seq in seqs.sorted() {
+            let raw = try Keys.with(seq) { k in try txn.value(in: dbs.events, forKey: k) }
+            guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
+                throw PerfLogError.corrupt(what: "open mark \(seq) is missing")
+            }
+            let stream = try rings.ring(id).summary.stream
+            if filter.matches(stream) { marks.append(try EventRecord.decode(StoredEvent.record(raw), stream: stream)) }
+        }
+        return marks
     }
 
     /// Retained events and open marks with `seq` greater than `seq`, oldest first, at
     /// most `limit` of them, of the streams `filter` keeps.
     /// - Throws: ``PerfLogError``.
     public func timeline(after seq: UInt64 = 0, limit: Int = .max, _ filter: StreamFilter = StreamFilter()) throws -> [Event] {
-        var names = NameCache(reader: self)
-        return try txn.withCursor(dbs.timeline) { c in
+        guard seq < .max else { return [] }
+        var rings = RingCache(reader: self)
+        return try txn.withCursor(dbs.events) { c in
             var out: [Event] = []
-            var entry = try c.seek(Keys.u64(seq &+ 1))
-            if seq == .max { entry = nil }
+            var entry = try Keys.with(seq + 1) { k in try c.seek(k) }
             while let (k, v) = entry, out.count < limit {
-                if let e = try resolve(k, v, filter: filter, names: &names) { out.append(e) }
+                if let e = try resolve(k, v, filter: filter, rings: &rings) { out.append(e) }
                 entry = try c.next()
             }
             return out
@@ -179,12 +194,12 @@ public struct LogReader {
     /// - Throws: ``PerfLogError``.
     public func tail(_ count: Int, _ filter: StreamFilter = StreamFilter()) throws -> [Event] {
         guard count > 0 else { return [] }
-        var names = NameCache(reader: self)
-        return try txn.withCursor(dbs.timeline) { c in
+        var rings = RingCache(reader: self)
+        return try txn.withCursor(dbs.events) { c in
             var out: [Event] = []
             var entry = try c.last()
             while let (k, v) = entry, out.count < count {
-                if let e = try resolve(k, v, filter: filter, names: &names) { out.append(e) }
+                if let e = try resolve(k, v, filter: filter, rings: &rings) { out.append(e) }
                 entry = try c.previous()
             }
             return out.reversed()
@@ -194,56 +209,44 @@ public struct LogReader {
     /// Facts about the log.
     /// - Throws: ``PerfLogError``.
     public func info() throws -> LogInfo {
-        let summaries = try summariesByID()
+        let summaries = try streams()
         var st = stat()
         let fileBytes = stat(log.path + "/data.mdb", &st) == 0 ? Int(st.st_size) : 0
         return LogInfo(
             path: log.path, schemaVersion: EventLog.schemaVersion, retain: log.retain, streams: summaries.count,
-            events: summaries.reduce(0) { $0 + $1.summary.count },
+            events: summaries.reduce(0) { $0 + $1.count },
             inFlight: try txn.statistics(dbs.open).entries, lastSeq: try lastSeq(), fileBytes: fileBytes,
             mapBytes: log.environment.info.mapSize, lmdbVersion: Environment.libraryVersion)
     }
 
-    /// Turns a timeline entry into its event, or `nil` when `filter` drops it.
+    /// Turns a stored event into an `Event`, or `nil` when `filter` drops it or it is a
+    /// measure already evicted from its ring (garbage not yet collected).
     private func resolve(
-        _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, filter: StreamFilter, names: inout NameCache
+        _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, filter: StreamFilter, rings: inout RingCache
     ) throws -> Event? {
-        guard key.count == 8 else { throw PerfLogError.corrupt(what: "timeline key of \(key.count) bytes") }
-        let seq = Keys.readU64(key)
-        let entry = try TimelineEntry(value)
-        let stream = try names.name(entry.stream)
-        guard filter.matches(stream) else { return nil }
-        let event: Event
-        switch entry.kind {
-        case .measure:
-            guard entry.ref < UInt64(log.retain),
-                  let raw = try txn.value(in: dbs.rings, forKey: Keys.ring(entry.stream, UInt32(entry.ref)))
-            else { throw PerfLogError.corrupt(what: "timeline entry \(seq) points to a missing ring slot") }
-            event = try EventRecord.decode(raw, stream: stream)
-        case .mark:
-            guard let raw = try txn.value(in: dbs.open, forKey: Keys.u64(entry.ref)) else {
-                throw PerfLogError.corrupt(what: "timeline entry \(seq) points to a missing open mark")
-            }
-            event = try EventRecord.decode(try EventRecord.splitOpenMark(raw).record, stream: stream)
-        }
-        guard event.seq == seq else {
-            throw PerfLogError.corrupt(what: "timeline entry \(seq) points to event \(event.seq)")
-        }
+        guard key.count == 8 else { throw PerfLogError.corrupt(what: "event key of \(key.count) bytes") }
+        let seq = Keys.integer(key)
+        guard let id = StoredEvent.stream(value) else { throw PerfLogError.corrupt(what: "event \(seq) is truncated") }
+        let ring = try rings.ring(id)
+        guard filter.matches(ring.summary.stream) else { return nil }
+        if StoredEvent.isMeasure(value) && !ring.retains(seq, retain: log.retain) { return nil }
+        let event = try EventRecord.decode(StoredEvent.record(value), stream: ring.summary.stream)
+        guard event.seq == seq else { throw PerfLogError.corrupt(what: "event \(seq) records seq \(event.seq)") }
         return event
     }
 }
 
-/// Stream names by id, looked up once per read.
-struct NameCache {
+/// Rings by stream id, read once per read transaction.
+struct RingCache {
     let reader: LogReader
-    var names: [UInt32: StreamName] = [:]
+    var rings: [UInt32: Ring] = [:]
 
     init(reader: LogReader) { self.reader = reader }
 
-    mutating func name(_ id: UInt32) throws -> StreamName {
-        if let n = names[id] { return n }
-        let n = try reader.summary(id: id).stream
-        names[id] = n
-        return n
+    mutating func ring(_ id: UInt32) throws -> Ring {
+        if let r = rings[id] { return r }
+        let r = try reader.ring(id: id)
+        rings[id] = r
+        return r
     }
 }

@@ -138,3 +138,58 @@ struct RingTests {
         #expect(summary?.meanNs == 300)
     }
 }
+
+@Suite("Collection of evicted measures")
+struct CollectionTests {
+    /// How many events the log stores, evicted ones awaiting collection included.
+    func stored(_ log: EventLog) throws -> Int {
+        try log.environment.read { txn in try txn.statistics(log.dbs.events).entries }
+    }
+
+    @Test("a quiet stream's old measure does not hold back collection, and is deleted once evicted")
+    func quietStream() throws {
+        let dir = try TemporaryDirectory()
+        var options = EventLog.Options()
+        options.retain = 2
+        let log = try EventLog(path: dir.path, options: options)
+        let quiet = try StreamName(agent: "quiet", cli: "c")
+        let busy = try StreamName(agent: "busy", cli: "c")
+        func measure(_ s: StreamName) -> Event {
+            .measure(s, invocation: .random(), durationNs: 5, outcome: .ok, wallTimeNs: 0, pid: 1)
+        }
+        try log.append([measure(quiet)])
+        for _ in 0..<100 { try log.append((0..<50).map { _ in measure(busy) }) }
+        // The quiet stream's measure is the oldest event; collection had to step over it.
+        let garbageBound = AppendBatch.minimumToleratedGarbage + 50 * 3
+        #expect(try stored(log) <= 3 + garbageBound)
+        try log.read { (r: LogReader) throws in
+            #expect(try r.verify() == [])
+            #expect(try r.ring(quiet).count == 1)
+        }
+        // Now evict it: it sits below the collection mark, so it is deleted at once.
+        try log.append([measure(quiet), measure(quiet)])
+        try log.read { (r: LogReader) throws in
+            #expect(try r.verify() == [])
+            #expect(try r.ring(quiet).map(\.seq) == [5002, 5003])
+            #expect(try r.timeline().count == 4)
+        }
+        #expect(try stored(log) <= 4 + garbageBound)
+    }
+
+    @Test("garbage stays bounded under uniform load")
+    func bounded() throws {
+        let dir = try TemporaryDirectory()
+        var options = EventLog.Options()
+        options.retain = 5
+        let log = try EventLog(path: dir.path, options: options)
+        let streams = try (0..<20).map { try StreamName(agent: "a\($0)", cli: "c") }
+        var rng = SplitMix64(seed: 3)
+        for _ in 0..<200 {
+            try log.append((0..<40).map { _ in
+                .measure(streams.randomElement(using: &rng)!, invocation: .random(), durationNs: 1, outcome: .ok, wallTimeNs: 0, pid: 1)
+            })
+        }
+        #expect(try log.read { try $0.verify() } == [])
+        #expect(try stored(log) <= 100 + AppendBatch.minimumToleratedGarbage + 2 * 40 + 64)
+    }
+}

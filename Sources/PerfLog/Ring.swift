@@ -1,0 +1,127 @@
+/// A stream's stored state: its summary and its **ring**, the `seq`s of its newest
+/// `retain` measures. Slot `n % retain` holds the `n`-th measure ever appended, so
+/// appending overwrites the oldest slot in place.
+struct Ring {
+    var summary: StreamSummary
+    /// `seq`s by slot; `min(appended, retain)` of them.
+    var slots: [UInt64]
+
+    init(stream: StreamName) {
+        summary = StreamSummary(stream: stream)
+        slots = []
+    }
+
+    init(summary: StreamSummary, slots: [UInt64]) {
+        self.summary = summary
+        self.slots = slots
+    }
+
+    /// The `seq` of the oldest retained measure, or `nil` when there is none.
+    func oldest(retain: Int) -> UInt64? {
+        if slots.isEmpty { return nil }
+        return summary.appended <= UInt64(retain) ? slots[0] : slots[Int(summary.appended % UInt64(retain))]
+    }
+
+    /// Whether the measure `seq` of this stream is still retained (measures of a stream
+    /// are appended in `seq` order, so the window is everything from the oldest on).
+    func retains(_ seq: UInt64, retain: Int) -> Bool {
+        guard let oldest = oldest(retain: retain) else { return false }
+        return seq >= oldest
+    }
+
+    /// The retained `seq`s, oldest first.
+    func ordered(retain: Int) -> [UInt64] {
+        guard summary.appended > UInt64(retain) else { return slots }
+        let head = Int(summary.appended % UInt64(retain))
+        return Array(slots[head...] + slots[..<head])
+    }
+
+    /// Puts `seq` in the next slot; returns the `seq` it evicted, if the ring was full.
+    mutating func push(_ seq: UInt64, retain: Int) -> UInt64? {
+        let slot = Int(summary.appended % UInt64(retain))
+        summary.appended += 1
+        if slot < slots.count {
+            let evicted = slots[slot]
+            slots[slot] = seq
+            return evicted
+        }
+        slots.append(seq)
+        return nil
+    }
+}
+
+/// Stored form of a ``Ring`` (version 1): `u8 1 · string agent · string cli · varint
+/// appended · varint count · varint failures · varint okTotalNs · varint inFlight ·
+/// varint lastSeq · varint n · n × u64 seq`.
+enum RingRecord {
+    static func encode(_ ring: Ring, into w: inout ByteWriter) {
+        let s = ring.summary
+        w.u8(1)
+        w.string(s.stream.agent)
+        w.string(s.stream.cli)
+        w.varint(s.appended)
+        w.varint(UInt64(s.count))
+        w.varint(UInt64(s.failures))
+        w.varint(s.okTotalNs)
+        w.varint(UInt64(s.inFlight))
+        w.varint(s.lastSeq)
+        w.varint(UInt64(ring.slots.count))
+        w.u64s(ring.slots)
+    }
+
+    static func encode(_ ring: Ring) -> [UInt8] {
+        var w = ByteWriter(capacity: 48 + ring.slots.count * 8)
+        encode(ring, into: &w)
+        return w.bytes
+    }
+
+    /// Decodes the summary only, skipping the slots.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` on malformed input or broken rules.
+    static func decodeSummary(_ buffer: UnsafeRawBufferPointer) throws(PerfLogError) -> StreamSummary {
+        var r = ByteReader(buffer, what: "stream record")
+        return try summary(&r)
+    }
+
+    /// Decodes the summary and the slots, checking that the slot count fits `retain`.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` on malformed input or broken rules.
+    static func decode(_ buffer: UnsafeRawBufferPointer, retain: Int) throws(PerfLogError) -> Ring {
+        var r = ByteReader(buffer, what: "stream record")
+        let s = try summary(&r)
+        let n = try r.varint()
+        guard n == min(s.appended, UInt64(retain)), n == UInt64(s.count) else {
+            throw r.fail("ring holds \(n) slots for \(s.appended) appended and \(s.count) counted")
+        }
+        guard buffer.count - r.offset == Int(n) * 8 else { throw r.fail("ring slots truncated") }
+        var slots = [UInt64](repeating: 0, count: Int(n))
+        slots.withUnsafeMutableBytes { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[r.offset...]))
+        }
+        if UInt64(littleEndian: 1) != 1 { slots = slots.map { UInt64(littleEndian: $0) } }
+        return Ring(summary: s, slots: slots)
+    }
+
+    static func decode(_ bytes: [UInt8], retain: Int) throws(PerfLogError) -> Ring {
+        try bytes.withUnsafeBytes { raw in Result { () throws(PerfLogError) in try decode(raw, retain: retain) } }.get()
+    }
+
+    private static func summary(_ r: inout ByteReader) throws(PerfLogError) -> StreamSummary {
+        guard try r.u8() == 1 else { throw r.fail("unknown version") }
+        let agent = try r.string(max: StreamName.maxBytes)
+        let cli = try r.string(max: StreamName.maxBytes)
+        let stream: StreamName
+        do { stream = try StreamName(agent: agent, cli: cli) } catch { throw r.fail("invalid stream name") }
+        var s = StreamSummary(stream: stream)
+        s.appended = try r.varint()
+        let count = try r.varint(), failures = try r.varint()
+        s.okTotalNs = try r.varint()
+        let inFlight = try r.varint()
+        s.lastSeq = try r.varint()
+        guard count <= UInt64(EventLog.maxRetain), failures <= count, count <= s.appended, inFlight <= UInt64(Int32.max) else {
+            throw r.fail("counts out of range")
+        }
+        s.count = Int(count)
+        s.failures = Int(failures)
+        s.inFlight = Int(inFlight)
+        return s
+    }
+}

@@ -1,0 +1,120 @@
+import CBaseline
+import ArgumentParser
+import PerfLog
+
+struct Ingest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Events per second appended to a new log, rings verified afterwards.")
+
+    @Option(help: "Events to append.") var events = 1_000_000
+    @Option(help: "Streams (agent × CLI pairs), chosen at random per event.") var streams = 1_000
+    @Option(help: "Ring size.") var retain = 100
+    @Option(help: "durable, default or fast.") var durability = "default"
+    @Option(help: "Events per commit.") var batch = 4096
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        guard let mode = EventLog.Durability(rawValue: durability) else {
+            throw ValidationError("--durability must be durable, default or fast")
+        }
+        let events = self.events, batch = self.batch, streams = self.streams, retain = self.retain
+        let names = try (0..<streams).map { try StreamName(agent: "agent-\($0 / 10)", cli: "cli-\($0 % 10)") }
+        var rng = SplitMix64(seed: 42)
+        let picks = (0..<events).map { _ in Int(rng.next() % UInt64(streams)) }
+        var rates: [Double] = [], times: [Double] = []
+        var verified = true
+        for _ in 0..<common.repeat {
+            let dir = makeTemporaryDirectory("ingest")
+            defer { removeTree(dir) }
+            var options = EventLog.Options()
+            options.retain = retain
+            options.durability = mode
+            let log = try EventLog(path: dir + "/log", options: options)
+            let start = monotonicNs()
+            var i = 0
+            var pending: [Event] = []
+            pending.reserveCapacity(batch)
+            while i < events {
+                pending.removeAll(keepingCapacity: true)
+                for j in i..<min(events, i + batch) {
+                    pending.append(.measure(names[picks[j]], invocation: InvocationID(rawValue: UInt64(j)),
+                                            durationNs: UInt64(1_000_000 + j % 1000), outcome: .ok,
+                                            wallTimeNs: Int64(j), pid: 1))
+                }
+                try log.append(pending)
+                i += batch
+            }
+            let seconds = Double(monotonicNs() - start) / 1e9
+            rates.append(Double(events) / seconds)
+            times.append(seconds)
+            verified = try verified && verify(log, names: names, picks: picks)
+        }
+        var r = Report()
+        r.add("case", "ingest")
+        r.add("events", events)
+        r.add("streams", streams)
+        r.add("retain", retain)
+        r.add("durability", durability)
+        r.add("seconds", median(times))
+        r.add("events_per_s", median(rates))
+        r.add("verified", verified)
+        print(r.line)
+    }
+
+    /// Every stream holds exactly the newest `retain` of what was sent to it.
+    func verify(_ log: EventLog, names: [StreamName], picks: [Int]) throws -> Bool {
+        var sent = [Int](repeating: 0, count: names.count)
+        for p in picks { sent[p] += 1 }
+        return try log.read { r in
+            for (i, name) in names.enumerated() {
+                let s = try r.summary(name)
+                if Int(s?.appended ?? 0) != sent[i] || (s?.count ?? 0) != min(sent[i], retain) { return false }
+            }
+            return true
+        }
+    }
+}
+
+struct CBaselineCase: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "c-baseline",
+        abstract: "A plain C program on liblmdb: one get/put/delete per event, fixed events per transaction.")
+
+    @Option(help: "Events to append.") var events = 1_000_000
+    @Option(help: "Streams.") var streams = 1_000
+    @Option(help: "Events kept per stream.") var retain = 100
+    @Option(help: "Events per transaction.") var perTransaction = 1_000
+    @Option(help: "durable, default (MDB_NOMETASYNC) or fast (MDB_NOSYNC).") var durability = "default"
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        let flags: UInt32
+        switch durability {
+        case "durable": flags = 0
+        case "default": flags = 0x40000  // MDB_NOMETASYNC
+        case "fast": flags = 0x10000  // MDB_NOSYNC
+        default: throw ValidationError("--durability must be durable, default or fast")
+        }
+        var rates: [Double] = [], times: [Double] = []
+        for i in 0..<common.repeat {
+            let dir = makeTemporaryDirectory("c-baseline")
+            defer { removeTree(dir) }
+            var seconds = 0.0
+            let rc = perflog_c_baseline(dir, UInt64(events), UInt32(streams), UInt32(retain), UInt32(perTransaction),
+                                        flags, UInt64(i + 1), &seconds)
+            guard rc == 0 else { throw ValidationError("liblmdb failed with code \(rc)") }
+            rates.append(Double(events) / seconds)
+            times.append(seconds)
+        }
+        var r = Report()
+        r.add("case", "c-baseline")
+        r.add("events", events)
+        r.add("streams", streams)
+        r.add("retain", retain)
+        r.add("durability", durability)
+        r.add("seconds", median(times))
+        r.add("events_per_s", median(rates))
+        r.add("verified", true)
+        print(r.line)
+    }
+}
