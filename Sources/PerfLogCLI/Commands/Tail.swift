@@ -94,15 +94,16 @@ extension Perflog {
         /// `nil` when a stop was requested first, and whether it had to wait.
         private func openWhenPresent() throws(CLIFailure) -> (EventLog, Bool)? {
             var waited = false
-            // A log being created by another process may for a moment look like an
-            // LMDB environment without perflog's data; give its creator a second.
+            // A log that another process is creating at this very moment can look, for
+            // a few milliseconds, like an LMDB environment without perflog's data; give
+            // its creator about a second before calling it foreign.
             var settling = 0
             while !StopRequest.requested {
                 do {
                     return (try log.openForReading(), waited)
                 } catch let failure where failure.status == .noInput {
                     waited = true
-                } catch let failure where failure.status == .ioError && waited && settling < 20 {
+                } catch let failure where failure.status == .ioError && settling < 20 {
                     settling += 1
                 }
                 Clock.pause(milliseconds: Self.pollMilliseconds)

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+
+@Suite("exec: runs a command, records it, exits with its status")
+struct ExecTests {
+    /// The last event of the log and its facts, after an exec.
+    private func lastEvent(_ log: String) throws -> (event: [String: Any], inFlight: Int?, count: Int) {
+        let tail = try CLI.run(["tail", "--json", "--log", log])
+        #expect(tail.status == 0, "\(tail)")
+        let info = try CLI.run(["info", "--json", "--log", log])
+        let lines = tail.stdoutLines
+        return (decodeObject(lines.last ?? "{}"), decodeObject(info.stdout)["inFlight"] as? Int, lines.count)
+    }
+
+    @Test(arguments: [
+        ("exit 0", Int32(0), "ok"),
+        ("exit 1", 1, "failed"),
+        ("exit 42", 42, "failed"),
+        ("kill -9 $$", 128 + 9, "failed"),
+        ("kill -TERM $$", 128 + 15, "failed"),
+    ] as [(String, Int32, String)])
+    func statusIsPassedOnAndRecorded(script: String, status: Int32, outcome: String) throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        let r = try CLI.run(["exec", "--agent", "runner", "--cli", "sh", "--log", log, "--", "sh", "-c", script])
+        #expect(r.status == status, "\(r)")
+        #expect(r.stderr.isEmpty, "\(r)")
+
+        let (event, inFlight, count) = try lastEvent(log)
+        #expect(count == 1, "the mark is closed by its measure")
+        #expect(event["kind"] as? String == "measure")
+        #expect(event["agent"] as? String == "runner")
+        #expect(event["cli"] as? String == "sh")
+        #expect(event["outcome"] as? String == outcome)
+        #expect(event["exitCode"] as? Int == Int(status))
+        #expect((event["durationMs"] as? Double ?? -1) >= 0)
+        #expect(inFlight == 0)
+    }
+
+    @Test func markAndMeasureShareTheInvocation() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        // The command itself looks at the log while it runs: its mark must be there.
+        let r = try CLI.run([
+            "exec", "--agent", "a", "--cli", "b", "--meta", "k=v", "--log", log, "--",
+            CLI.binary, "tail", "--json", "--log", log,
+        ])
+        #expect(r.status == 0, "\(r)")
+        let mark = decodeObject(r.stdout.trimmingCharacters(in: .newlines))
+        #expect(mark["kind"] as? String == "mark")
+        #expect(mark["durationMs"] == nil && mark["outcome"] == nil)
+        #expect((mark["meta"] as? [String: String]) == ["k": "v"])
+
+        let (measure, _, _) = try lastEvent(log)
+        #expect(measure["invocation"] as? String == mark["invocation"] as? String)
+        #expect(measure["pid"] as? Int == mark["pid"] as? Int)
+        #expect((measure["seq"] as? Int ?? 0) > (mark["seq"] as? Int ?? 0))
+    }
+
+    @Test func commandSharesTheTerminalStreams() throws {
+        let dir = try TemporaryDirectory()
+        let r = try CLI.run([
+            "exec", "--agent", "a", "--cli", "b", "--log", dir.file("log"), "--",
+            "sh", "-c", "echo out; echo err >&2; echo \"$0 $1\"", "zero", "one two",
+        ])
+        #expect(r.status == 0)
+        #expect(r.stdout == "out\nzero one two\n")
+        #expect(r.stderr == "err\n")
+    }
+
+    @Test func commandThatCannotBeFoundExits127() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        let r = try CLI.run(["exec", "--agent", "a", "--cli", "b", "--log", log, "--", "perflog-no-such-command-\(UUID().uuidString)"])
+        #expect(r.status == 127, "\(r)")
+        #expect(r.stderrLines.count == 1 && r.stderr.contains("command not found"), "\(r)")
+        let (event, inFlight, _) = try lastEvent(log)
+        #expect(event["outcome"] as? String == "failed")
+        #expect(event["exitCode"] as? Int == 127)
+        #expect(inFlight == 0)
+    }
+
+    @Test func commandThatCannotBeExecutedExits126() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        let script = dir.file("not-executable.sh")
+        try "#!/bin/sh\nexit 0\n".write(toFile: script, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: script)
+        for target in [script, dir.path] {
+            let r = try CLI.run(["exec", "--agent", "a", "--cli", "b", "--log", log, "--", target])
+            #expect(r.status == 126, "\(r)")
+            #expect(r.stderrLines.count == 1 && r.stderr.hasPrefix("perflog: \(target): "), "\(r)")
+            let (event, inFlight, _) = try lastEvent(log)
+            #expect(event["outcome"] as? String == "failed")
+            #expect(event["exitCode"] as? Int == 126)
+            #expect(inFlight == 0)
+        }
+    }
+
+    @Test func commandRunsEvenWhenTheLogCannotBeWritten() throws {
+        let dir = try TemporaryDirectory()
+        let file = dir.file("plain-file")
+        try "not a log".write(toFile: file, atomically: true, encoding: .utf8)
+        let before = try Snapshot(file)
+        let r = try CLI.run(["exec", "--agent", "a", "--cli", "b", "--log", file, "--", "sh", "-c", "echo ran; exit 3"])
+        #expect(r.status == 3, "\(r)")
+        #expect(r.stdout == "ran\n")
+        #expect(r.stderrLines.count == 1 && r.stderr.hasPrefix("perflog: warning: "), "\(r)")
+        #expect(try Snapshot(file) == before)
+    }
+
+    @Test func signalsSentToPerflogReachTheCommand() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        let running = try RunningCLI([
+            "exec", "--agent", "a", "--cli", "b", "--log", log, "--", "sh", "-c", "echo ready; exec sleep 30",
+        ])
+        let ready = running.output.waitForLine { $0 == "ready" }
+        try #require(ready != nil, "the command never started")
+        running.send(SIGTERM)
+        let (status, stderr) = running.wait()
+        #expect(status == 128 + 15, "\(stderr)")
+        let (event, inFlight, _) = try lastEvent(log)
+        #expect(event["outcome"] as? String == "failed")
+        #expect(event["exitCode"] as? Int == 128 + 15)
+        #expect(inFlight == 0)
+    }
+}
