@@ -42,7 +42,8 @@ let usage = """
       -h, --help           print this message
 
     Stream i is agent P-(i / number of CLIs) with CLI number (i mod number of CLIs).
-    About 5% of measures fail with exit code 1.
+    Durations are synthetic (nothing is run): each stream has its own typical duration
+    and about 5% of measures fail with exit code 1.
 
     exit status: 0 done, 64 usage, 65 bad value, 74 the log failed
     """
@@ -189,33 +190,35 @@ do {
 var rng = SplitMix64(seed: args.seed ?? UInt64.random(in: .min ... .max))
 
 /// Produces the run's events in order: a measure per invocation, or a mark followed by
-/// its measure with `--marks`. Invocations go round-robin over the streams.
+/// its measure with `--marks`. Invocations go round-robin over the streams. Durations
+/// are synthetic (nothing runs): each stream has its own typical duration, from a third
+/// of a second to about ten seconds, and each invocation takes 0.5 to 1.5 times it.
 struct Generator {
     let pid: Int32
     var invocation = 0
-    var pendingMeasure: (StreamName, InvocationID, Int64)?
+    var pendingMeasure: (stream: StreamName, id: InvocationID, durationNs: UInt64)?
 
     mutating func next(streams: [StreamName], marks: Bool, rng: inout SplitMix64) -> Event {
         let now = wallClockNs()
-        if let (stream, id, started) = pendingMeasure {
+        if let pending = pendingMeasure {
             pendingMeasure = nil
-            return measure(stream, id, duration: UInt64(max(0, now - started)) + 1_000, rng: &rng, now: now)
+            return measure(pending.stream, pending.id, durationNs: pending.durationNs, rng: &rng, now: now)
         }
-        let stream = streams[invocation % streams.count]
+        let index = invocation % streams.count
         invocation += 1
         let id = InvocationID(rawValue: rng.next())
+        let typicalNs = 333_000_000 * UInt64(1 + (index * 7) % 30)
+        let durationNs = typicalNs / 2 + rng.next() % typicalNs
         if marks {
-            pendingMeasure = (stream, id, now)
-            return .mark(stream, invocation: id, wallTimeNs: now, pid: pid)
+            pendingMeasure = (streams[index], id, durationNs)
+            return .mark(streams[index], invocation: id, wallTimeNs: now, pid: pid)
         }
-        // Agent invocations take from tens of milliseconds to tens of seconds.
-        let duration = 20_000_000 + rng.next() % 20_000_000_000
-        return measure(stream, id, duration: duration, rng: &rng, now: now)
+        return measure(streams[index], id, durationNs: durationNs, rng: &rng, now: now)
     }
 
-    func measure(_ stream: StreamName, _ id: InvocationID, duration: UInt64, rng: inout SplitMix64, now: Int64) -> Event {
+    func measure(_ stream: StreamName, _ id: InvocationID, durationNs: UInt64, rng: inout SplitMix64, now: Int64) -> Event {
         let failed = rng.next() % 20 == 0
-        return .measure(stream, invocation: id, durationNs: duration, outcome: failed ? .failed : .ok,
+        return .measure(stream, invocation: id, durationNs: durationNs, outcome: failed ? .failed : .ok,
                         exitCode: failed ? 1 : 0, wallTimeNs: now, pid: pid)
     }
 }
