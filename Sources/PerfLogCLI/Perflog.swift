@@ -12,46 +12,49 @@ struct Perflog: AsyncParsableCommand {
         commandName: "perflog",
         abstract: "Record how long agent invocations take, per agent and per CLI.",
         discussion: """
-            perflog keeps an append-only log of invocations in an embedded database (an \
-            LMDB environment: one directory, safe for many processes at once, kept \
-            intact by crashes).
+            perflog keeps an append-only log of invocations in an embedded database \
+            (an LMDB environment: one directory, safe for many processes at once, \
+            intact after crashes).
 
             Words:
-              stream    one (agent, CLI) pair, e.g. planner/claude. Names are 1 to 128 \
-            bytes of UTF-8 without control characters.
-              mark      "this invocation started" (perflog exec writes one first).
-              measure   "this invocation ended": its duration, taken on a monotonic \
-            clock, and its outcome, ok or failed with an exit code.
-              ring      the newest measures of one stream that the log keeps (100 by \
-            default); older ones are dropped as new ones arrive.
-              timeline  every retained event in the order it was committed (what tail \
-            shows).
-              in flight a mark whose measure has not arrived yet.
+              stream     one (agent, CLI) pair, e.g. planner/claude; names are
+                         1-128 bytes of UTF-8 without control characters
+              mark       "this invocation started" (perflog exec writes one)
+              measure    "this invocation ended": its duration, taken on a
+                         monotonic clock, and its outcome (ok, or failed with
+                         an exit code)
+              ring       the newest measures of a stream that the log keeps
+                         (100 by default); older ones are dropped
+              timeline   every retained event in commit order (what tail shows)
+              in flight  a mark whose measure has not arrived yet
 
             Examples:
               perflog exec --agent planner --cli claude -- claude -p "plan it"
-              perflog record --agent planner --cli codex --duration 812.4ms --exit-code 1
+              perflog record --agent planner --cli codex --duration 812.4ms
               perflog tail -n 20
               perflog tail -f --json | jq .durationMs
               perflog info
 
-            The log is .planning/metrics/perflog/ under the current directory unless \
-            --log PATH or the PERFLOG_LOG environment variable names another. Commands \
-            that only read (tail, info) never create or change it.
+            The log is .planning/metrics/perflog/ under the current directory \
+            unless --log PATH or the PERFLOG_LOG environment variable names \
+            another. Commands that only read (tail, info) never create or change it.
 
             Exit status (sysexits):
               0   success
-              64  the command line cannot be parsed: unknown flag, missing or extra \
-            argument, a word where a number belongs, conflicting flags
-              65  a value breaks a rule: empty, oversized or control-character names; \
-            negative, NaN or infinite durations; unknown units; malformed --meta
+              64  the command line cannot be parsed: unknown flag, missing or
+                  extra argument, a word where a number belongs, conflicting flags
+              65  a value breaks a rule: empty, oversized or control-character
+                  names; negative, NaN or infinite durations; unknown units;
+                  malformed --meta
               66  there is no log at the path (tail, info)
               73  the log cannot be created
-              74  the path is not a perflog log, or the log is damaged, from a newer \
-            perflog, or the disk failed; the path is left untouched
+              74  the path is not a perflog log, or the log is damaged, from a
+                  newer perflog, or the disk failed (the path is left untouched)
               75  the log is busy; try again
-            perflog exec exits with its command's status instead (128+N when the \
-            command died of signal N; 127 not found, 126 not executable).
+            perflog exec exits with its command's status instead: 128+N when \
+            the command died of signal N, 127 when it was not found, 126 when it \
+            could not be executed.
+
             Every error is one line on standard error: perflog: <what>: <rule>.
             """,
         version: "0.1.0",

@@ -49,6 +49,7 @@ private let badValues: [BadInput] = [
     // Exec checks its values before it runs anything.
     BadInput(arguments: ["exec", "--agent", "", "--cli", "c", "--", "sh", "-c", "exit 0"], status: 65, mentions: ["agent", "empty"]),
     BadInput(arguments: ["exec", "--agent", "a", "--cli", "c", "--meta", "x", "--", "true"], status: 65, mentions: ["meta"]),
+    BadInput(arguments: ["exec", "--agent", "a", "--cli", "c", "--log", "", "--", "true"], status: 65, mentions: ["log", "empty"]),
 ]
 
 private let badCommandLines: [BadInput] = [
@@ -80,14 +81,13 @@ struct BadInputTests {
 
         var arguments = input.arguments
         // Put --log before any `--`, so that it is parsed as perflog's option; only
-        // subcommands have one.
-        let at = arguments.firstIndex(of: "--") ?? arguments.endIndex
-        if ["record", "exec", "tail", "info"].contains(arguments.first) {
-            arguments.insert(contentsOf: ["--log", log], at: at)
+        // subcommands have one, and a case may bring its own.
+        if ["record", "exec", "tail", "info"].contains(arguments.first) && !arguments.contains("--log") {
+            arguments.insert(contentsOf: ["--log", log], at: arguments.firstIndex(of: "--") ?? arguments.endIndex)
         }
-        if arguments.first == "exec", at < input.arguments.endIndex {
+        if arguments.first == "exec", let terminator = arguments.firstIndex(of: "--") {
             // Any command exec runs would leave this file behind.
-            arguments = Array(arguments[...(at + 2)]) + ["sh", "-c", "touch \(marker)"]
+            arguments = Array(arguments[...terminator]) + ["sh", "-c", "touch \(marker)"]
         }
         let r = try CLI.run(arguments)
 

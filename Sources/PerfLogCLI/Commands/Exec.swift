@@ -53,6 +53,7 @@ extension Perflog {
         func run() async throws {
             let name = try stream.stream()
             let meta = try stream.metadata()
+            _ = try log.path()
             let invocation = InvocationID.random()
             let pid = getpid()
 
@@ -142,7 +143,10 @@ private enum Launcher {
     static func resolve(_ name: String) -> Result<String, Problem> {
         guard !name.isEmpty else { return .failure(.notFound()) }
         if name.contains("/") {
-            return check(name).map { _ in name }
+            // A path is not searched for, so "not found" means the file is missing.
+            return check(name)
+                .map { _ in name }
+                .mapError { $0.status == 127 ? Problem(status: 127, message: "no such file or directory") : $0 }
         }
         let pathVariable = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
         var firstProblem: Problem?
