@@ -62,8 +62,8 @@ enum CLI {
         // Files, not pipes: a pipe read only after exit could fill up and block the child.
         let scratch = try TemporaryDirectory(prefix: "perflog-run")
         let outPath = scratch.path + "/stdout", errPath = scratch.path + "/stderr"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         process.standardOutput = out
@@ -134,7 +134,7 @@ struct Snapshot: Equatable, CustomStringConvertible {
         while let relative = walker.nextObject() as? String {
             let full = root + "/" + relative
             var dir: ObjCBool = false
-            FileManager.default.fileExists(atPath: full, isDirectory: &dir)
+            _ = FileManager.default.fileExists(atPath: full, isDirectory: &dir)
             files[relative] = dir.boolValue ? Data("<dir>".utf8) : try Data(contentsOf: URL(fileURLWithPath: full))
         }
     }
