@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2", traits: []),
     ],
     targets: [
@@ -20,7 +21,10 @@ let package = Package(
             providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]
         ),
         .target(name: "LMDB", dependencies: ["CLMDB"]),
-        .target(name: "PerfLog", dependencies: ["LMDB"]),
+        .target(
+            name: "PerfLog",
+            dependencies: ["LMDB", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "PerfLogCLI",
             dependencies: [
@@ -43,7 +47,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
-        .testTarget(name: "PerfLogTests", dependencies: ["PerfLog"]),
+        .testTarget(
+            name: "PerfLogTests",
+            dependencies: ["PerfLog", .product(name: "InMemoryLogging", package: "swift-log")]
+        ),
         .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog"]),
     ],
     swiftLanguageModes: [.v6]

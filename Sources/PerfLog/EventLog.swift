@@ -54,6 +54,8 @@ public final class EventLog: Sendable {
     public let path: String
     /// The ring size: measures kept per stream.
     public let retain: Int
+    /// What each commit promises about surviving a crash.
+    public let durability: Durability
     /// The underlying environment.
     public let environment: Environment
 
@@ -92,6 +94,7 @@ public final class EventLog: Sendable {
             throw .invalidInput(field: "retain", rule: "must be between 1 and \(EventLog.maxRetain)")
         }
         self.path = path
+        durability = options.durability
         let creating = try EventLog.classify(path: path, mayCreate: options.create && !options.readOnly)
 
         var envOptions = Environment.Options()

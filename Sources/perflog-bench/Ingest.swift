@@ -10,7 +10,8 @@ struct Ingest: ParsableCommand {
     @Option(help: "Streams (agent × CLI pairs), chosen at random per event.") var streams = 1_000
     @Option(help: "Ring size.") var retain = 100
     @Option(help: "durable, default or fast.") var durability = "default"
-    @Option(help: "Events per commit.") var batch = 4096
+    @Option(help: "Events per commit when appending to the log directly (--direct).") var batch = 4096
+    @Flag(help: "Append batches to the log directly instead of recording through a Recorder.") var direct = false
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -30,6 +31,19 @@ struct Ingest: ParsableCommand {
             options.retain = retain
             options.durability = mode
             let log = try EventLog(path: dir + "/log", options: options)
+            if !direct {
+                let recorder = Recorder(log: log)
+                let start = monotonicNs()
+                for j in 0..<events {
+                    try recorder.record(names[picks[j]], duration: .nanoseconds(1_000_000 + j % 1000))
+                }
+                try recorder.close()
+                let seconds = Double(monotonicNs() - start) / 1e9
+                rates.append(Double(events) / seconds)
+                times.append(seconds)
+                verified = try verified && verify(log, names: names, picks: picks)
+                continue
+            }
             let start = monotonicNs()
             var i = 0
             var pending: [Event] = []
@@ -55,6 +69,7 @@ struct Ingest: ParsableCommand {
         r.add("streams", streams)
         r.add("retain", retain)
         r.add("durability", durability)
+        r.add("via", direct ? "log" : "recorder")
         r.add("seconds", median(times))
         r.add("events_per_s", median(rates))
         r.add("verified", verified)

@@ -1,0 +1,485 @@
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Times invocations from inside a program and records them without waiting on the
+/// disk: the library face of perflog.
+///
+/// Recording (``start(agent:cli:meta:)``, ``end(_:outcome:exitCode:)``,
+/// ``record(agent:cli:duration:outcome:exitCode:meta:)``) validates the event, puts it
+/// in a bounded in-memory buffer and returns. One writer thread commits the buffer in
+/// batches (**group commit**): each batch is one write transaction, taking the
+/// cross-process write lock once. ``flush()`` returns once everything recorded before
+/// it is committed.
+///
+/// A storage failure never crashes or blocks the measured program: the failed batch
+/// is counted (``Counters/lost``), logged through swift-log, and reported by the next
+/// ``flush()`` or ``close()``.
+public final class Recorder: Sendable {
+    /// What to do when the buffer is full.
+    public enum FullPolicy: Sendable, Hashable {
+        /// The recording call waits for the writer to make room (nothing is lost).
+        case wait
+        /// The event is dropped and counted in ``Counters/dropped``.
+        case drop
+    }
+
+    /// How a recorder batches and buffers.
+    public struct Options: Sendable {
+        /// Events the buffer holds before recording waits or drops.
+        public var bufferCapacity = 65_536
+        /// The most events one commit takes.
+        public var maxBatch = 16_384
+        /// The longest an event waits in the buffer before its batch is committed, unless
+        /// the batch fills first (then it commits at once).
+        public var maxDelay: Duration = .milliseconds(2)
+        /// What recording does when the buffer is full.
+        public var whenFull: FullPolicy = .wait
+        /// With ``EventLog/Durability/fast``, how often the writer flushes to disk.
+        public var syncInterval: Duration = .seconds(1)
+        /// Where failures are logged.
+        public var logger = Logger(label: "perflog.recorder")
+
+        /// Default options.
+        public init() {}
+    }
+
+    /// Running totals since the recorder was created.
+    public struct Counters: Sendable, Hashable {
+        /// Events accepted into the buffer.
+        public var recorded: UInt64 = 0
+        /// Events committed to the log.
+        public var committed: UInt64 = 0
+        /// Events refused because the buffer was full (``FullPolicy/drop``).
+        public var dropped: UInt64 = 0
+        /// Events lost because their commit failed.
+        public var lost: UInt64 = 0
+        /// Commits that failed.
+        public var failedCommits: UInt64 = 0
+        /// Commits that succeeded.
+        public var commits: UInt64 = 0
+        /// Recording calls that had to wait for room in a full buffer (``FullPolicy/wait``).
+        public var waitedForRoom: UInt64 = 0
+        /// Recording calls waiting for room right now.
+        public var waitingForRoom: UInt64 = 0
+    }
+
+    /// A started invocation: pass it to ``end(_:outcome:exitCode:)``.
+    public struct Invocation: Sendable, Hashable {
+        /// The stream it belongs to.
+        public let stream: StreamName
+        /// Its identifier (shared by its mark and its measure).
+        public let id: InvocationID
+        /// Monotonic start time in nanoseconds (``EventClock/monotonicNs()``).
+        public let startNs: UInt64
+        /// The metadata recorded with it.
+        public let meta: Metadata
+    }
+
+    /// The log this recorder writes to.
+    public let log: EventLog
+    /// The options it was created with.
+    public let options: Options
+
+    private let core: Core
+    private var monitor: Monitor<State> { core.monitor }
+    private var work: Monitor<State>.Condition { core.work }
+    private var progress: Monitor<State>.Condition { core.progress }
+    private let pid = getpid()
+    private let writer: WriterThread
+
+    struct State {
+        var buffer: [Event] = []
+        var firstPendingNs: UInt64 = 0
+        var writerIdle = false
+        var flushRequested = false
+        var closing = false
+        var finished = false
+        /// Events taken into the buffer (recorded) and settled (committed or lost).
+        var counters = Counters()
+        var settled: UInt64 = 0
+        var unreportedError: PerfLogError?
+        var random: SplitMix64
+        var observers: [UInt64: AsyncStream<Event>.Continuation] = [:]
+        var nextObserver: UInt64 = 0
+    }
+
+    /// Starts a recorder on an open log.
+    public init(log: EventLog, options: Options = Options()) {
+        self.log = log
+        self.options = options
+        var seed = SystemRandomNumberGenerator()
+        var state = State(random: SplitMix64(seed: seed.next()))
+        state.buffer.reserveCapacity(min(options.bufferCapacity, options.maxBatch))
+        core = Core(log: log, options: options, state: state)
+        writer = WriterThread()
+        // The thread holds the core, not the recorder, so that dropping the last
+        // reference to the recorder stops the writer (see deinit).
+        writer.start { [core] in core.runWriter() }
+    }
+
+    /// Opens (creating if needed) the log at `path` and starts a recorder on it.
+    /// - Throws: ``PerfLogError`` from opening the log.
+    public convenience init(path: String, logOptions: EventLog.Options = EventLog.Options(), options: Options = Options()) throws(PerfLogError) {
+        self.init(log: try EventLog(path: path, options: logOptions), options: options)
+    }
+
+    deinit {
+        monitor.withLock { $0.closing = true }
+        work.signal()
+        writer.join()
+    }
+
+    // MARK: Recording
+
+    /// Starts timing an invocation and records its mark.
+    /// - Returns: the token to pass to ``end(_:outcome:exitCode:)``.
+    /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` for a bad name.
+    public func start(agent: String, cli: String, meta: Metadata = Metadata()) throws(PerfLogError) -> Invocation {
+        try start(StreamName(agent: agent, cli: cli), meta: meta)
+    }
+
+    /// Starts timing an invocation of `stream` and records its mark.
+    public func start(_ stream: StreamName, meta: Metadata = Metadata()) -> Invocation {
+        let wall = EventClock.wallNs()
+        let id = InvocationID(rawValue: monitor.withLock { $0.random.next() })
+        let start = EventClock.monotonicNs()
+        enqueue(.mark(stream, invocation: id, wallTimeNs: wall, pid: pid, meta: meta))
+        return Invocation(stream: stream, id: id, startNs: start, meta: meta)
+    }
+
+    /// Ends an invocation: records its measure with the time since ``start(agent:cli:meta:)``.
+    /// - Returns: the measured duration.
+    @discardableResult
+    public func end(_ invocation: Invocation, outcome: Outcome = .ok, exitCode: Int32? = nil) -> Duration {
+        let elapsed = EventClock.monotonicNs() &- invocation.startNs
+        enqueue(.measure(invocation.stream, invocation: invocation.id, durationNs: elapsed, outcome: outcome,
+                         exitCode: exitCode, wallTimeNs: EventClock.wallNs(), pid: pid, meta: invocation.meta))
+        return .nanoseconds(Int64(clamping: elapsed))
+    }
+
+    /// Times `body` as one invocation: records `ok` when it returns and `failed` when it
+    /// throws (and rethrows).
+    /// - Throws: whatever `body` throws, or ``PerfLogError/invalidInput(field:rule:)``
+    ///   for a bad name (then `body` does not run).
+    public func measure<R>(
+        agent: String, cli: String, meta: Metadata = Metadata(),
+        isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> R
+    ) async throws -> R {
+        let invocation = try start(agent: agent, cli: cli, meta: meta)
+        do {
+            let result = try await body()
+            end(invocation, outcome: .ok)
+            return result
+        } catch {
+            end(invocation, outcome: .failed)
+            throw error
+        }
+    }
+
+    /// Records a measure timed elsewhere.
+    /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` for a bad name or a
+    ///   negative duration.
+    public func record(
+        agent: String, cli: String, duration: Duration, outcome: Outcome = .ok, exitCode: Int32? = nil,
+        meta: Metadata = Metadata()
+    ) throws(PerfLogError) {
+        try record(StreamName(agent: agent, cli: cli), duration: duration, outcome: outcome, exitCode: exitCode, meta: meta)
+    }
+
+    /// Records a measure of `stream` timed elsewhere.
+    /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` for a negative duration.
+    public func record(
+        _ stream: StreamName, duration: Duration, outcome: Outcome = .ok, exitCode: Int32? = nil,
+        meta: Metadata = Metadata()
+    ) throws(PerfLogError) {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0, attoseconds >= 0 else {
+            throw .invalidInput(field: "duration", rule: "must not be negative")
+        }
+        let ns = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !ns.overflow else { throw .invalidInput(field: "duration", rule: "is too long") }
+        let id = InvocationID(rawValue: monitor.withLock { $0.random.next() })
+        enqueue(.measure(stream, invocation: id, durationNs: ns.partialValue &+ UInt64(attoseconds / 1_000_000_000),
+                         outcome: outcome, exitCode: exitCode, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta))
+    }
+
+    private func enqueue(_ event: Event) {
+        let capacity = options.bufferCapacity, maxBatch = options.maxBatch
+        var wake = false
+        var full = false
+        monitor.withLock { s in
+            if s.closing { return }
+            if s.buffer.count >= capacity {
+                full = true
+                return
+            }
+            if s.buffer.isEmpty { s.firstPendingNs = EventClock.monotonicNs() }
+            s.buffer.append(event)
+            s.counters.recorded += 1
+            wake = s.writerIdle || s.buffer.count == maxBatch
+        }
+        if wake { work.signal() }
+        if full { enqueueWhenFull(event) }
+    }
+
+    private func enqueueWhenFull(_ event: Event) {
+        if options.whenFull == .drop {
+            monitor.withLock { $0.counters.dropped += 1 }
+            return
+        }
+        monitor.withLock { s in
+            s.counters.waitedForRoom += 1
+            s.counters.waitingForRoom += 1
+        }
+        work.signal()
+        var accepted = false
+        monitor.wait(on: progress) { s in
+            if s.closing { return true }
+            if s.buffer.count < options.bufferCapacity {
+                if s.buffer.isEmpty { s.firstPendingNs = EventClock.monotonicNs() }
+                s.buffer.append(event)
+                s.counters.recorded += 1
+                accepted = true
+                return true
+            }
+            return false
+        }
+        monitor.withLock { $0.counters.waitingForRoom -= 1 }
+        if accepted { work.signal() }
+    }
+
+    // MARK: Reading
+
+    /// The mean duration of the stream's successful retained measures, an O(1) read of
+    /// its summary as of the last commit (call ``flush()`` first to include pending
+    /// events); `nil` when there are none.
+    /// - Throws: ``PerfLogError``.
+    public func averageDuration(agent: String, cli: String) throws -> Duration? {
+        guard let mean = try summary(agent: agent, cli: cli)?.meanNs else { return nil }
+        return .nanoseconds(Int64(mean.rounded()))
+    }
+
+    /// The stream's summary as of the last commit, or `nil` when it has no events.
+    /// - Throws: ``PerfLogError``.
+    public func summary(agent: String, cli: String) throws -> StreamSummary? {
+        let stream = try StreamName(agent: agent, cli: cli)
+        return try log.read { try $0.summary(stream) }
+    }
+
+    /// Every committed event, as it is committed (the log's `seq` assigned), for as long
+    /// as the sequence is iterated. A slow consumer keeps the newest `bufferSize` and
+    /// misses older ones.
+    public func events(bufferSize: Int = 10_000) -> AsyncStream<Event> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(bufferSize))
+        let key: UInt64? = monitor.withLock { s in
+            if s.finished { return nil }
+            s.nextObserver += 1
+            s.observers[s.nextObserver] = continuation
+            return s.nextObserver
+        }
+        guard let key else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.monitor.withLock { $0.observers.removeValue(forKey: key) }
+        }
+        return stream
+    }
+
+    /// Running totals.
+    public var counters: Counters { monitor.withLock { $0.counters } }
+
+    // MARK: Flushing
+
+    /// Returns once every event recorded before the call is committed (or lost to a
+    /// failed commit). With ``EventLog/Durability/durable`` they are then on disk.
+    /// - Throws: the first ``PerfLogError`` of a commit that failed since the last
+    ///   report: the events of that commit are lost (see ``Counters/lost``).
+    public func flush() throws(PerfLogError) {
+        let target: UInt64 = monitor.withLock { s in
+            s.flushRequested = true
+            return s.counters.recorded
+        }
+        work.signal()
+        monitor.wait(on: progress) { s in s.settled >= target || s.finished }
+        let error: PerfLogError? = monitor.withLock { s in
+            defer { s.unreportedError = nil }
+            return s.unreportedError
+        }
+        if let error { throw error }
+    }
+
+    /// Flushes, stops the writer and, with ``EventLog/Durability/fast``, syncs the log.
+    /// Recording after `close` is ignored.
+    /// - Throws: as ``flush()``.
+    public func close() throws(PerfLogError) {
+        let flushError: PerfLogError?
+        do { try flush(); flushError = nil } catch { flushError = error }
+        monitor.withLock { $0.closing = true }
+        work.signal()
+        writer.join()
+        if let flushError { throw flushError }
+    }
+}
+
+/// What the recorder's writer thread shares with recording threads: the buffer and
+/// counters under one lock, and the commit loop.
+final class Core: Sendable {
+    let log: EventLog
+    let options: Recorder.Options
+    let monitor: Monitor<Recorder.State>
+    /// Signalled when the writer has work (or should stop).
+    let work = Monitor<Recorder.State>.Condition()
+    /// Signalled after every commit: room in the buffer, progress for flushes.
+    let progress = Monitor<Recorder.State>.Condition()
+
+    init(log: EventLog, options: Recorder.Options, state: Recorder.State) {
+        self.log = log
+        self.options = options
+        monitor = Monitor(state)
+    }
+
+
+    func runWriter() {
+        let maxDelayNs = UInt64(options.maxDelay.components.seconds) * 1_000_000_000
+            + UInt64(options.maxDelay.components.attoseconds / 1_000_000_000)
+        let syncIntervalNs = UInt64(options.syncInterval.components.seconds) * 1_000_000_000
+        var lastSyncNs = EventClock.monotonicNs()
+        var unsynced = false
+        var batch: [Event] = []
+        batch.reserveCapacity(options.maxBatch)
+
+        while true {
+            // Sleep until there is work; then give the batch up to maxDelay to fill.
+            monitor.wait(on: work) { s in
+                let ready = !s.buffer.isEmpty || s.closing
+                s.writerIdle = !ready
+                return ready
+            }
+            let deadline: UInt64 = monitor.withLock { $0.firstPendingNs &+ maxDelayNs }
+            monitor.wait(on: work, deadlineNs: deadline) { s in
+                s.closing || s.flushRequested || s.buffer.count >= options.maxBatch
+            }
+            let stop: Bool = monitor.withLock { s in
+                if s.buffer.isEmpty { s.flushRequested = false }
+                if s.closing && s.buffer.isEmpty { return true }
+                let n = min(s.buffer.count, options.maxBatch)
+                batch.append(contentsOf: s.buffer[..<n])
+                s.buffer.removeFirst(n)
+                if s.buffer.isEmpty {
+                    s.flushRequested = false
+                } else {
+                    s.firstPendingNs = EventClock.monotonicNs()
+                }
+                return false
+            }
+            if stop { break }
+            commit(&batch)
+            unsynced = true
+            if log.durability == .fast, EventClock.monotonicNs() &- lastSyncNs >= syncIntervalNs {
+                syncFast()
+                lastSyncNs = EventClock.monotonicNs()
+                unsynced = false
+            }
+        }
+        if unsynced && log.durability == .fast { syncFast() }
+        let observers: [AsyncStream<Event>.Continuation] = monitor.withLock { s in
+            s.finished = true
+            defer { s.observers = [:] }
+            return Array(s.observers.values)
+        }
+        for o in observers { o.finish() }
+        progress.broadcast()
+    }
+
+    private func commit(_ batch: inout [Event]) {
+        let count = UInt64(batch.count)
+        var failure: PerfLogError?
+        var first: UInt64 = 0
+        do {
+            first = try log.append(batch)
+        } catch {
+            failure = error
+            options.logger.error("perflog: a commit of \(count) events failed; they are lost: \(error)",
+                                 metadata: ["log": "\(log.path)"])
+        }
+        let observers: [AsyncStream<Event>.Continuation] = monitor.withLock { s in
+            s.settled += count
+            if let failure {
+                s.counters.lost += count
+                s.counters.failedCommits += 1
+                if s.unreportedError == nil { s.unreportedError = failure }
+            } else {
+                s.counters.committed += count
+                s.counters.commits += 1
+            }
+            return failure == nil ? Array(s.observers.values) : []
+        }
+        progress.broadcast()
+        if !observers.isEmpty {
+            for (i, var e) in batch.enumerated() {
+                e.seq = first + UInt64(i)
+                for o in observers { o.yield(e) }
+            }
+        }
+        batch.removeAll(keepingCapacity: true)
+    }
+
+    private func syncFast() {
+        do { try log.sync() } catch {
+            options.logger.error("perflog: syncing the log failed: \(error)", metadata: ["log": "\(log.path)"])
+            monitor.withLock { s in if s.unreportedError == nil { s.unreportedError = error } }
+        }
+    }
+}
+
+/// A fast generator for invocation ids, seeded once from the system, so that recording
+/// makes no system call.
+struct SplitMix64: RandomNumberGenerator, Sendable {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The recorder's writer: one POSIX thread.
+final class WriterThread: @unchecked Sendable {
+    // Why @unchecked Sendable is safe: `thread` is written once by `start` before any
+    // other thread can see it, and read by `join` under `joinLock`.
+    private var thread: pthread_t?
+    private let joinLock = Monitor<Bool>(false)
+
+    func start(_ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        var t = pthread_t()
+        let rc = pthread_create(&t, nil, { raw in
+            guard let raw else { return nil }
+            let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
+            box.body()
+            return nil
+        }, box)
+        precondition(rc == 0, "perflog: cannot start the recorder's writer thread (\(rc))")
+        thread = t
+    }
+
+    /// Waits for the thread to end; later calls return at once.
+    func join() {
+        let t: pthread_t? = joinLock.withLock { joined in
+            if joined { return nil }
+            joined = true
+            return thread
+        }
+        if let t { pthread_join(t, nil) }
+    }
+}
