@@ -124,43 +124,26 @@ public final class EventLog: Sendable {
         environment = env
 
         // Probe in a read transaction first so that an existing log is not written to.
-        let existing: (Databases, UInt32, Int)?
-        do {
-            existing = try env.read { txn -> (Databases, UInt32, Int)? in
-                guard let meta = try? txn.openDatabase("meta") else { return nil }
-                guard let schema = try txn.value(in: meta, forKey: Array("schema".utf8)), schema.count == 4 else {
-                    throw PerfLogError.notALog(path: path, reason: "an LMDB environment without perflog's schema")
-                }
-                let version = schema.withUnsafeBytes { Keys.readU32($0) }
-                guard version <= EventLog.schemaVersion else {
-                    throw PerfLogError.newerSchema(path: path, found: version, supported: EventLog.schemaVersion)
-                }
-                guard let r = try txn.value(in: meta, forKey: Array("retain".utf8)), r.count == 4 else {
-                    throw PerfLogError.corrupt(what: "the ring size is missing")
-                }
-                let retain = Int(r.withUnsafeBytes { Keys.readU32($0) })
-                guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
-                let dbs = try Databases.open(txn, create: false)
-                return (dbs, version, retain)
+        var existing = try EventLog.probe(env, path: path)
+        let empty = existing == nil && EventLog.isEmpty(env)
+        if existing == nil && empty && !(options.create && !options.readOnly) {
+            // Another process is creating this log; its first commit is a moment away.
+            // A reader waits for it (about two seconds at most) rather than refusing.
+            for _ in 0..<400 where existing == nil {
+                var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+                nanosleep(&pause, nil)
+                existing = try EventLog.probe(env, path: path)
             }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            if error.code == .notFound { throw .corrupt(what: "a database of the log is missing") }
-            throw .storage(error, operation: "opening the log")
-        } catch {
-            throw .storage(LMDBError(.invalid, operation: "open"), operation: "opening the log")
+            if existing == nil && EventLog.isEmpty(env) { throw .noLog(path: path) }
         }
-
-        if let (dbs, _, retain) = existing {
+        if let (dbs, retain) = existing {
             self.dbs = dbs
             self.retain = retain
             return
         }
         // An environment with nothing in it is a log that another process is creating
         // right now (its first commit is not in yet): join in rather than refuse it.
-        let mayJoin = options.create && !options.readOnly
-            && ((try? env.read { txn in try txn.statistics(try txn.openDatabase(nil)).entries == 0 }) ?? false)
+        let mayJoin = options.create && !options.readOnly && empty
         guard creating || mayJoin else {
             throw .notALog(path: path, reason: "an LMDB environment without perflog's data")
         }
@@ -192,6 +175,41 @@ public final class EventLog: Sendable {
         }
         dbs = created.dbs
         retain = created.retain
+    }
+
+    /// Reads the schema and ring size of an existing log, or returns `nil` when the
+    /// environment holds no perflog data yet.
+    private static func probe(_ env: Environment, path: String) throws(PerfLogError) -> (Databases, Int)? {
+        do {
+            return try env.read { txn -> (Databases, Int)? in
+                guard let meta = try? txn.openDatabase("meta") else { return nil }
+                guard let schema = try txn.value(in: meta, forKey: Array("schema".utf8)), schema.count == 4 else {
+                    throw PerfLogError.notALog(path: path, reason: "an LMDB environment without perflog's schema")
+                }
+                let version = schema.withUnsafeBytes { Keys.readU32($0) }
+                guard version <= EventLog.schemaVersion else {
+                    throw PerfLogError.newerSchema(path: path, found: version, supported: EventLog.schemaVersion)
+                }
+                guard let r = try txn.value(in: meta, forKey: Array("retain".utf8)), r.count == 4 else {
+                    throw PerfLogError.corrupt(what: "the ring size is missing")
+                }
+                let retain = Int(r.withUnsafeBytes { Keys.readU32($0) })
+                guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
+                return (try Databases.open(txn, create: false), retain)
+            }
+        } catch let error as PerfLogError {
+            throw error
+        } catch let error as LMDBError {
+            if error.code == .notFound { throw .corrupt(what: "a database of the log is missing") }
+            throw .storage(error, operation: "opening the log")
+        } catch {
+            throw .storage(LMDBError(.invalid, operation: "open"), operation: "opening the log")
+        }
+    }
+
+    /// Whether the environment's main database is empty: nothing has been committed.
+    private static func isEmpty(_ env: Environment) -> Bool {
+        (try? env.read { txn in try txn.statistics(try txn.openDatabase(nil)).entries == 0 }) ?? false
     }
 
     /// Decides whether `path` is an existing log (false), may be created (true), or must

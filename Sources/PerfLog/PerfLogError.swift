@@ -1,4 +1,9 @@
 import LMDB
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What went wrong in the event log, with enough context for a one-line message.
 public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -17,6 +22,13 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case corrupt(what: String)
     /// LMDB failed; `operation` says what perflog was doing.
     case storage(LMDBError, operation: String)
+
+    /// Whether trying again later may succeed: the log is busy (its reader table is
+    /// full, or a lock is held), not broken.
+    public var isTemporary: Bool {
+        guard case .storage(let error, _) = self else { return false }
+        return error.code == .readersFull || error.code == .wouldBlock || error.code == LMDBError.Code(rawValue: EBUSY)
+    }
 
     /// One line, naming the field, path or operation and the reason.
     public var description: String {

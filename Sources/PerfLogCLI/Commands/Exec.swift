@@ -65,7 +65,7 @@ extension Perflog {
             recorder.mark()
 
             let status: Int32
-            let start = Clock.monotonicNanoseconds()
+            let start = EventClock.monotonicNs()
             switch Launcher.resolve(command[0]) {
             case .failure(let problem):
                 Terminal.error("\(command[0]): \(problem.message)")
@@ -73,7 +73,7 @@ extension Perflog {
             case .success(let path):
                 status = await Launcher.run(path: path, arguments: command)
             }
-            let elapsed = Clock.monotonicNanoseconds() &- start
+            let elapsed = EventClock.monotonicNs() &- start
             recorder.measure(durationNs: elapsed, status: status)
             throw ExitCode(status)
         }
@@ -103,7 +103,7 @@ private struct Recorder {
     }
 
     func mark() {
-        append(Event.mark(stream, invocation: invocation, wallTimeNs: Clock.wallNanoseconds(), pid: pid, meta: meta),
+        append(Event.mark(stream, invocation: invocation, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta),
                what: "the start")
     }
 
@@ -111,7 +111,7 @@ private struct Recorder {
     func measure(durationNs: UInt64, status: Int32) {
         let event = Event.measure(
             stream, invocation: invocation, durationNs: durationNs, outcome: status == 0 ? .ok : .failed,
-            exitCode: status, wallTimeNs: Clock.wallNanoseconds(), pid: pid, meta: meta)
+            exitCode: status, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta)
         append(event, what: "the end")
     }
 

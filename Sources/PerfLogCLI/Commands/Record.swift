@@ -68,7 +68,7 @@ extension Perflog {
             let eventLog = try log.openForWriting()
             var event = Event.measure(
                 name, invocation: .random(), durationNs: durationNs, outcome: outcome, exitCode: exitCode,
-                wallTimeNs: Clock.wallNanoseconds(), pid: getpid(), meta: meta)
+                wallTimeNs: EventClock.wallNs(), pid: getpid(), meta: meta)
             do {
                 event.seq = try eventLog.append([event])
             } catch {

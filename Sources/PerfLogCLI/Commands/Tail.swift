@@ -75,7 +75,7 @@ extension Perflog {
             }
             printer.print(initial)
             while !StopRequest.requested {
-                Clock.pause(milliseconds: Self.pollMilliseconds)
+                Pause.pause(milliseconds: Self.pollMilliseconds)
                 if StopRequest.requested { break }
                 let seen = last
                 let batch: [Event] = try Self.reading {
@@ -106,7 +106,7 @@ extension Perflog {
                 } catch let failure where failure.status == .ioError && settling < 20 {
                     settling += 1
                 }
-                Clock.pause(milliseconds: Self.pollMilliseconds)
+                Pause.pause(milliseconds: Self.pollMilliseconds)
             }
             return nil
         }

@@ -1,4 +1,3 @@
-import LMDB
 import PerfLog
 #if canImport(Glibc)
 import Glibc
@@ -55,11 +54,7 @@ struct CLIFailure: Error {
         case .noLog: status = .noInput
         case .cannotCreate: status = .cannotCreate
         case .notALog, .newerSchema, .corrupt: status = .ioError
-        case .storage(let lmdb, _):
-            switch lmdb.code {
-            case .readersFull, .wouldBlock, LMDBError.Code(rawValue: EBUSY): status = .temporary
-            default: status = .ioError
-            }
+        case .storage: status = error.isTemporary ? .temporary : .ioError
         }
         self.init(status, error.description)
     }
@@ -69,7 +64,6 @@ struct CLIFailure: Error {
         switch error {
         case let failure as CLIFailure: return failure
         case let error as PerfLogError: return CLIFailure(error)
-        case let error as LMDBError: return CLIFailure(PerfLogError.storage(error, operation: "using the log"))
         default: return CLIFailure(.ioError, "\(error)")
         }
     }

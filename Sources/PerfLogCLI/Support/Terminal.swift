@@ -79,24 +79,8 @@ enum Terminal {
     }
 }
 
-/// Clocks, read with `clock_gettime`.
-enum Clock {
-    /// Wall-clock time in nanoseconds since the Unix epoch (`CLOCK_REALTIME`): when an
-    /// event happened.
-    static func wallNanoseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
-
-    /// Monotonic time in nanoseconds (`CLOCK_MONOTONIC`): how long something took.
-    /// Unaffected by changes to the wall clock; meaningful only as a difference.
-    static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
+/// Waiting in polling loops.
+enum Pause {
     /// Sleeps for `milliseconds`; returns early when a signal arrives, so that a
     /// polling loop notices a stop request at once.
     static func pause(milliseconds: Int) {
