@@ -1,0 +1,116 @@
+import ArgumentParser
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `argv` as a new process (`posix_spawn`, output to /dev/null) and returns its
+/// wall time in milliseconds and its exit status.
+func timeProcess(_ argv: [String], environment: [String] = []) throws -> (ms: Double, status: Int32) {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    var cArgs = argv.map { strdup($0) } + [nil]
+    var cEnv = (environment + ["PATH=/usr/bin:/bin"]).map { strdup($0) } + [nil]
+    defer {
+        for p in cArgs { free(p) }
+        for p in cEnv { free(p) }
+    }
+    var pid: pid_t = 0
+    let start = monotonicNs()
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, &cEnv)
+    guard rc == 0 else { throw ValidationError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (Double(monotonicNs() - start) / 1e6, status)
+}
+
+/// The `perflog` binary built beside this benchmark.
+func perflogBinary() throws -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard n > 0 else { throw ValidationError("cannot find this program's path") }
+    let me = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard let slash = me.lastIndex(of: "/") else { throw ValidationError("cannot find perflog beside \(me)") }
+    let path = String(me[..<slash]) + "/perflog"
+    guard access(path, X_OK) == 0 else { throw ValidationError("\(path) is missing: build the perflog product first") }
+    return path
+}
+
+struct OneShot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "one-shot",
+        abstract: "Wall milliseconds of `perflog record` as a new process, into an existing log.")
+
+    @Option(help: "Processes to time.") var runs = 200
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        let perflog = try perflogBinary()
+        let dir = makeTemporaryDirectory("one-shot")
+        defer { removeTree(dir) }
+        let argv = [perflog, "record", "--log", dir + "/log", "--agent", "planner", "--cli", "claude", "--duration", "812.4ms"]
+        _ = try timeProcess(argv)  // creates the log: the case times recording, not creation
+        var medians: [Double] = []
+        var verified = true
+        for _ in 0..<common.repeat {
+            var times: [Double] = []
+            for _ in 0..<runs {
+                let (ms, status) = try timeProcess(argv)
+                verified = verified && status == 0
+                times.append(ms)
+            }
+            medians.append(median(times))
+        }
+        let log = try EventLog(path: dir + "/log", options: { var o = EventLog.Options(); o.create = false; return o }())
+        let appended = try log.read { try $0.summary(try StreamName(agent: "planner", cli: "claude"))?.appended }
+        verified = verified && appended == UInt64(1 + runs * common.repeat)
+        var r = Report()
+        r.add("case", "one-shot")
+        r.add("events", runs * common.repeat)
+        r.add("median_ms", median(medians))
+        r.add("verified", verified)
+        print(r.line)
+    }
+}
+
+struct ExecOverhead: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec-overhead",
+        abstract: "Milliseconds `perflog exec -- true` adds to running `true` directly (medians, interleaved).")
+
+    @Option(help: "Pairs of processes to time.") var runs = 200
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        let perflog = try perflogBinary()
+        let dir = makeTemporaryDirectory("exec")
+        defer { removeTree(dir) }
+        let truePath = access("/usr/bin/true", X_OK) == 0 ? "/usr/bin/true" : "/bin/true"
+        let exec = [perflog, "exec", "--log", dir + "/log", "--agent", "planner", "--cli", "claude", "--", truePath]
+        _ = try timeProcess(exec)
+        var overheads: [Double] = [], plain: [Double] = [], wrapped: [Double] = []
+        var verified = true
+        for _ in 0..<common.repeat {
+            var a: [Double] = [], b: [Double] = []
+            for _ in 0..<runs {
+                let (ms, status) = try timeProcess(exec)
+                verified = verified && status == 0
+                a.append(ms)
+                b.append(try timeProcess([truePath]).ms)
+            }
+            wrapped.append(median(a))
+            plain.append(median(b))
+            overheads.append(median(a) - median(b))
+        }
+        var r = Report()
+        r.add("case", "exec-overhead")
+        r.add("events", runs * common.repeat)
+        r.add("median_ms", median(overheads))
+        r.add("exec_median_ms", median(wrapped))
+        r.add("true_median_ms", median(plain))
+        r.add("verified", verified)
+        print(r.line)
+    }
+}
