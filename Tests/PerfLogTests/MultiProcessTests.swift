@@ -239,6 +239,33 @@ struct MultiProcessTests {
         #expect(info.events == processes / 2 * eventsEach + processes / 2 * eventsEach / 2)
     }
 
+    @Test("processes that start with a tiny map adopt the size another one grew it to")
+    func mapResizedElsewhere() throws {
+        let dir = try TemporaryDirectory()
+        let logPath = dir.path + "/log"
+        var running: [(Process, String)] = []
+        for i in 0..<4 {
+            let err = dir.path + "/err-\(i)"
+            FileManager.default.createFile(atPath: err, contents: nil)
+            // 64 KiB maps fill at once: each process grows its map, and the others
+            // then find the map grown beyond theirs (MDB_MAP_RESIZED) and adopt it.
+            let p = try launchStress(
+                ["--log", logPath, "--events", "3000", "--streams", "50", "--agent-prefix", "m\(i)", "--batch", "50",
+                 "--map-size", "65536", "--seed", "\(77 + i)"],
+                stdout: FileHandle.nullDevice, stderr: try FileHandle(forWritingTo: URL(fileURLWithPath: err)))
+            running.append((p, err))
+        }
+        for (p, err) in running {
+            p.waitUntilExit()
+            let errors = try String(contentsOfFile: err, encoding: .utf8)
+            #expect(p.terminationStatus == 0, "a writer failed: \(errors)")
+        }
+        let log = try EventLog(path: logPath)
+        #expect(try log.read { try $0.verify() } == [])
+        #expect(try log.read { try $0.lastSeq() } == 12_000)
+        #expect(log.environment.info.mapSize > 65536)
+    }
+
     @Test("a writer killed with SIGKILL mid-burst, 20 times: the log opens, verifies and holds every acknowledged event")
     func killedWriters() throws {
         let seed = UInt64.random(in: 1...UInt64.max)
