@@ -181,21 +181,32 @@ public final class Recorder: Sendable {
     }
 
     /// Records a measure timed elsewhere.
+    /// - Returns: the invocation id given to the measure.
     /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` for a bad name or a
     ///   negative duration.
+    @discardableResult
     public func record(
         agent: String, cli: String, duration: Duration, outcome: Outcome = .ok, exitCode: Int32? = nil,
         meta: Metadata = Metadata()
-    ) throws(PerfLogError) {
+    ) throws(PerfLogError) -> InvocationID {
         try record(StreamName(agent: agent, cli: cli), duration: duration, outcome: outcome, exitCode: exitCode, meta: meta)
     }
 
+    /// Records a prepared event as it is (a mark or a measure, its own wall time, pid
+    /// and invocation): for events that arrive from elsewhere, such as another process.
+    /// Its `seq` is ignored; the commit assigns it.
+    public func record(_ event: Event) {
+        enqueue(event)
+    }
+
     /// Records a measure of `stream` timed elsewhere.
+    /// - Returns: the invocation id given to the measure.
     /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` for a negative duration.
+    @discardableResult
     public func record(
         _ stream: StreamName, duration: Duration, outcome: Outcome = .ok, exitCode: Int32? = nil,
         meta: Metadata = Metadata()
-    ) throws(PerfLogError) {
+    ) throws(PerfLogError) -> InvocationID {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0, attoseconds >= 0 else {
             throw .invalidInput(field: "duration", rule: "must not be negative")
@@ -205,6 +216,7 @@ public final class Recorder: Sendable {
         let id = InvocationID(rawValue: monitor.withLock { $0.random.next() })
         enqueue(.measure(stream, invocation: id, durationNs: ns.partialValue &+ UInt64(attoseconds / 1_000_000_000),
                          outcome: outcome, exitCode: exitCode, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta))
+        return id
     }
 
     private func enqueue(_ event: Event) {
@@ -435,20 +447,6 @@ final class Core: Sendable {
             options.logger.error("perflog: syncing the log failed: \(error)", metadata: ["log": "\(log.path)"])
             monitor.withLock { s in if s.unreportedError == nil { s.unreportedError = error } }
         }
-    }
-}
-
-/// A fast generator for invocation ids, seeded once from the system, so that recording
-/// makes no system call.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

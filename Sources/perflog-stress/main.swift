@@ -39,6 +39,10 @@ let usage = """
       --seed X             seed for durations, outcomes and invocation ids
                            (default: random)
       --ack-ids            append the invocation ids of each commit to its ack line
+      --recorder           record through a Recorder (group commit) instead of one
+                           append per batch; after every B events, flush and print
+                           `flushed <events so far>` (with --ack-ids, the ids of
+                           the events recorded since the last line)
       -h, --help           print this message
 
     Stream i is agent P-(i / number of CLIs) with CLI number (i mod number of CLIs).
@@ -74,19 +78,6 @@ func fail(_ message: String, status: Int32) -> Never {
     exit(status)
 }
 
-/// A deterministic generator so that a run can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 struct Arguments {
     var log: String?
     var events: Int?
@@ -100,6 +91,7 @@ struct Arguments {
     var durability = EventLog.Durability.default
     var seed: UInt64?
     var ackIDs = false
+    var recorder = false
 
     static func parse(_ args: [String]) -> Arguments {
         var a = Arguments()
@@ -146,6 +138,7 @@ struct Arguments {
                 guard let s = UInt64(text) else { fail("--seed: expected an unsigned integer, got \"\(text)\"", status: 64) }
                 a.seed = s
             case "--ack-ids": a.ackIDs = true
+            case "--recorder": a.recorder = true
             default: fail("unknown argument \"\(arg)\"", status: 64)
             }
             i += 1
@@ -224,6 +217,28 @@ struct Generator {
 }
 
 var generator = Generator(pid: getpid())
+if args.recorder {
+    // A program that links PerfLog: events go through the recorder's buffer and group
+    // commit; a line is printed only after flush() returned, so every event it counts
+    // is committed.
+    let recorder = Recorder(log: log)
+    var recorded = 0
+    var line = ""
+    while recorded < total {
+        let event = generator.next(streams: streams, marks: args.marks, rng: &rng)
+        recorder.record(event)
+        recorded += 1
+        if args.ackIDs { line += " \(event.invocation)" }
+        if recorded % args.batch == 0 || recorded == total {
+            do { try recorder.flush() } catch { fail("after \(recorded) events: \(error)", status: 74) }
+            emit("flushed \(recorded)\(line)\n", to: 1)
+            line = ""
+        }
+    }
+    do { try recorder.close() } catch { fail("closing: \(error)", status: 74) }
+    emit("done \(recorded) \((try? log.read { try $0.lastSeq() }) ?? 0)\n", to: 1)
+    exit(0)
+}
 var written = 0
 var lastSeq: UInt64 = 0
 var batch: [Event] = []

@@ -5,7 +5,7 @@ import Testing
 /// Appends `total` measures round-robin over `streams`, `batch` per commit, and returns
 /// the seq of the last one. Durations and outcomes vary so that summaries do real work.
 private func fill(_ log: EventLog, streams: [StreamName], total: Int, batch: Int, seed: UInt64) throws -> UInt64 {
-    var rng = StressRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var events: [Event] = []
     events.reserveCapacity(batch)
     var written = 0, last: UInt64 = 0

@@ -155,19 +155,6 @@ func launchStress(_ arguments: [String], stdout: Any, stderr: Any) throws -> Pro
     return p
 }
 
-/// A deterministic generator so that a failing run can be replayed from its seed.
-struct StressRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Many processes, one log", .serialized)
 struct MultiProcessTests {
     @Test("the stress tool is built next to the tests")
@@ -270,7 +257,7 @@ struct MultiProcessTests {
     func killedWriters() throws {
         let seed = UInt64.random(in: 1...UInt64.max)
         print("killedWriters seed \(seed)")
-        var rng = StressRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let dir = try TemporaryDirectory()
         let logPath = dir.path + "/log"
         var acked: [(pid: Int32, events: [AckedEvent])] = []
@@ -323,5 +310,48 @@ struct MultiProcessTests {
             }
         }
         #expect(acked.reduce(0) { $0 + $1.events.count } > 0)
+    }
+
+    @Test("a program recording through a Recorder, killed with SIGKILL 10 times, loses no flushed event")
+    func killedRecorders() throws {
+        let dir = try TemporaryDirectory()
+        let logPath = dir.path + "/log"
+        let seed = UInt64.random(in: 1...UInt64.max >> 1)
+        var rng = SplitMix64(seed: seed)
+        var flushed: [InvocationID] = []
+        for round in 0..<10 {
+            let flushesToRead = Int.random(in: 1...20, using: &rng)
+            let args = ["--log", logPath, "--events", "100000000", "--streams", "8", "--agent-prefix", "r\(round)",
+                        "--cli", "claude", "--batch", "\(Int.random(in: 1...500, using: &rng))", "--retain", "100000",
+                        "--seed", "\(rng.next() >> 1)", "--ack-ids", "--recorder"]
+            let out = Pipe(), err = Pipe()
+            let p = try launchStress(args, stdout: out, stderr: err)
+            try? out.fileHandleForWriting.close()
+            try? err.fileHandleForWriting.close()
+            var reader = LineReader(fd: out.fileHandleForReading.fileDescriptor)
+            func take(_ line: String) {
+                let words = line.split(separator: " ")
+                #expect(words.first == "flushed", "round \(round): unexpected line \(line)")
+                flushed += words.dropFirst(2).compactMap { InvocationID(hex: String($0)) }
+            }
+            var read = 0
+            while read < flushesToRead, let line = reader.next() {
+                take(line)
+                read += 1
+            }
+            #expect(read == flushesToRead, "round \(round): the program stopped after \(read) flushes")
+            kill(p.processIdentifier, SIGKILL)
+            while let line = reader.next() { take(line) }
+            p.waitUntilExit()
+            #expect(p.terminationReason == .uncaughtSignal, "round \(round): the program ended on its own")
+
+            let log = try EventLog(path: logPath)
+            let problems = try log.read { try $0.verify() }
+            #expect(problems == [], "round \(round) (seed \(seed)): \(problems)")
+            let (_, measures) = try index(log)
+            let missing = flushed.filter { measures[$0] == nil }
+            #expect(missing.isEmpty, "round \(round) (seed \(seed)): \(missing.count) flushed events missing, e.g. \(missing.prefix(3))")
+        }
+        #expect(flushed.count > 0)
     }
 }

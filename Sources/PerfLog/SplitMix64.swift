@@ -1,0 +1,21 @@
+/// SplitMix64: a small, fast, seedable generator (Steele, Lea and Flood, 2014).
+///
+/// The recorder draws invocation ids from one seeded once from the system, so that
+/// recording makes no system call; tools and tests seed it to make runs repeatable.
+/// Not for secrets.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    /// The current state; each call to ``next()`` advances it.
+    public var state: UInt64
+
+    /// A generator that starts from `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
