@@ -9,6 +9,22 @@ func monotonicNs() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// Bytes this process has passed to write system calls so far (`wchar` in
+/// /proc/self/io): LMDB writes each dirty page of a commit with one, so the growth over
+/// a run divided by the page size is the pages the run's commits wrote.
+func bytesWritten() -> UInt64 {
+    let fd = open("/proc/self/io", O_RDONLY)
+    guard fd >= 0 else { return 0 }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 1024)
+    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard n > 0 else { return 0 }
+    for line in String(decoding: buffer[..<n], as: UTF8.self).split(separator: "\n") where line.hasPrefix("wchar:") {
+        return UInt64(line.dropFirst(6).trimmingPrefix(while: { $0 == " " })) ?? 0
+    }
+    return 0
+}
+
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     if s.isEmpty { return .nan }

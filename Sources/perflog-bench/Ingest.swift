@@ -22,7 +22,7 @@ struct Ingest: ParsableCommand {
         let names = try (0..<streams).map { try StreamName(agent: "agent-\($0 / 10)", cli: "cli-\($0 % 10)") }
         var rng = SplitMix64(seed: 42)
         let picks = (0..<events).map { _ in Int(rng.next() % UInt64(streams)) }
-        var rates: [Double] = [], times: [Double] = []
+        var rates: [Double] = [], times: [Double] = [], pages: [Double] = []
         var verified = true
         for _ in 0..<common.repeat {
             let dir = makeTemporaryDirectory("ingest")
@@ -31,6 +31,8 @@ struct Ingest: ParsableCommand {
             options.retain = retain
             options.durability = mode
             let log = try EventLog(path: dir + "/log", options: options)
+            let written = bytesWritten()
+            defer { pages.append(Double(bytesWritten() - written) / 4096 / Double(events)) }
             if !direct {
                 let recorder = Recorder(log: log)
                 let start = monotonicNs()
@@ -72,6 +74,7 @@ struct Ingest: ParsableCommand {
         r.add("via", direct ? "log" : "recorder")
         r.add("seconds", median(times))
         r.add("events_per_s", median(rates))
+        r.add("pages_written_per_event", median(pages))
         r.add("verified", verified)
         print(r.line)
     }
@@ -110,11 +113,13 @@ struct CBaselineCase: ParsableCommand {
         case "fast": flags = 0x10000  // MDB_NOSYNC
         default: throw ValidationError("--durability must be durable, default or fast")
         }
-        var rates: [Double] = [], times: [Double] = []
+        var rates: [Double] = [], times: [Double] = [], pages: [Double] = []
         for i in 0..<common.repeat {
             let dir = makeTemporaryDirectory("c-baseline")
             defer { removeTree(dir) }
             var seconds = 0.0
+            let written = bytesWritten()
+            defer { pages.append(Double(bytesWritten() - written) / 4096 / Double(events)) }
             let rc = perflog_c_baseline(dir, UInt64(events), UInt32(streams), UInt32(retain), UInt32(perTransaction),
                                         flags, UInt64(i + 1), &seconds)
             guard rc == 0 else { throw ValidationError("liblmdb failed with code \(rc)") }
@@ -129,6 +134,7 @@ struct CBaselineCase: ParsableCommand {
         r.add("durability", durability)
         r.add("seconds", median(times))
         r.add("events_per_s", median(rates))
+        r.add("pages_written_per_event", median(pages))
         r.add("verified", true)
         print(r.line)
     }
