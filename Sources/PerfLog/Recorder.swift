@@ -53,7 +53,8 @@ public final class Recorder: Sendable {
         public var recorded: UInt64 = 0
         /// Events committed to the log.
         public var committed: UInt64 = 0
-        /// Events refused because the buffer was full (``FullPolicy/drop``).
+        /// Events refused because the buffer was full (``FullPolicy/drop``) or the
+        /// recorder was closed.
         public var dropped: UInt64 = 0
         /// Events lost because their commit failed.
         public var lost: UInt64 = 0
@@ -224,7 +225,10 @@ public final class Recorder: Sendable {
         var wake = false
         var full = false
         monitor.withLock { s in
-            if s.closing { return }
+            if s.closing {
+                s.counters.dropped += 1
+                return
+            }
             if s.buffer.count >= capacity {
                 full = true
                 return
@@ -327,7 +331,8 @@ public final class Recorder: Sendable {
     }
 
     /// Flushes, stops the writer and, with ``EventLog/Durability/fast``, syncs the log.
-    /// Recording after `close` is ignored.
+    /// Events recorded after `close` are not written; they are counted in
+    /// ``Counters/dropped``.
     /// - Throws: as ``flush()``.
     public func close() throws(PerfLogError) {
         let flushError: PerfLogError?
