@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -91,6 +92,7 @@ public final class Recorder: Sendable {
     private var progress: Monitor<State>.Condition { core.progress }
     private let pid = getpid()
     private let writer: WriterThread
+    private let ids: InvocationIDs
 
     struct State {
         var buffer: [Event] = []
@@ -103,7 +105,6 @@ public final class Recorder: Sendable {
         var counters = Counters()
         var settled: UInt64 = 0
         var unreportedError: PerfLogError?
-        var random: SplitMix64
         var observers: [UInt64: AsyncStream<Event>.Continuation] = [:]
         var nextObserver: UInt64 = 0
     }
@@ -113,7 +114,8 @@ public final class Recorder: Sendable {
         self.log = log
         self.options = options
         var seed = SystemRandomNumberGenerator()
-        var state = State(random: SplitMix64(seed: seed.next()))
+        ids = InvocationIDs(seed: seed.next())
+        var state = State()
         state.buffer.reserveCapacity(min(options.bufferCapacity, options.maxBatch))
         core = Core(log: log, options: options, state: state)
         writer = WriterThread()
@@ -146,7 +148,7 @@ public final class Recorder: Sendable {
     /// Starts timing an invocation of `stream` and records its mark.
     public func start(_ stream: StreamName, meta: Metadata = Metadata()) -> Invocation {
         let wall = EventClock.wallNs()
-        let id = InvocationID(rawValue: monitor.withLock { $0.random.next() })
+        let id = ids.next()
         let start = EventClock.monotonicNs()
         enqueue(.mark(stream, invocation: id, wallTimeNs: wall, pid: pid, meta: meta))
         return Invocation(stream: stream, id: id, startNs: start, meta: meta)
@@ -214,7 +216,7 @@ public final class Recorder: Sendable {
         }
         let ns = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
         guard !ns.overflow else { throw .invalidInput(field: "duration", rule: "is too long") }
-        let id = InvocationID(rawValue: monitor.withLock { $0.random.next() })
+        let id = ids.next()
         enqueue(.measure(stream, invocation: id, durationNs: ns.partialValue &+ UInt64(attoseconds / 1_000_000_000),
                          outcome: outcome, exitCode: exitCode, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta))
         return id
@@ -385,9 +387,13 @@ final class Core: Sendable {
             let stop: Bool = monitor.withLock { s in
                 if s.buffer.isEmpty { s.flushRequested = false }
                 if s.closing && s.buffer.isEmpty { return true }
-                let n = min(s.buffer.count, options.maxBatch)
-                batch.append(contentsOf: s.buffer[..<n])
-                s.buffer.removeFirst(n)
+                if s.buffer.count <= options.maxBatch {
+                    // Trade buffers rather than copy: recording threads wait on this lock.
+                    swap(&batch, &s.buffer)
+                } else {
+                    batch.append(contentsOf: s.buffer[..<options.maxBatch])
+                    s.buffer.removeFirst(options.maxBatch)
+                }
                 if s.buffer.isEmpty {
                     s.flushRequested = false
                 } else {
@@ -452,6 +458,21 @@ final class Core: Sendable {
             options.logger.error("perflog: syncing the log failed: \(error)", metadata: ["log": "\(log.path)"])
             monitor.withLock { s in if s.unreportedError == nil { s.unreportedError = error } }
         }
+    }
+}
+
+/// Invocation ids for many threads without a lock: SplitMix64 advances its state by a
+/// constant and mixes it, so an atomic add gives every caller its own state.
+final class InvocationIDs: Sendable {
+    private let state: Atomic<UInt64>
+
+    init(seed: UInt64) { state = Atomic(seed) }
+
+    func next() -> InvocationID {
+        var z = state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return InvocationID(rawValue: z ^ (z >> 31))
     }
 }
 
