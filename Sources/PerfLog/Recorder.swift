@@ -43,6 +43,14 @@ public final class Recorder: Sendable {
         public var syncInterval: Duration = .seconds(1)
         /// Where failures are logged.
         public var logger = Logger(label: "perflog.recorder")
+        /// When set, the writer regenerates `agent-performance.json` at this path after
+        /// commits, once no commit has come for ``projectionDebounce`` (as the old
+        /// tracker rewrote its file after each measurement, without the cost). A failure
+        /// to write it is logged as a warning and counted, never a lost event.
+        public var projectionPath: String?
+        /// How long the writer waits after the last commit before regenerating the
+        /// projection.
+        public var projectionDebounce: Duration = .milliseconds(100)
 
         /// Default options.
         public init() {}
@@ -67,6 +75,10 @@ public final class Recorder: Sendable {
         public var waitedForRoom: UInt64 = 0
         /// Recording calls waiting for room right now.
         public var waitingForRoom: UInt64 = 0
+        /// Times the projection (``Options/projectionPath``) was written.
+        public var projectionsWritten: UInt64 = 0
+        /// Times writing the projection failed.
+        public var projectionFailures: UInt64 = 0
     }
 
     /// A started invocation: pass it to ``end(_:outcome:exitCode:)``.
@@ -372,13 +384,23 @@ final class Core: Sendable {
         var unsynced = false
         var batch: [Event] = []
         batch.reserveCapacity(options.maxBatch)
+        let debounceNs = UInt64(options.projectionDebounce.components.seconds) * 1_000_000_000
+            + UInt64(options.projectionDebounce.components.attoseconds / 1_000_000_000)
+        var projectionDue: UInt64?
 
         while true {
-            // Sleep until there is work; then give the batch up to maxDelay to fill.
-            monitor.wait(on: work) { s in
+            // Sleep until there is work; then give the batch up to maxDelay to fill. With a
+            // projection pending, sleep only until it is due, and write it if still idle.
+            let ready = monitor.wait(on: work, deadlineNs: projectionDue) { s in
                 let ready = !s.buffer.isEmpty || s.closing
                 s.writerIdle = !ready
                 return ready
+            }
+            if !ready {
+                monitor.withLock { $0.writerIdle = false }
+                writeProjection()
+                projectionDue = nil
+                continue
             }
             let deadline: UInt64 = monitor.withLock { $0.firstPendingNs &+ maxDelayNs }
             monitor.wait(on: work, deadlineNs: deadline) { s in
@@ -404,6 +426,7 @@ final class Core: Sendable {
             if stop { break }
             commit(&batch)
             unsynced = true
+            if options.projectionPath != nil { projectionDue = EventClock.monotonicNs() &+ debounceNs }
             if log.durability == .fast, EventClock.monotonicNs() &- lastSyncNs >= syncIntervalNs {
                 syncFast()
                 lastSyncNs = EventClock.monotonicNs()
@@ -411,6 +434,7 @@ final class Core: Sendable {
             }
         }
         if unsynced && log.durability == .fast { syncFast() }
+        if projectionDue != nil { writeProjection() }
         let observers: [AsyncStream<Event>.Continuation] = monitor.withLock { s in
             s.finished = true
             defer { s.observers = [:] }
@@ -451,6 +475,17 @@ final class Core: Sendable {
             }
         }
         batch.removeAll(keepingCapacity: true)
+    }
+
+    private func writeProjection() {
+        guard let path = options.projectionPath else { return }
+        do {
+            try Projector.write(log: log, to: path)
+            monitor.withLock { $0.counters.projectionsWritten += 1 }
+        } catch {
+            options.logger.warning("perflog: could not write the projection: \(error)", metadata: ["path": "\(path)"])
+            monitor.withLock { $0.counters.projectionFailures += 1 }
+        }
     }
 
     private func syncFast() {
