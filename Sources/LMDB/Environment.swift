@@ -249,6 +249,14 @@ public final class Environment: @unchecked Sendable {
         return Int(dead)
     }
 
+    /// Copies the environment into an open file (`mdb_env_copyfd2`); with `compact`, free
+    /// pages are left out and pages renumbered (`MDB_CP_COMPACT`). The caller syncs and
+    /// closes the file.
+    /// - Throws: `LMDBError` from `mdb_env_copyfd2`.
+    public func copy(toFileDescriptor fd: Int32, compact: Bool) throws(LMDBError) {
+        try check(mdb_env_copyfd2(handle, fd, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copyfd2", path)
+    }
+
     /// Copies the environment into the existing empty directory `directory`
     /// (`mdb_env_copy2`); with `compact`, free pages are left out and pages renumbered
     /// (`MDB_CP_COMPACT`).
@@ -296,7 +304,10 @@ public final class Environment: @unchecked Sendable {
         try check(rc, "mdb_env_set_mapsize", path)
     }
 
-    private static func makeDirectory(_ path: String, mode: mode_t) throws(LMDBError) {
+    /// Creates `path` and any missing parents (`mkdir -p`), with `mode` less the umask.
+    /// - Throws: `LMDBError` with `ENOTDIR` when `path` exists and is not a directory, or
+    ///   the `errno` of `mkdir`.
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o777) throws(LMDBError) {
         var stat_ = stat()
         if stat(path, &stat_) == 0 {
             if (stat_.st_mode & S_IFMT) != S_IFDIR {

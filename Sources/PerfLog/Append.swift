@@ -17,11 +17,13 @@ extension EventLog {
         let known = streamIDs.withLock { $0 }
         let first: UInt64
         do {
-            first = try environment.write { txn in
-                var batch = try AppendBatch(txn: txn, dbs: dbs, retain: retain, known: known)
-                let first = try batch.run(events)
-                newIDs = batch.assigned
-                return first
+            first = try using { opened in
+                try opened.environment.write { txn in
+                    var batch = try AppendBatch(txn: txn, dbs: opened.dbs, retain: opened.retain, known: known)
+                    let first = try batch.run(events)
+                    newIDs = batch.assigned
+                    return first
+                }
             }
         } catch let error as PerfLogError {
             throw error

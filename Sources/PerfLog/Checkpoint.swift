@@ -92,7 +92,7 @@ extension LogReader {
     /// The checkpoint stored under `key`, if any.
     /// - Throws: ``PerfLogError`` when LMDB fails.
     func projectionCheckpoint(_ key: [UInt8]) throws -> ProjectionCheckpoint? {
-        let raw = try key.withUnsafeBytes { k in try txn.value(in: log.dbs.meta, forKey: k) }
+        let raw = try key.withUnsafeBytes { k in try txn.value(in: dbs.meta, forKey: k) }
         return raw.flatMap(ProjectionCheckpoint.init)
     }
 }
@@ -103,7 +103,7 @@ extension EventLog {
     /// - Throws: ``PerfLogError/storage(_:operation:)``.
     func storeProjectionCheckpoint(_ checkpoint: ProjectionCheckpoint, key: [UInt8]) throws(PerfLogError) {
         do {
-            try environment.write { txn in try txn.put(dbs.meta, key: key, value: checkpoint.encoded) }
+            try write { txn in try txn.put(dbs.meta, key: key, value: checkpoint.encoded) }
         } catch let error as LMDBError {
             throw .storage(error, operation: "storing the projection checkpoint")
         } catch {

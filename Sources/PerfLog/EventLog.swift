@@ -52,16 +52,41 @@ public final class EventLog: Sendable {
 
     /// The log's directory.
     public let path: String
-    /// The ring size: measures kept per stream.
-    public let retain: Int
     /// What each commit promises about surviving a crash.
     public let durability: Durability
-    /// The underlying environment.
-    public let environment: Environment
+    /// Whether the log was opened for reading only.
+    let isReadOnlyOpen: Bool
 
-    let dbs: Databases
-    /// Stream ids known to be committed; ids never change once committed.
+    /// The ring size: measures kept per stream (``compact(retain:expiringMarksOlderThan:waitingUpTo:)`` can change it).
+    public var retain: Int { handle.withLock { $0.opened.retain } }
+    /// The underlying environment. It is replaced when another process compacts the log;
+    /// use it only inside one operation.
+    public var environment: Environment { handle.withLock { $0.opened.environment } }
+    var dbs: Databases { handle.withLock { $0.opened.dbs } }
+
+    /// Stream ids known to be committed; ids never change once committed (compaction
+    /// keeps them).
     let streamIDs = Mutex<[StreamName: UInt32]>([:])
+    /// The open environment and who is using it; see ``Gate``.
+    let handle: Monitor<Handle>
+    let handleChanged = Monitor<Handle>.Condition()
+    let gate: Gate
+    let environmentOptions: Environment.Options
+
+    /// What is open, and how many operations of this process are using it.
+    struct Handle {
+        var opened: Opened
+        var users = 0
+        var exclusive = false
+    }
+
+    /// One opening of the environment.
+    struct Opened {
+        var environment: Environment
+        var dbs: Databases
+        var retain: Int
+        var file: DataFileIdentity?
+    }
 
     /// The named databases of a log (schema 1):
     ///
@@ -95,6 +120,7 @@ public final class EventLog: Sendable {
         }
         self.path = path
         durability = options.durability
+        isReadOnlyOpen = options.readOnly
         let creating = try EventLog.classify(path: path, mayCreate: options.create && !options.readOnly)
 
         var envOptions = Environment.Options()
@@ -107,6 +133,25 @@ public final class EventLog: Sendable {
         }
         if options.readOnly { envOptions.flags.insert(.readOnly) }
         envOptions.createDirectory = creating
+        environmentOptions = envOptions
+        if creating && !options.readOnly {
+            do { try Environment.makeDirectory(path) } catch { throw .cannotCreate(path: path, reason: "\(error.code)") }
+        }
+        // A compaction in another process swaps the file under an exclusive gate; wait
+        // for it to finish before opening. The gate file is made only for a log of
+        // perflog's (a new one, or one the probe recognised), never in a foreign directory.
+        let gate = Gate(directory: path, create: creating && !options.readOnly)
+        gate.lockShared()
+        defer { gate.unlock() }
+        let opened = try EventLog.open(path: path, environmentOptions: envOptions, creating: creating, options: options)
+        self.gate = gate.fd >= 0 || options.readOnly ? gate : Gate(directory: path, create: true)
+        handle = Monitor(Handle(opened: opened))
+    }
+
+    /// Opens the environment at `path` and finds (or creates) the log in it.
+    private static func open(
+        path: String, environmentOptions envOptions: Environment.Options, creating: Bool, options: Options
+    ) throws(PerfLogError) -> Opened {
         let env: Environment
         do {
             env = try Environment(path: path, options: envOptions)
@@ -121,7 +166,7 @@ public final class EventLog: Sendable {
                 throw .storage(error, operation: "opening the log")
             }
         }
-        environment = env
+        let file = DataFileIdentity(path: path + "/data.mdb")
 
         // Probe in a read transaction first so that an existing log is not written to.
         var existing = try EventLog.probe(env, path: path)
@@ -137,9 +182,7 @@ public final class EventLog: Sendable {
             if existing == nil && EventLog.isEmpty(env) { throw .noLog(path: path) }
         }
         if let (dbs, retain) = existing {
-            self.dbs = dbs
-            self.retain = retain
-            return
+            return Opened(environment: env, dbs: dbs, retain: retain, file: file)
         }
         // An environment with nothing in it is a log that another process is creating
         // right now (its first commit is not in yet): join in rather than refuse it.
@@ -173,8 +216,7 @@ public final class EventLog: Sendable {
         } catch {
             throw .cannotCreate(path: path, reason: "\(error)")
         }
-        dbs = created.dbs
-        retain = created.retain
+        return Opened(environment: env, dbs: created.dbs, retain: created.retain, file: file)
     }
 
     /// Reads the schema and ring size of an existing log, or returns `nil` when the
@@ -228,13 +270,16 @@ public final class EventLog: Sendable {
         if stat(path + "/data.mdb", &dataStat) == 0 && dataStat.st_size > 0 {
             throw .notALog(path: path, reason: "data.mdb is not an LMDB file")
         }
-        let entries = directoryEntries(path).filter { $0 != "lock.mdb" && $0 != "data.mdb" }
+        let entries = directoryEntries(path).filter { !EventLog.ownFiles.contains($0) }
         if !entries.isEmpty {
             throw .notALog(path: path, reason: "the directory holds other files (\(entries.sorted().prefix(3).joined(separator: ", ")))")
         }
         if mayCreate { return true }
         throw .noLog(path: path)
     }
+
+    /// The files a log directory may hold.
+    static let ownFiles: Set<String> = ["lock.mdb", "data.mdb", Gate.fileName, Compaction.temporaryName]
 
     private static func directoryEntries(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
@@ -252,16 +297,85 @@ public final class EventLog: Sendable {
     /// Flushes every commit to disk (`mdb_env_sync`), whatever the durability.
     /// - Throws: ``PerfLogError/storage(_:operation:)``.
     public func sync() throws(PerfLogError) {
-        do { try environment.sync(force: true) } catch { throw .storage(error, operation: "syncing the log") }
+        do {
+            try using { opened in try opened.environment.sync(force: true) }
+        } catch let error as LMDBError {
+            throw .storage(error, operation: "syncing the log")
+        } catch let error as PerfLogError {
+            throw error
+        } catch {
+            throw .storage(LMDBError(.invalid, operation: "sync"), operation: "syncing the log")
+        }
     }
 
     /// Runs `body` on a consistent snapshot of the log.
     /// - Throws: ``PerfLogError`` from reading, or whatever `body` throws.
     public func read<R>(_ body: (LogReader) throws -> R) throws -> R {
         do {
-            return try environment.read { txn in try body(LogReader(txn: txn, log: self)) }
+            return try using { opened in try opened.environment.read { txn in try body(LogReader(txn: txn, log: self)) } }
         } catch let error as LMDBError {
             throw PerfLogError.storage(error, operation: "reading the log")
         }
+    }
+
+    /// Runs `body` in a write transaction of the current environment (see ``using(_:)``).
+    /// - Throws: `LMDBError`, ``PerfLogError``, or whatever `body` throws.
+    func write<R>(_ body: (Transaction) throws -> R) throws -> R {
+        try using { opened in try opened.environment.write(body) }
+    }
+
+    /// Runs `body` with the current environment, holding this process's share of the
+    /// gate so that no other process can swap the file meanwhile. The first operation
+    /// to enter after a compaction elsewhere reopens the environment.
+    /// - Throws: ``PerfLogError`` when reopening fails, or whatever `body` throws.
+    func using<R>(_ body: (Opened) throws -> R) throws -> R {
+        let opened = try enter()
+        defer { leave() }
+        return try body(opened)
+    }
+
+    private func enter() throws(PerfLogError) -> Opened {
+        var failure: PerfLogError?
+        let opened: Opened? = handle.withLock { h in
+            if h.users == 0 {
+                gate.lockShared()
+                if h.opened.file != DataFileIdentity(path: path + "/data.mdb") {
+                    do {
+                        h.opened = try reopen(h.opened)
+                    } catch let error as PerfLogError {
+                        gate.unlock()
+                        failure = error
+                        return nil
+                    } catch {
+                        gate.unlock()
+                        failure = .corrupt(what: "\(error)")
+                        return nil
+                    }
+                }
+            }
+            h.users += 1
+            return h.opened
+        }
+        if let failure { throw failure }
+        guard let opened else { throw .corrupt(what: "the log could not be opened") }
+        return opened
+    }
+
+    private func leave() {
+        handle.withLock { h in
+            h.users -= 1
+            if h.users == 0 { gate.unlock() }
+        }
+        handleChanged.broadcast()
+    }
+
+    /// Opens the environment again after the file was replaced by a compaction.
+    func reopen(_ old: Opened) throws(PerfLogError) -> Opened {
+        old.environment.close()
+        var options = Options()
+        options.create = false
+        options.readOnly = isReadOnlyOpen
+        options.durability = durability
+        return try EventLog.open(path: path, environmentOptions: environmentOptions, creating: false, options: options)
     }
 }

@@ -69,7 +69,7 @@ extension EventLog {
         let known = streamIDs.withLock { $0 }
         let counts: ImportCounts
         do {
-            counts = try environment.write { txn in
+            counts = try write { txn in
                 let plan = try ImportPlan(events, reader: LogReader(txn: txn, log: self), txn: txn, dbs: dbs, retain: retain)
                 var batch = try AppendBatch(txn: txn, dbs: dbs, retain: retain, known: known)
                 if !plan.accepted.isEmpty { _ = try batch.run(plan.accepted) }

@@ -23,8 +23,8 @@ extension LogReader {
     public func verify() throws -> [Problem] {
         var problems: [Problem] = []
         func problem(_ location: String, _ message: String) { problems.append(Problem(location: location, message: message)) }
-        let dbs = log.dbs
-        let retain = log.retain
+        let dbs = self.dbs
+        let retain = self.retain
 
         let last: UInt64, gc: UInt64, garbage: UInt64
         do {

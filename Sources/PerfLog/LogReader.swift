@@ -55,11 +55,15 @@ public struct LogInfo: Sendable, Hashable {
 public struct LogReader {
     let txn: Transaction
     let log: EventLog
-    private var dbs: EventLog.Databases { log.dbs }
+    /// The databases and ring size of the environment `txn` belongs to, read once.
+    let dbs: EventLog.Databases
+    let retain: Int
 
     init(txn: Transaction, log: EventLog) {
         self.txn = txn
         self.log = log
+        dbs = log.dbs
+        retain = log.retain
     }
 
     /// The `seq` of the last commit (0 for an empty log).
@@ -78,7 +82,7 @@ public struct LogReader {
             var entry = try c.first()
             while let (k, v) = entry {
                 guard k.count == 4 else { throw PerfLogError.corrupt(what: "stream key of \(k.count) bytes") }
-                out.append((Keys.integer32(k), try RingRecord.decode(v, retain: log.retain)))
+                out.append((Keys.integer32(k), try RingRecord.decode(v, retain: retain)))
                 entry = try c.next()
             }
             return out
@@ -115,7 +119,7 @@ public struct LogReader {
     func ring(id: UInt32) throws -> Ring {
         let raw = try Keys.with(id) { k in try txn.value(in: dbs.streams, forKey: k) }
         guard let raw else { throw PerfLogError.corrupt(what: "the record of stream \(id) is missing") }
-        return try RingRecord.decode(raw, retain: log.retain)
+        return try RingRecord.decode(raw, retain: retain)
     }
 
     /// The summary of `stream` (an O(1) read), or `nil` when it has no events.
@@ -136,7 +140,7 @@ public struct LogReader {
 
     /// The measures a ring points to, oldest first.
     func events(of id: UInt32, ring: Ring) throws -> [Event] {
-        try ring.ordered(retain: log.retain).map { seq in
+        try ring.ordered(retain: retain).map { seq in
             let raw = try Keys.with(seq) { k in try txn.value(in: dbs.events, forKey: k) }
             guard let raw, StoredEvent.stream(raw) == id, StoredEvent.isMeasure(raw) else {
                 throw PerfLogError.corrupt(what: "measure \(seq) of \(ring.summary.stream) is missing")
@@ -213,7 +217,7 @@ public struct LogReader {
         var st = stat()
         let fileBytes = stat(log.path + "/data.mdb", &st) == 0 ? Int(st.st_size) : 0
         return LogInfo(
-            path: log.path, schemaVersion: EventLog.schemaVersion, retain: log.retain, streams: summaries.count,
+            path: log.path, schemaVersion: EventLog.schemaVersion, retain: retain, streams: summaries.count,
             events: summaries.reduce(0) { $0 + $1.count },
             inFlight: try txn.statistics(dbs.open).entries, lastSeq: try lastSeq(), fileBytes: fileBytes,
             mapBytes: log.environment.info.mapSize, lmdbVersion: Environment.libraryVersion)
@@ -229,7 +233,7 @@ public struct LogReader {
         guard let id = StoredEvent.stream(value) else { throw PerfLogError.corrupt(what: "event \(seq) is truncated") }
         let ring = try rings.ring(id)
         guard filter.matches(ring.summary.stream) else { return nil }
-        if StoredEvent.isMeasure(value) && !ring.retains(seq, retain: log.retain) { return nil }
+        if StoredEvent.isMeasure(value) && !ring.retains(seq, retain: retain) { return nil }
         let event = try EventRecord.decode(StoredEvent.record(value), stream: ring.summary.stream)
         guard event.seq == seq else { throw PerfLogError.corrupt(what: "event \(seq) records seq \(event.seq)") }
         return event

@@ -20,12 +20,15 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case cannotCreate(path: String, reason: String)
     /// A stored value did not decode: the file is damaged.
     case corrupt(what: String)
+    /// The log is busy: other processes kept it in use; trying again later may work.
+    case busy(path: String, reason: String)
     /// LMDB failed; `operation` says what perflog was doing.
     case storage(LMDBError, operation: String)
 
     /// Whether trying again later may succeed: the log is busy (its reader table is
     /// full, or a lock is held), not broken.
     public var isTemporary: Bool {
+        if case .busy = self { return true }
         guard case .storage(let error, _) = self else { return false }
         return error.code == .readersFull || error.code == .wouldBlock || error.code == LMDBError.Code(rawValue: EBUSY)
     }
@@ -39,6 +42,7 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
         case .newerSchema(let path, let found, let supported):
             return "\(path) was written by a newer perflog (schema \(found), this one reads up to \(supported)); upgrade perflog"
         case .cannotCreate(let path, let reason): return "cannot create a log at \(path): \(reason)"
+        case .busy(let path, let reason): return "\(path) is busy: \(reason); try again"
         case .corrupt(let what): return "the log is damaged: \(what); run `perflog check`"
         case .storage(let error, let operation):
             switch error.code {

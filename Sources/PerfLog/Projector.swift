@@ -161,7 +161,7 @@ public enum Projector {
 
     /// The whole log in one pass over `events`, in `seq` order.
     private static func scanAll(_ reader: LogReader, now: Int64, options: Options) throws -> Projection {
-        let retain = reader.log.retain
+        let retain = reader.retain
         let rings = try reader.ringsByID().sorted { $0.ring.summary.stream < $1.ring.summary.stream }
         let maxID = Int(rings.map(\.id).max() ?? 0)
         // Stream ids are small and dense: an array finds a stream's slot without hashing.
@@ -268,7 +268,7 @@ public enum Projector {
             }
         }
         measurements.sort { $0.wallTimeNs != $1.wallTimeNs ? $0.wallTimeNs < $1.wallTimeNs : $0.seq < $1.seq }
-        return Projection(generatedAtNs: newest.wall, retain: reader.log.retain, lastSeq: try reader.lastSeq(),
+        return Projection(generatedAtNs: newest.wall, retain: reader.retain, lastSeq: try reader.lastSeq(),
                           streams: streams, comparisons: [], measurements: measurements)
     }
 

@@ -37,9 +37,11 @@ extension EventLog {
     @discardableResult
     public func repair(expiringMarksOlderThan cutoffWallNs: Int64? = nil) throws(PerfLogError) -> RepairReport {
         do {
-            return try environment.write { txn in
-                var pass = RepairPass(txn: txn, log: self)
-                return try pass.run(cutoffWallNs: cutoffWallNs)
+            return try using { opened in
+                try opened.environment.write { txn in
+                    var pass = RepairPass(txn: txn, log: self, dbs: opened.dbs, retain: opened.retain)
+                    return try pass.run(cutoffWallNs: cutoffWallNs)
+                }
             }
         } catch let error as PerfLogError {
             throw error
@@ -58,7 +60,7 @@ extension EventLog {
     @discardableResult
     public func expireAbandonedMarks(olderThan cutoffWallNs: Int64) throws(PerfLogError) -> Int {
         do {
-            return try environment.write { txn in
+            return try write { txn in
                 let reader = LogReader(txn: txn, log: self)
                 var expired = 0
                 for mark in try reader.openMarks() where mark.wallTimeNs < cutoffWallNs {
@@ -67,7 +69,7 @@ extension EventLog {
                     try Keys.with(mark.seq) { k in _ = try txn.delete(dbs.events, key: k) }
                     try Keys.with(mark.invocation.rawValue) { k in _ = try txn.delete(dbs.open, key: k) }
                     ring.summary.inFlight -= 1
-                    try put(ring, id: id, txn: txn)
+                    try put(ring, id: id, txn: txn, dbs: reader.dbs)
                     expired += 1
                 }
                 return expired
@@ -84,26 +86,28 @@ extension EventLog {
 
 extension EventLog {
     /// Stores a stream's record.
-    func put(_ ring: Ring, id: UInt32, txn: Transaction) throws {
+    func put(_ ring: Ring, id: UInt32, txn: Transaction, dbs: Databases) throws {
         let bytes = RingRecord.encode(ring)
         try Keys.with(id) { k in try bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
     }
 }
 
 /// One repair, inside a write transaction.
-private struct RepairPass {
+struct RepairPass {
     let txn: Transaction
     let log: EventLog
+    let dbs: EventLog.Databases
+    let retain: Int
     var report = RepairReport()
 
-    init(txn: Transaction, log: EventLog) {
+    init(txn: Transaction, log: EventLog, dbs: EventLog.Databases, retain: Int) {
         self.txn = txn
         self.log = log
+        self.dbs = dbs
+        self.retain = retain
     }
 
     mutating func run(cutoffWallNs: Int64?) throws -> RepairReport {
-        let dbs = log.dbs
-        let retain = log.retain
 
         // Stream records: a record that does not decode cannot be named, so the stream
         // and its events go.
@@ -191,7 +195,7 @@ private struct RepairPass {
             }
             if fixed.summary != ring.summary || fixed.slots != ring.slots {
                 report.streamsRebuilt += 1
-                try log.put(fixed, id: id, txn: txn)
+                try log.put(fixed, id: id, txn: txn, dbs: dbs)
             }
         }
         for seq in doomed { try Keys.with(seq) { k in _ = try txn.delete(dbs.events, key: k) } }

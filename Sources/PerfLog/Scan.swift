@@ -45,7 +45,7 @@ extension LogReader {
     /// - Throws: ``PerfLogError/corrupt(what:)`` for a malformed key or value, LMDB
     ///   errors, or whatever `body` throws.
     func scanEvents(_ body: (UInt64, UInt32, UnsafeRawBufferPointer) throws -> Void) throws {
-        try txn.withCursor(log.dbs.events) { c in
+        try txn.withCursor(dbs.events) { c in
             var entry = try c.first()
             while let (k, v) = entry {
                 guard k.count == 8 else { throw PerfLogError.corrupt(what: "event key of \(k.count) bytes") }
@@ -61,7 +61,7 @@ extension LogReader {
     /// database (only invocations in flight) and looks each mark up.
     /// - Throws: ``PerfLogError/corrupt(what:)`` when a mark is missing or malformed.
     func openMarkHeads() throws -> [(stream: UInt32, head: EventHead)] {
-        let seqs: [UInt64] = try txn.withCursor(log.dbs.open) { c in
+        let seqs: [UInt64] = try txn.withCursor(dbs.open) { c in
             var out: [UInt64] = []
             var entry = try c.first()
             while let (_, v) = entry {
@@ -72,7 +72,7 @@ extension LogReader {
             return out
         }
         return try seqs.map { seq in
-            let raw = try Keys.with(seq) { k in try txn.value(in: log.dbs.events, forKey: k) }
+            let raw = try Keys.with(seq) { k in try txn.value(in: dbs.events, forKey: k) }
             guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
                 throw PerfLogError.corrupt(what: "open mark \(seq) is missing")
             }

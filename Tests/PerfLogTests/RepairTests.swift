@@ -48,7 +48,7 @@ struct RepairTests {
             var ring = try reader.ring(id: idA)
             ring.summary.failures = 0
             ring.summary.okTotalNs += 5
-            try log.put(ring, id: idA, txn: txn)
+            try log.put(ring, id: idA, txn: txn, dbs: dbs)
             // A measure of b's ring that is gone.
             try Keys.with(ringB[1].seq) { k in _ = try txn.delete(dbs.events, key: k) }
             // Bytes that are not an event.

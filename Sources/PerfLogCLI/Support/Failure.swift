@@ -54,6 +54,7 @@ struct CLIFailure: Error {
         case .noLog: status = .noInput
         case .cannotCreate: status = .cannotCreate
         case .notALog, .newerSchema, .corrupt: status = .ioError
+        case .busy: status = .temporary
         case .storage: status = error.isTemporary ? .temporary : .ioError
         }
         self.init(status, error.description)
