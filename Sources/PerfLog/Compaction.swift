@@ -61,14 +61,10 @@ extension EventLog {
             handleChanged.broadcast()
         }
         // Then the others.
-        let deadline = EventClock.monotonicNs() &+ ProjectionWatcher.ns(timeout)
-        while !gate.tryLockExclusive() {
-            if EventClock.monotonicNs() >= deadline {
-                throw .busy(path: path, reason: "other processes kept it in use for \(timeout); nothing was changed")
-            }
-            ProjectionWatcher.sleep(2_000_000)
+        guard gate.lockExclusive(deadlineNs: EventClock.monotonicNs() &+ ProjectionWatcher.ns(timeout)) else {
+            throw .busy(path: path, reason: "other processes kept it in use for \(timeout); nothing was changed")
         }
-        defer { gate.unlock() }
+        defer { gate.unlockExclusive() }
 
         let result: Result<CompactionReport, PerfLogError> = handle.withLock { h in
             Result { () throws(PerfLogError) -> CompactionReport in try swapInCompactCopy(&h, newRetain: newRetain, cutoffWallNs: cutoffWallNs) }
