@@ -7,6 +7,12 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
     /// What is wrong.
     public var message: String
 
+    /// A problem at `location`.
+    public init(location: String, message: String) {
+        self.location = location
+        self.message = message
+    }
+
     /// `"<location>: <message>"`.
     public var description: String { "\(location): \(message)" }
 }

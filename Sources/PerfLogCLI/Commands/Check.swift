@@ -1,0 +1,110 @@
+import ArgumentParser
+import PerfLog
+
+extension Perflog {
+    /// `perflog check`: verifies every invariant of the log, and repairs derived data.
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify every invariant of the log; --repair rebuilds what is derived.",
+            discussion: """
+                Checks that every stored value decodes; that each stream's ring holds exactly \
+                its newest measures (at most retain) in commit order; that the timeline holds \
+                exactly the retained measures and the open marks; that each summary (count, \
+                failures, total, in flight) matches its ring; and that the indexes match.
+
+                Without --repair the log is opened read-only and never changed. With \
+                --repair, everything derived from the rings and the stored events is rebuilt \
+                in one commit, values that do not decode are dropped, and marks in flight for \
+                longer than --abandon-after (an invocation that crashed or was killed) are \
+                expired; the log is then checked again.
+
+                Exit status: 0 the log is sound (after repair, with --repair); 1 problems \
+                were found (listed, one a line); 66 there is no log; 74 the log cannot be read.
+
+                Examples:
+                  perflog check
+                  perflog check --repair
+                  perflog check --json | jq .problems
+                """)
+
+        @Flag(help: "Rebuild derived data, drop what does not decode, expire abandoned marks.")
+        var repair = false
+
+        @Option(help: ArgumentHelp("With --repair: marks older than this are abandoned (units ns, us, ms, s, m, h).", valueName: "duration"))
+        var abandonAfter: String = "1h"
+
+        @Flag(help: "Print one JSON object: path, ok, problems, and what --repair changed.")
+        var json = false
+
+        @OptionGroup var log: LogOptions
+
+        func run() throws {
+            let abandonNs = try MaintenanceDuration.parse(abandonAfter, field: "--abandon-after")
+            let eventLog: EventLog
+            do {
+                eventLog = repair ? try log.openForWriting() : try log.openForReading()
+            } catch let failure as CLIFailure where failure.status == .ioError {
+                // A log that cannot even be opened is a problem check reports, not a crash.
+                report(path: try log.path(), problems: [Problem(location: "data.mdb", message: failure.message)], repaired: nil)
+                throw ExitCode(1)
+            }
+            do {
+                var repaired: RepairReport?
+                if repair {
+                    repaired = try eventLog.repair(expiringMarksOlderThan: EventClock.wallNs() - abandonNs)
+                }
+                let problems = try eventLog.read { try $0.verify() }
+                report(path: eventLog.path, problems: problems, repaired: repaired)
+                if !problems.isEmpty { throw ExitCode(1) }
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                throw CLIFailure.from(error)
+            }
+        }
+
+        private func report(path: String, problems: [Problem], repaired: RepairReport?) {
+            if json {
+                var out = "{\"path\":" + JSONText.quoted(path) + ",\"ok\":" + (problems.isEmpty ? "true" : "false") + ",\"problems\":["
+                out += problems.map { "{\"location\":\(JSONText.quoted($0.location)),\"message\":\(JSONText.quoted($0.message))}" }
+                    .joined(separator: ",")
+                out += "]"
+                if let r = repaired {
+                    out += ",\"repaired\":{\"streamsRebuilt\":\(r.streamsRebuilt),\"undecodableRemoved\":\(r.undecodableRemoved),"
+                    out += "\"missingMeasures\":\(r.missingMeasures),\"garbageCollected\":\(r.garbageCollected),"
+                    out += "\"marksExpired\":\(r.marksExpired),\"indexEntriesFixed\":\(r.indexEntriesFixed)}"
+                }
+                Terminal.out(out + "}\n")
+                return
+            }
+            var out = ""
+            if let r = repaired {
+                out += r.changedAnything
+                    ? "repaired: \(r.streamsRebuilt) streams rebuilt, \(r.undecodableRemoved) undecodable values dropped, \(r.missingMeasures) missing measures dropped from rings, \(r.garbageCollected) evicted measures collected, \(r.marksExpired) abandoned marks expired, \(r.indexEntriesFixed) index entries fixed\n"
+                    : "repaired: nothing needed changing\n"
+            }
+            if problems.isEmpty {
+                out += "\(path): ok\n"
+            } else {
+                out += "\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s")\n"
+                for p in problems { out += "  \(Terminal.oneLine(p.description))\n" }
+                if repaired == nil { out += "run `perflog check --repair` to rebuild what is derived from the rings\n" }
+            }
+            Terminal.out(out)
+        }
+    }
+}
+
+/// Durations for maintenance flags: a number with a unit (ns, us, ms, s, m, h).
+enum MaintenanceDuration {
+    static func parse(_ text: String, field: String) throws(CLIFailure) -> Int64 {
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        for (suffix, scale) in units.sorted(by: { $0.0.count > $1.0.count }) where text.hasSuffix(suffix) {
+            guard let value = Double(text.dropLast(suffix.count)), value.isFinite, value >= 0, value * scale < 9e18 else {
+                throw CLIFailure.invalid(field, "must be a non-negative number with a unit (ns, us, ms, s, m, h), got \(text)")
+            }
+            return Int64(value * scale)
+        }
+        throw CLIFailure.invalid(field, "needs a unit (ns, us, ms, s, m, h), got \(text)")
+    }
+}

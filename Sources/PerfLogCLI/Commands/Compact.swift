@@ -1,0 +1,97 @@
+import ArgumentParser
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Perflog {
+    /// `perflog compact`: rewrites the log without free space, optionally with a new ring size.
+    struct Compact: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rewrite the log compactly and swap it in; --retain changes the ring size.",
+            discussion: """
+                Collects evicted measures, expires marks in flight for longer than \
+                --abandon-after, copies the log without its free pages and renames the copy \
+                over data.mdb. Other processes may keep recording meanwhile: the swap waits \
+                until none of them is inside the log (up to --wait), and each reopens the \
+                new file before its next operation, so nothing committed is lost. If they \
+                keep it busy for longer, nothing is changed and the exit status is 75: try \
+                again.
+
+                --retain N keeps each stream's newest N measures (dropping older ones when N \
+                is smaller) and stores N as the log's ring size.
+
+                Examples:
+                  perflog compact
+                  perflog compact --retain 50
+                  perflog compact --json
+                """)
+
+        @Option(help: "The new ring size: measures kept per stream.")
+        var retain: Int?
+
+        @Option(help: ArgumentHelp("Marks in flight for longer than this are abandoned and expired (units ns, us, ms, s, m, h).", valueName: "duration"))
+        var abandonAfter: String = "1h"
+
+        @Option(help: ArgumentHelp("How long to wait for other processes to leave the log (seconds).", valueName: "seconds"))
+        var wait: Double = 10
+
+        @Flag(help: "Print one JSON object: path, bytesBefore, bytesAfter, retainBefore, retainAfter, measuresTrimmed, garbageCollected, marksExpired.")
+        var json = false
+
+        @OptionGroup var log: LogOptions
+
+        func validate() throws {
+            if let retain, retain < 1 || retain > EventLog.maxRetain {
+                throw ValidationError("--retain must be between 1 and \(EventLog.maxRetain)")
+            }
+            guard wait.isFinite, wait >= 0 else { throw ValidationError("--wait must be a non-negative number of seconds") }
+        }
+
+        func run() throws {
+            let abandonNs = try MaintenanceDuration.parse(abandonAfter, field: "--abandon-after")
+            let path = try log.path()
+            guard EventLogPresence.exists(path) else { throw CLIFailure(.noInput, "no log at \(path)") }
+            let eventLog = try log.openForWriting()
+            let tty = ProgressLine.isShown && !json
+            if tty { ProgressLine.show("compacting \(path) (\(HumanFormat.bytes(EventLogPresence.size(path))))…") }
+            let report: CompactionReport
+            do {
+                report = try eventLog.compact(
+                    retain: retain, expiringMarksOlderThan: EventClock.wallNs() - abandonNs,
+                    waitingUpTo: .milliseconds(Int64(wait * 1000)))
+            } catch {
+                if tty { ProgressLine.show(nil) }
+                throw CLIFailure.from(error)
+            }
+            if tty { ProgressLine.show(nil) }
+            if json {
+                Terminal.out("{\"path\":\(JSONText.quoted(path)),\"bytesBefore\":\(report.bytesBefore),\"bytesAfter\":\(report.bytesAfter),"
+                    + "\"retainBefore\":\(report.retainBefore),\"retainAfter\":\(report.retainAfter),\"measuresTrimmed\":\(report.measuresTrimmed),"
+                    + "\"garbageCollected\":\(report.repair.garbageCollected),\"marksExpired\":\(report.repair.marksExpired)}\n")
+                return
+            }
+            let saved = report.bytesBefore > 0 ? 100 * (report.bytesBefore - report.bytesAfter) / report.bytesBefore : 0
+            var out = "compacted \(path): \(HumanFormat.bytes(report.bytesBefore)) → \(HumanFormat.bytes(report.bytesAfter)) (\(saved)% smaller)\n"
+            if report.retainBefore != report.retainAfter {
+                out += "ring size \(report.retainBefore) → \(report.retainAfter): \(report.measuresTrimmed) older measures dropped\n"
+            }
+            if report.repair.garbageCollected + report.repair.marksExpired > 0 {
+                out += "\(report.repair.garbageCollected) evicted measures collected, \(report.repair.marksExpired) abandoned marks expired\n"
+            }
+            Terminal.out(out)
+        }
+    }
+}
+
+/// Looking at a log directory without opening it.
+enum EventLogPresence {
+    static func exists(_ path: String) -> Bool { size(path) > 0 }
+
+    static func size(_ path: String) -> Int {
+        var st = stat()
+        return stat(path + "/data.mdb", &st) == 0 ? Int(st.st_size) : 0
+    }
+}
