@@ -42,6 +42,9 @@ public final class Environment: @unchecked Sendable {
         public static let writeMap = Flags(rawValue: UInt32(MDB_WRITEMAP))
         /// `MDB_MAPASYNC`: with `writeMap`, flush asynchronously.
         public static let mapAsync = Flags(rawValue: UInt32(MDB_MAPASYNC))
+        /// `MDB_NOLOCK`: use no lock file; the caller guarantees that no process writes
+        /// (for reading an environment on read-only media).
+        public static let noLock = Flags(rawValue: UInt32(MDB_NOLOCK))
     }
 
     /// How to open an environment.
@@ -88,6 +91,9 @@ public final class Environment: @unchecked Sendable {
 
     let handle: OpaquePointer
     let mapSizeLock = ReadWriteLock()
+    /// Reader slots of dead processes that `mdb_reader_check` cleared when this
+    /// environment was opened.
+    public let staleReadersClearedAtOpen: Int
     private var closed = false
 
     /// The LMDB library version (`mdb_version`), e.g. `"0.9.24"`.
@@ -129,14 +135,26 @@ public final class Environment: @unchecked Sendable {
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw LMDBError(.invalid, operation: "mdb_env_create") }
-        do {
+        do throws(LMDBError) {
             try check(mdb_env_set_maxreaders(env, options.maxReaders), "mdb_env_set_maxreaders")
             try check(mdb_env_set_maxdbs(env, options.maxDatabases), "mdb_env_set_maxdbs")
             try check(mdb_env_set_mapsize(env, options.mapSize), "mdb_env_set_mapsize")
             let flags = options.flags.rawValue | UInt32(MDB_NOTLS)
             try check(mdb_env_open(env, path, flags, options.fileMode), "mdb_env_open", path)
             var dead: Int32 = 0
-            try check(mdb_reader_check(env, &dead), "mdb_reader_check", path)
+            if !options.flags.contains(.noLock) { try check(mdb_reader_check(env, &dead), "mdb_reader_check", path) }
+            staleReadersClearedAtOpen = Int(dead)
+            // A file shorter than its own meta page says is truncated: touching the
+            // missing pages through the map would kill the process (SIGBUS).
+            var info = MDB_envinfo()
+            var stat_ = MDB_stat()
+            mdb_env_info(env, &info)
+            mdb_env_stat(env, &stat_)
+            var fileStat = stat()
+            if stat(path + "/data.mdb", &fileStat) == 0,
+               Int(fileStat.st_size) < (info.me_last_pgno + 1) * Int(stat_.ms_psize) {
+                throw LMDBError(.corrupted, operation: "mdb_env_open", context: path + "/data.mdb is shorter than its last page (truncated)")
+            }
         } catch {
             mdb_env_close(env)
             throw error

@@ -152,14 +152,25 @@ public final class EventLog: Sendable {
     private static func open(
         path: String, environmentOptions envOptions: Environment.Options, creating: Bool, options: Options
     ) throws(PerfLogError) -> Opened {
-        let env: Environment
+        if options.readOnly { try checkPages(at: path) }
+        var env: Environment
         do {
-            env = try Environment(path: path, options: envOptions)
+            do {
+                env = try Environment(path: path, options: envOptions)
+            } catch let error where options.readOnly && (error.code == .readOnlyFileSystem || error.code == .permissionDenied) {
+                // A log on read-only media (or in a directory this user cannot write):
+                // no process can be writing it, so it is read without a lock file.
+                var lockless = envOptions
+                lockless.flags.insert(.noLock)
+                env = try Environment(path: path, options: lockless)
+            }
         } catch {
             if creating { throw .cannotCreate(path: path, reason: "\(error.code)") }
             switch error.code {
             case .invalid, .versionMismatch:
                 throw .notALog(path: path, reason: "data.mdb is not a readable LMDB file")
+            case .corrupted:
+                throw .corrupt(what: error.context ?? "data.mdb is damaged")
             case .noEntry where options.readOnly:
                 throw .notALog(path: path, reason: "lock.mdb is missing and the log is opened read-only")
             default:
@@ -217,6 +228,20 @@ public final class EventLog: Sendable {
             throw .cannotCreate(path: path, reason: "\(error)")
         }
         return Opened(environment: env, dbs: created.dbs, retain: created.retain, file: file)
+    }
+
+    /// Checks the structure of every page of the log's data file without mapping it
+    /// (see `Environment.checkPages(in:)`), so that a damaged file is reported rather than
+    /// followed. Opening read-only does this; writers touch only a few pages and skip it.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` naming the first bad page.
+    public static func checkPages(at path: String) throws(PerfLogError) {
+        guard Environment.containsEnvironment(at: path) else { return }
+        do {
+            try Environment.checkPages(in: path)
+        } catch {
+            if error.code == .corrupted { throw .corrupt(what: error.context ?? "data.mdb") }
+            throw .storage(error, operation: "checking the log's pages")
+        }
     }
 
     /// Reads the schema and ring size of an existing log, or returns `nil` when the

@@ -39,6 +39,8 @@ let usage = """
       --seed X             seed for durations, outcomes and invocation ids
                            (default: random)
       --ack-ids            append the invocation ids of each commit to its ack line
+      --hold-read          open the log, begin a read transaction, print `holding`
+                           and wait until killed (a reader that dies mid-read)
       --recorder           record through a Recorder (group commit) instead of one
                            append per batch; after every B events, flush and print
                            `flushed <events so far>` (with --ack-ids, the ids of
@@ -92,6 +94,7 @@ struct Arguments {
     var seed: UInt64?
     var ackIDs = false
     var recorder = false
+    var holdRead = false
 
     static func parse(_ args: [String]) -> Arguments {
         var a = Arguments()
@@ -139,6 +142,7 @@ struct Arguments {
                 a.seed = s
             case "--ack-ids": a.ackIDs = true
             case "--recorder": a.recorder = true
+            case "--hold-read": a.holdRead = true
             default: fail("unknown argument \"\(arg)\"", status: 64)
             }
             i += 1
@@ -217,6 +221,13 @@ struct Generator {
 }
 
 var generator = Generator(pid: getpid())
+if args.holdRead {
+    _ = try? log.read { _ in
+        emit("holding\n", to: 1)
+        while true { pause() }
+    }
+    exit(74)
+}
 if args.recorder {
     // A program that links PerfLog: events go through the recorder's buffer and group
     // commit; a line is printed only after flush() returned, so every event it counts

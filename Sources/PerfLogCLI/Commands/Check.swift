@@ -40,26 +40,40 @@ extension Perflog {
 
         func run() throws {
             let abandonNs = try MaintenanceDuration.parse(abandonAfter, field: "--abandon-after")
+            let path = try log.path()
             let eventLog: EventLog
-            do {
-                eventLog = repair ? try log.openForWriting() : try log.openForReading()
-            } catch let failure as CLIFailure where failure.status == .ioError {
+            switch open() {
+            case .success(let opened):
+                eventLog = opened
+            case .failure(let failure) where failure.status == .ioError:
                 // A log that cannot even be opened is a problem check reports, not a crash.
-                report(path: try log.path(), problems: [Problem(location: "data.mdb", message: failure.message)], repaired: nil)
+                report(path: path, problems: [Problem(location: "data.mdb", message: failure.message)], repaired: nil)
                 throw ExitCode(1)
+            case .failure(let failure):
+                throw failure
             }
+            let problems: [Problem]
+            var repaired: RepairReport?
             do {
-                var repaired: RepairReport?
-                if repair {
-                    repaired = try eventLog.repair(expiringMarksOlderThan: EventClock.wallNs() - abandonNs)
-                }
-                let problems = try eventLog.read { try $0.verify() }
-                report(path: eventLog.path, problems: problems, repaired: repaired)
-                if !problems.isEmpty { throw ExitCode(1) }
-            } catch let exit as ExitCode {
-                throw exit
+                if repair { repaired = try eventLog.repair(expiringMarksOlderThan: EventClock.wallNs() - abandonNs) }
+                problems = try eventLog.read { try $0.verify() }
             } catch {
                 throw CLIFailure.from(error)
+            }
+            report(path: eventLog.path, problems: problems, repaired: repaired)
+            if !problems.isEmpty { throw ExitCode(1) }
+        }
+
+        private func open() -> Result<EventLog, CLIFailure> {
+            Result { () throws(CLIFailure) -> EventLog in
+                if repair {
+                    // Damage below the log's own structure is beyond repair: report it
+                    // before writing anything.
+                    let path = try log.path()
+                    do throws(PerfLogError) { try EventLog.checkPages(at: path) } catch { throw CLIFailure(error) }
+                    return try log.openForWriting()
+                }
+                return try log.openForReading()
             }
         }
 
