@@ -30,7 +30,6 @@ let package = Package(
             dependencies: [
                 "PerfLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // Writes events one commit at a time and acknowledges each on stdout; the

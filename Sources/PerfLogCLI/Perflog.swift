@@ -7,7 +7,7 @@ import Darwin
 
 /// The `perflog` command: records how long agent invocations take and shows them.
 @main
-struct Perflog: AsyncParsableCommand {
+struct Perflog: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perflog",
         abstract: "Record how long agent invocations take, per agent and per CLI.",
@@ -63,21 +63,20 @@ struct Perflog: AsyncParsableCommand {
     /// Runs the command and turns every failure into one line on stderr and a sysexits
     /// status, instead of ArgumentParser's multi-line usage dump: scripts read the exit
     /// status, people read one line, and `--help` is there for the rest.
-    static func main() async {
-        let status: Int32
+    static func main() {
+        Terminal.exitProcess(parseAndRun(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    private static func parseAndRun(_ arguments: [String]) -> Int32 {
         do {
-            var command = try await asyncParseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-            status = ExitStatus.ok.rawValue
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return ExitStatus.ok.rawValue
         } catch let failure as CLIFailure {
             Terminal.error(failure.message)
-            status = failure.status.rawValue
+            return failure.status.rawValue
         } catch let code as ExitCode {
-            status = code.rawValue
+            return code.rawValue
         } catch {
             let code = exitCode(for: error)
             if code == .success {
@@ -88,9 +87,8 @@ struct Perflog: AsyncParsableCommand {
             var text = lines.filter { !$0.isEmpty }.joined(separator: "; ")
             if text.isEmpty { text = "invalid command line" }
             Terminal.error(text + " (see '\(helpCommand()) --help')")
-            status = code == .validationFailure ? ExitStatus.usage.rawValue : code.rawValue
+            return code == .validationFailure ? ExitStatus.usage.rawValue : code.rawValue
         }
-        Terminal.exitProcess(status)
     }
 
     /// `perflog` or `perflog <subcommand>`, whichever the command line was aimed at.

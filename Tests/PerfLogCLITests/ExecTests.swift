@@ -125,4 +125,58 @@ struct ExecTests {
         #expect(event["exitCode"] as? Int == 128 + 15)
         #expect(inFlight == 0)
     }
+
+    @Test(arguments: [SIGINT, SIGHUP])
+    func otherSignalsSentToPerflogReachTheCommandToo(_ signal: Int32) throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        let running = try RunningCLI([
+            "exec", "--agent", "a", "--cli", "b", "--log", log, "--", "sh", "-c", "echo ready; exec sleep 30",
+        ])
+        let ready = running.output.waitForLine { $0 == "ready" }
+        try #require(ready != nil, "the command never started")
+        running.send(signal)
+        let (status, stderr) = running.wait()
+        #expect(status == 128 + signal, "\(stderr)")
+        let (event, inFlight, _) = try lastEvent(log)
+        #expect(event["outcome"] as? String == "failed")
+        #expect(event["exitCode"] as? Int == Int(128 + signal))
+        #expect(inFlight == 0)
+    }
+
+    #if os(Linux)
+    /// The command starts clean whatever perflog inherited: no descriptors beyond the
+    /// standard three, no blocked signals, no ignored ones.
+    @Test func commandGetsOnlyTheStandardStreamsAndDefaultSignals() throws {
+        let dir = try TemporaryDirectory()
+        // The outer shell opens descriptor 7 and ignores SIGUSR1 and SIGPIPE, then becomes
+        // perflog, which passes neither on.
+        let script = """
+            exec 7</dev/null; trap '' USR1 PIPE
+            exec "$0" exec --agent a --cli b --log "$1" -- sh -c '
+                [ -e /proc/self/fd/7 ] && echo "descriptor 7 is open"
+                grep -E "^Sig(Blk|Ign):" /proc/self/status'
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script, CLI.binary, dir.file("log")]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(!output.contains("descriptor 7"), "\(output)")
+        var masks: [String: UInt64] = [:]
+        for line in output.split(separator: "\n") {
+            let parts = line.split(separator: ":")
+            if parts.count == 2 { masks[String(parts[0])] = UInt64(parts[1].trimmingCharacters(in: .whitespaces), radix: 16) }
+        }
+        #expect(masks["SigBlk"] == 0, "\(output)")
+        let ignored = try #require(masks["SigIgn"], "\(output)")
+        for signal in [SIGUSR1, SIGPIPE] {
+            #expect(ignored & (1 << UInt64(signal - 1)) == 0, "signal \(signal) is still ignored: \(output)")
+        }
+    }
+    #endif
 }

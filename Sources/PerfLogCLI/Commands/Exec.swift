@@ -1,6 +1,5 @@
 import ArgumentParser
 import PerfLog
-import Subprocess
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -9,7 +8,7 @@ import Darwin
 
 extension Perflog {
     /// `perflog exec`: runs a command and records how long it took.
-    struct Exec: AsyncParsableCommand {
+    struct Exec: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a command and record how long it took (a mark, then a measure).",
             discussion: """
@@ -45,38 +44,64 @@ extension Perflog {
         var command: [String] = []
 
         func validate() throws {
-            if command.isEmpty {
-                throw ValidationError("missing the command to run: put it after --, e.g. perflog exec --agent a --cli c -- make test")
-            }
+            if let problem = request.missingCommand { throw ValidationError(problem) }
         }
 
-        func run() async throws {
-            let name = try stream.stream()
-            let meta = try stream.metadata()
-            _ = try log.path()
-            let invocation = InvocationID.random()
-            let pid = getpid()
+        /// The parsed values.
+        var request: ExecRequest { ExecRequest(stream: stream.values, log: log.location, command: command) }
 
-            // Install before the mark so that a signal that comes while it is being
-            // committed is held for the command instead of killing perflog.
-            SignalForwarding.install()
-
-            let recorder = Recorder(log: log, stream: name, invocation: invocation, pid: pid, meta: meta)
-            recorder.mark()
-
-            let status: Int32
-            let start = EventClock.monotonicNs()
-            switch Launcher.resolve(command[0]) {
-            case .failure(let problem):
-                Terminal.error("\(command[0]): \(problem.message)")
-                status = problem.status
-            case .success(let path):
-                status = await Launcher.run(path: path, arguments: command)
-            }
-            let elapsed = EventClock.monotonicNs() &- start
-            recorder.measure(durationNs: elapsed, status: status)
-            throw ExitCode(status)
+        func run() throws {
+            let status = try request.run()
+            if status != 0 { throw ExitCode(status) }
         }
+    }
+}
+
+/// What `perflog exec` was asked to do, whichever parser read the command line.
+struct ExecRequest: Equatable {
+    var stream: StreamArguments
+    var log = LogLocation()
+    /// The command and its arguments, as typed after `--`.
+    var command: [String]
+
+    /// Why there is nothing to run, or `nil` when there is. A usage error (exit 64).
+    var missingCommand: String? {
+        command.isEmpty
+            ? "missing the command to run: put it after --, e.g. perflog exec --agent a --cli c -- make test"
+            : nil
+    }
+
+    /// Validates the values, runs the command between a mark and a measure, and
+    /// returns the command's status (128+N after signal N, 127 not found, 126 not
+    /// executable).
+    /// - Throws: ``CLIFailure`` (exit 65) for a value that breaks a rule; the command
+    ///   does not run. A log that cannot be written is only a warning.
+    func run() throws(CLIFailure) -> Int32 {
+        let name = try stream.stream()
+        let meta = try stream.metadata()
+        _ = try log.path()
+        let invocation = InvocationID.random()
+        let pid = getpid()
+
+        // Install before the mark so that a signal that comes while it is being
+        // committed is held for the command instead of killing perflog.
+        SignalForwarding.install()
+
+        let recorder = Recorder(log: log, stream: name, invocation: invocation, pid: pid, meta: meta)
+        recorder.mark()
+
+        let status: Int32
+        let start = EventClock.monotonicNs()
+        switch Launcher.resolve(command[0]) {
+        case .failure(let problem):
+            Terminal.error("\(command[0]): \(problem.message)")
+            status = problem.status
+        case .success(let path):
+            status = Launcher.run(path: path, arguments: command)
+        }
+        let elapsed = EventClock.monotonicNs() &- start
+        recorder.measure(durationNs: elapsed, status: status)
+        return status
     }
 }
 
@@ -89,7 +114,7 @@ private struct Recorder {
     let pid: Int32
     let meta: Metadata
 
-    init(log: LogOptions, stream: StreamName, invocation: InvocationID, pid: Int32, meta: Metadata) {
+    init(log: LogLocation, stream: StreamName, invocation: InvocationID, pid: Int32, meta: Metadata) {
         self.stream = stream
         self.invocation = invocation
         self.pid = pid
@@ -181,41 +206,17 @@ private enum Launcher {
 
     /// Runs `path` with `arguments` (the first is the name the command sees as
     /// `argv[0]`), sharing this process's standard streams, and returns its status in
-    /// the shell's convention: the exit code, or 128+N after signal N.
-    static func run(path: String, arguments: [String]) async -> Int32 {
-        do {
-            let result = try await Subprocess.run(
-                .path(.init(path)),
-                arguments: Arguments(executablePathOverride: arguments[0], remainingValues: Array(arguments.dropFirst())),
-                input: .currentStandardInput,
-                output: .currentStandardOutput,
-                error: .currentStandardError
-            ) { execution in
-                SignalForwarding.attach(execution.processIdentifier.value)
-            }
-            SignalForwarding.detach()
-            switch result.terminationStatus {
-            case .exited(let code): return Int32(truncatingIfNeeded: code)
-            case .signaled(let signal): return 128 + Int32(truncatingIfNeeded: signal)
-            }
-        } catch let error as SubprocessError {
-            SignalForwarding.detach()
-            let problem: Problem
-            if error.code == .executableNotFound {
-                problem = .notFound()
-            } else if let errno = error.underlyingError?.rawValue, errno == ENOENT {
-                problem = .notFound()
-            } else if let errno = error.underlyingError?.rawValue {
-                problem = .notExecutable(errorText(errno))
-            } else {
-                problem = .notExecutable("\(error)")
-            }
+    /// the shell's convention: the exit code, or 128+N after signal N. Signals sent to
+    /// perflog reach the command while it runs.
+    static func run(path: String, arguments: [String]) -> Int32 {
+        switch Spawn.start(path: path, arguments: arguments) {
+        case .success(let pid):
+            SignalForwarding.attach(pid)
+            return Spawn.wait(pid, beforeReaping: SignalForwarding.detach)
+        case .failure(let error):
+            let problem: Problem = error.code == ENOENT ? .notFound() : .notExecutable(errorText(error.code))
             Terminal.error("\(arguments[0]): \(problem.message)")
             return problem.status
-        } catch {
-            SignalForwarding.detach()
-            Terminal.error("\(arguments[0]): \(error)")
-            return 126
         }
     }
 }

@@ -52,29 +52,57 @@ extension Perflog {
         @OptionGroup var log: LogOptions
 
         func validate() throws {
-            if failed && exitCode == 0 {
-                throw ValidationError("--failed and --exit-code 0 contradict each other")
-            }
+            if let problem = request.contradiction { throw ValidationError(problem) }
+        }
+
+        /// The parsed values.
+        var request: RecordRequest {
+            RecordRequest(
+                stream: stream.values, duration: duration, failed: failed, exitCode: exitCode, json: json,
+                log: log.location)
         }
 
         func run() throws {
-            // Every value is checked before the log is opened, so bad input never
-            // creates or touches a log.
-            let name = try stream.stream()
-            let meta = try stream.metadata()
-            let durationNs = try DurationParser.nanoseconds(duration)
-            let outcome: Outcome = failed || (exitCode ?? 0) != 0 ? .failed : .ok
-
-            let eventLog = try log.openForWriting()
-            var event = Event.measure(
-                name, invocation: .random(), durationNs: durationNs, outcome: outcome, exitCode: exitCode,
-                wallTimeNs: EventClock.wallNs(), pid: getpid(), meta: meta)
-            do {
-                event.seq = try eventLog.append([event])
-            } catch {
-                throw CLIFailure(error)
-            }
-            if json { Terminal.out(event.jsonLine + "\n") }
+            try request.run()
         }
+    }
+}
+
+/// What `perflog record` was asked to do, whichever parser read the command line.
+struct RecordRequest: Equatable {
+    var stream: StreamArguments
+    var duration: String
+    var failed = false
+    var exitCode: Int32?
+    var json = false
+    var log = LogLocation()
+
+    /// Why the flags cannot all hold at once, or `nil` when they can. A usage error
+    /// (exit 64), found before anything runs.
+    var contradiction: String? {
+        failed && exitCode == 0 ? "--failed and --exit-code 0 contradict each other" : nil
+    }
+
+    /// Validates every value, then appends the measure.
+    /// - Throws: ``CLIFailure``: 65 for a value that breaks a rule (nothing is written),
+    ///   or the status of a failure to open or write the log.
+    func run() throws(CLIFailure) {
+        // Every value is checked before the log is opened, so bad input never
+        // creates or touches a log.
+        let name = try stream.stream()
+        let meta = try stream.metadata()
+        let durationNs = try DurationParser.nanoseconds(duration)
+        let outcome: Outcome = failed || (exitCode ?? 0) != 0 ? .failed : .ok
+
+        let eventLog = try log.openForWriting()
+        var event = Event.measure(
+            name, invocation: .random(), durationNs: durationNs, outcome: outcome, exitCode: exitCode,
+            wallTimeNs: EventClock.wallNs(), pid: getpid(), meta: meta)
+        do {
+            event.seq = try eventLog.append([event])
+        } catch {
+            throw CLIFailure(error)
+        }
+        if json { Terminal.out(event.jsonLine + "\n") }
     }
 }

@@ -8,10 +8,6 @@ import Darwin
 
 /// `--log PATH`, shared by every command that touches the log.
 struct LogOptions: ParsableArguments {
-    /// Where the log lives when neither `--log` nor `PERFLOG_LOG` says otherwise,
-    /// relative to the current directory.
-    static let defaultPath = ".planning/metrics/perflog"
-
     @Option(
         name: .customLong("log"),
         help: ArgumentHelp(
@@ -19,6 +15,29 @@ struct LogOptions: ParsableArguments {
             discussion: "Default: $PERFLOG_LOG when set, else .planning/metrics/perflog/ under the current directory.",
             valueName: "path"),
         completion: .directory)
+    var log: String?
+
+    /// The parsed value, for code that also runs without ArgumentParser.
+    var location: LogLocation { LogLocation(log: log) }
+
+    /// The path to use; see ``LogLocation/path()``.
+    func path() throws(CLIFailure) -> String { try location.path() }
+
+    /// Opens the log for a command that writes; see ``LogLocation/openForWriting()``.
+    func openForWriting() throws(CLIFailure) -> EventLog { try location.openForWriting() }
+
+    /// Opens the log for a command that only reads; see ``LogLocation/openForReading()``.
+    func openForReading() throws(CLIFailure) -> EventLog { try location.openForReading() }
+}
+
+/// Where the log is: the value of `--log`, if any, resolved against `PERFLOG_LOG` and
+/// the default path.
+struct LogLocation: Equatable {
+    /// Where the log lives when neither `--log` nor `PERFLOG_LOG` says otherwise,
+    /// relative to the current directory.
+    static let defaultPath = ".planning/metrics/perflog"
+
+    /// The value of `--log`; `nil` when it was not given.
     var log: String?
 
     /// The path to use: `--log`, else `PERFLOG_LOG`, else the default, without trailing
@@ -34,7 +53,7 @@ struct LogOptions: ParsableArguments {
             guard !value.isEmpty else { throw .invalid("PERFLOG_LOG", "must not be empty when set") }
             chosen = value
         } else {
-            chosen = LogOptions.defaultPath
+            chosen = LogLocation.defaultPath
         }
         var trimmed = Substring(chosen)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }

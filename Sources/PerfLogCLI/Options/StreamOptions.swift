@@ -19,6 +19,16 @@ struct StreamOptions: ParsableArguments {
             valueName: "key=value"))
     var meta: [String] = []
 
+    /// The parsed values, for code that also runs without ArgumentParser.
+    var values: StreamArguments { StreamArguments(agent: agent, cli: cli, meta: meta) }
+}
+
+/// The values of `--agent`, `--cli` and `--meta`, as typed.
+struct StreamArguments: Equatable {
+    var agent: String
+    var cli: String
+    var meta: [String] = []
+
     /// The validated stream name.
     /// - Throws: ``CLIFailure`` (exit 65) naming `agent` or `cli` and the rule broken.
     func stream() throws(CLIFailure) -> StreamName {

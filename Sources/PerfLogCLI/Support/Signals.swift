@@ -100,4 +100,11 @@ private func installHandler(
     action.sa_flags = SA_SIGINFO | (restart ? SA_RESTART : 0)
     sigemptyset(&action.sa_mask)
     sigaction(signal, &action, nil)
+    // The signal mask is inherited across exec, and a parent that starts perflog from a
+    // thread that blocks signals (Foundation's Process on a worker thread does) would
+    // leave the signal pending forever: unblock what we now handle.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, signal)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
