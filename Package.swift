@@ -50,7 +50,7 @@ let package = Package(
             name: "PerfLogTests",
             dependencies: ["PerfLog", .product(name: "InMemoryLogging", package: "swift-log")]
         ),
-        .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog"]),
+        .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog", "PerfLogCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

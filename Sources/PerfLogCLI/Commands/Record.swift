@@ -33,20 +33,24 @@ extension Perflog {
 
         // Unconditional, so that `--duration -5ms` reaches the duration rules (exit 65)
         // instead of looking like an unknown flag.
-        @Option(parsing: .unconditional, help: ArgumentHelp(
-            "How long the invocation took: a number and a unit (ns, us, ms, s); a bare number is ms.",
-            valueName: "duration"))
+        @Option(
+            name: .customLong(OptionName.duration.rawValue), parsing: .unconditional,
+            help: ArgumentHelp(
+                "How long the invocation took: a number and a unit (ns, us, ms, s); a bare number is ms.",
+                valueName: "duration"))
         var duration: String
 
-        @Flag(help: "The invocation failed (the default is ok).")
+        @Flag(name: .customLong(OptionName.failed.rawValue), help: "The invocation failed (the default is ok).")
         var failed = false
 
-        @Option(parsing: .unconditional, help: ArgumentHelp(
-            "The invocation's exit code; anything but 0 means it failed.",
-            valueName: "code"))
+        @Option(
+            name: .customLong(OptionName.exitCode.rawValue), parsing: .unconditional,
+            help: ArgumentHelp("The invocation's exit code; anything but 0 means it failed.", valueName: "code"))
         var exitCode: Int32?
 
-        @Flag(help: "Print the committed event as one NDJSON line (as tail --json does).")
+        @Flag(
+            name: .customLong(OptionName.json.rawValue),
+            help: "Print the committed event as one NDJSON line (as tail --json does).")
         var json = false
 
         @OptionGroup var log: LogOptions

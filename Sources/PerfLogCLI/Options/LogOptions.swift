@@ -9,7 +9,7 @@ import Darwin
 /// `--log PATH`, shared by every command that touches the log.
 struct LogOptions: ParsableArguments {
     @Option(
-        name: .customLong("log"),
+        name: .customLong(OptionName.log.rawValue),
         help: ArgumentHelp(
             "The log directory (an LMDB environment).",
             discussion: "Default: $PERFLOG_LOG when set, else .planning/metrics/perflog/ under the current directory.",

@@ -5,13 +5,18 @@ import PerfLog
 struct StreamOptions: ParsableArguments {
     // Unconditional: a name may begin with a dash, and a wrong value should get a
     // message about the value, not about a missing one.
-    @Option(parsing: .unconditional, help: ArgumentHelp("The agent's name, e.g. planner.", valueName: "name"))
+    @Option(
+        name: .customLong(OptionName.agent.rawValue), parsing: .unconditional,
+        help: ArgumentHelp("The agent's name, e.g. planner.", valueName: "name"))
     var agent: String
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("The CLI's name, e.g. claude.", valueName: "name"))
+    @Option(
+        name: .customLong(OptionName.cli.rawValue), parsing: .unconditional,
+        help: ArgumentHelp("The CLI's name, e.g. claude.", valueName: "name"))
     var cli: String
 
     @Option(
+        name: .customLong(OptionName.meta.rawValue),
         parsing: .unconditionalSingleValue,
         help: ArgumentHelp(
             "Metadata to attach, as KEY=VALUE; repeat for several.",
