@@ -34,10 +34,16 @@ struct Perflog: ParsableCommand {
               perflog tail -n 20
               perflog tail -f --json | jq .durationMs
               perflog info
+              perflog stats --agent planner --sort mean
+              perflog compare --agent planner
+              perflog project --watch
+              perflog export --format openmetrics --out perflog.prom
+              perflog import events.ndjson
 
             The log is .planning/metrics/perflog/ under the current directory \
             unless --log PATH or the PERFLOG_LOG environment variable names \
-            another. Commands that only read (tail, info) never create or change it.
+            another. Commands that only read (tail, info, stats, compare, export) \
+            never create or change it.
 
             Exit status (sysexits):
               0   success
@@ -46,8 +52,9 @@ struct Perflog: ParsableCommand {
               65  a value breaks a rule: empty, oversized or control-character
                   names; negative, NaN or infinite durations; unknown units;
                   malformed --meta
-              66  there is no log at the path (tail, info)
-              73  the log cannot be created
+              66  there is no log at the path (tail, info, stats, compare, export,
+                  project), or a file to import cannot be read
+              73  the log, or the file of project or export --out, cannot be created
               74  the path is not a perflog log, or the log is damaged, from a
                   newer perflog, or the disk failed (the path is left untouched)
               75  the log is busy; try again
@@ -58,7 +65,10 @@ struct Perflog: ParsableCommand {
             Every error is one line on standard error: perflog: <what>: <rule>.
             """,
         version: "0.1.0",
-        subcommands: [Record.self, Exec.self, Tail.self, Info.self])
+        subcommands: [
+            Record.self, Exec.self, Tail.self, Info.self, Stats.self, Compare.self, Project.self, Export.self,
+            Import.self,
+        ])
 
     /// Runs the command and turns every failure into one line on stderr and a sysexits
     /// status, instead of ArgumentParser's multi-line usage dump: scripts read the exit

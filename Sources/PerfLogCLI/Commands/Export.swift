@@ -1,0 +1,103 @@
+import ArgumentParser
+import PerfLog
+
+extension Perflog {
+    /// `perflog export`: the log's events or its summary in another format.
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the log's events (ndjson, csv, seed) or its summary (json, markdown, openmetrics).",
+            discussion: """
+                Raw events, every retained measure and open mark in commit order:
+                  ndjson       one JSON object a line, as tail --json prints them; perflog
+                               import reads it back (into another log, too)
+                  csv          RFC 4180: a header line, then one record per event; CR LF
+                               line ends; fields holding a comma, quote or line break are
+                               quoted, quotes doubled
+                  seed         the old tracker's flat array of measures:
+                               [{agent, cli, duration (ms), timestamp, success}]
+
+                Summaries, over each stream's retained window:
+                  json         agent-performance.json (what perflog project writes)
+                  markdown     a report: a table of streams, then each agent's CLIs ranked
+                  openmetrics  a Prometheus text exposition: a summary of durations in
+                               seconds (quantiles 0.5 … 0.99, _sum, _count) and gauges of
+                               measures, failures, in-flight and abandoned invocations,
+                               labelled agent and cli
+
+                --agent and --cli keep only those streams, in every format. Without \
+                --out the text goes to standard output. With --out it goes to a \
+                temporary file beside FILE that is renamed over FILE once complete, so a \
+                reader never sees half a file: the file node_exporter's textfile \
+                collector wants (it reads *.prom files in its directory on each scrape).
+
+                The log is opened read-only; a missing log exits 66. A FILE that cannot be \
+                created exits 73, a failed write 74; FILE is then left as it was.
+
+                Examples:
+                  perflog export --format ndjson --out events.ndjson
+                  perflog export --format csv --agent planner > planner.csv
+                  perflog export --format markdown --out docs/agent-performance.md
+                  perflog export --format openmetrics \\
+                      --out /var/lib/node_exporter/textfile/perflog.prom
+                """)
+
+        /// Every format `export` writes.
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case ndjson, json, csv, markdown, openmetrics, seed
+
+            /// The raw-event format, or `nil` for a summary.
+            var events: EventExportFormat? {
+                switch self {
+                case .ndjson: return .ndjson
+                case .csv: return .csv
+                case .seed: return .seed
+                case .json, .markdown, .openmetrics: return nil
+                }
+            }
+
+            /// The summary format, or `nil` for raw events.
+            var summary: SummaryFormat? {
+                switch self {
+                case .json: return .json
+                case .markdown: return .markdown
+                case .openmetrics: return .openmetrics
+                case .ndjson, .csv, .seed: return nil
+                }
+            }
+        }
+
+        @Option(help: ArgumentHelp("What to write: ndjson, json, csv, markdown, openmetrics or seed.", valueName: "format"))
+        var format: Format
+
+        @Option(help: ArgumentHelp(
+            "Write to this file (replaced atomically) instead of standard output.", valueName: "file"),
+            completion: .file())
+        var out: String?
+
+        @OptionGroup var filter: FilterOptions
+
+        @OptionGroup var log: LogOptions
+
+        func run() throws {
+            let streamFilter = try filter.filter()
+            let eventLog = try log.openForReading()
+            let target = try out.map { path throws(CLIFailure) in try OutputTarget.replacing(path) } ?? .standardOutput()
+            do {
+                if let raw = format.events {
+                    try eventLog.exportEvents(raw, streamFilter) { chunk in try target.write(chunk) }
+                } else if let summary = format.summary {
+                    var options = Projector.Options()
+                    // Only the JSON lists every measure; the other summaries would drop them.
+                    options.measurements = summary == .json
+                    let projection = try eventLog.read { r in
+                        try Projector.project(r, filter: streamFilter, now: EventClock.wallNs(), options: options)
+                    }
+                    try target.write(projection.rendered(summary))
+                }
+            } catch {
+                throw CLIFailure.from(error)
+            }
+            try target.commit()
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import ArgumentParser
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Perflog {
+    /// `perflog project`: writes `agent-performance.json`, once or whenever the log changes.
+    struct Project: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write agent-performance.json from the log; --watch keeps it up to date.",
+            discussion: """
+                The file holds, over each stream's retained window, the figures perflog \
+                stats shows, each agent's CLI comparison (perflog compare) and every \
+                retained measurement, in the old tracker's shape (schema version 1). It \
+                goes to .planning/metrics/agent-performance.json under the current \
+                directory unless --out names another path; the directory must exist.
+
+                The file is replaced atomically (written beside it, flushed, renamed \
+                over it), so readers never see half of it, and only when its content \
+                would change: perflog says "wrote PATH (N streams, M measurements)" or \
+                "PATH is up to date". --force writes it anyway. An unchanged log gives a \
+                byte-identical file.
+
+                --watch keeps running and rewrites the file within about 200 ms of any \
+                commit by any process, until interrupted (SIGINT or SIGTERM, exit 0). If \
+                the file cannot be written, perflog warns once on standard error, keeps \
+                watching and retrying, and says so when it can write again. With \
+                --watch perflog waits for a log that does not exist yet.
+
+                --json prints one JSON object a line instead of text: path, result \
+                (written, unchanged, failed, recovered), streams and measurements (when \
+                written or unchanged) or error (when failed).
+
+                The log is never created (a missing log exits 66 without --watch); \
+                perflog stores a small checkpoint in it when it may, so that an \
+                unchanged log is recognised without projecting it again. A file that \
+                cannot be written exits 73 (74 when the disk is full or failed), naming \
+                the path and the reason; the old file is left as it was.
+
+                Examples:
+                  perflog project
+                  perflog project --out site/agent-performance.json --force
+                  perflog project --watch &
+                """)
+
+        /// Where the projection goes without `--out`, relative to the current directory.
+        static let defaultPath = ".planning/metrics/agent-performance.json"
+
+        @Option(help: ArgumentHelp("The file to write (relative paths start at the current directory).", valueName: "path"),
+                completion: .file())
+        var out: String = Project.defaultPath
+
+        @Flag(help: "Keep running and rewrite the file after every change to the log.")
+        var watch = false
+
+        @Flag(help: "Write the file even when it already holds the projection.")
+        var force = false
+
+        @Flag(help: "Print one JSON object a line instead of text.")
+        var json = false
+
+        @OptionGroup var log: LogOptions
+
+        func validate() throws {
+            if out.isEmpty { throw ValidationError("--out must not be empty") }
+            if watch && force {
+                throw ValidationError("--force and --watch do not go together: the watch writes only what changed")
+            }
+        }
+
+        func run() throws {
+            if watch {
+                try runWatch()
+                return
+            }
+            let eventLog = try Self.openExisting(log)
+            let result: Projector.WriteResult
+            do {
+                result = try Projector.write(log: eventLog, to: out, force: force)
+            } catch let error as ProjectionWriteError {
+                throw Self.failure(error)
+            } catch {
+                throw CLIFailure.from(error)
+            }
+            Terminal.out(Self.describe(result, path: out, counts: Self.counts(eventLog), json: json))
+        }
+
+        private func runWatch() throws {
+            StopRequest.install()
+            guard let eventLog = try Self.openWhenPresent(log) else { return }
+            let watcher = ProjectionWatcher(log: eventLog, path: out)
+            var failing = false
+            var reportedFirst = false
+            let json = self.json
+            do {
+                try watcher.run(until: { StopRequest.requested }) { report in
+                    switch report {
+                    case .written(let path, _):
+                        Terminal.out(Self.describe(.written, path: path, counts: Self.counts(eventLog), json: json))
+                    case .unchanged(let path, _):
+                        // Said once, at the start; later it would only be noise.
+                        if !reportedFirst {
+                            Terminal.out(Self.describe(.unchanged, path: path, counts: Self.counts(eventLog), json: json))
+                        }
+                    case .failed(let path, let error):
+                        // Once per streak of failures: retries happen every second.
+                        if !failing {
+                            Terminal.warning("\(error); still watching, retrying every second")
+                            if json {
+                                Terminal.out("{\"path\":\(JSONText.quoted(path)),\"result\":\"failed\",\"error\":\(JSONText.quoted(error))}\n")
+                            }
+                        }
+                        failing = true
+                    case .recovered(let path):
+                        failing = false
+                        Terminal.write("perflog: \(Terminal.oneLine(path)) can be written again\n", to: STDERR_FILENO)
+                        if json { Terminal.out("{\"path\":\(JSONText.quoted(path)),\"result\":\"recovered\"}\n") }
+                    }
+                    reportedFirst = true
+                }
+            } catch {
+                throw CLIFailure.from(error)
+            }
+        }
+
+        /// Streams and retained measures in the log, for the message; `nil` when the log
+        /// cannot be read (the write itself succeeded, so this is no reason to fail).
+        private static func counts(_ log: EventLog) -> (streams: Int, measurements: Int)? {
+            guard let info = try? log.read({ try $0.info() }) else { return nil }
+            return (info.streams, info.events)
+        }
+
+        /// The line for one outcome, as text or JSON.
+        static func describe(
+            _ result: Projector.WriteResult, path: String, counts: (streams: Int, measurements: Int)?, json: Bool
+        ) -> String {
+            if json {
+                var line = "{\"path\":\(JSONText.quoted(path)),\"result\":\"\(result == .written ? "written" : "unchanged")\""
+                if let counts { line += ",\"streams\":\(counts.streams),\"measurements\":\(counts.measurements)" }
+                return line + "}\n"
+            }
+            let shown = Terminal.oneLine(path)
+            guard result == .written else { return "\(shown) is up to date\n" }
+            guard let counts else { return "wrote \(shown)\n" }
+            func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
+            return "wrote \(shown) (\(plural(counts.streams, "stream")), \(plural(counts.measurements, "measurement")))\n"
+        }
+
+        /// The exit status and message for a file that could not be written.
+        static func failure(_ error: ProjectionWriteError) -> CLIFailure {
+            let full = [ENOSPC, EIO, EDQUOT].contains(error.code)
+            return CLIFailure(full ? .ioError : .cannotCreate, error.description)
+        }
+
+        /// Opens an existing log, never creating it: for writing when this process may
+        /// (the checkpoint that spares re-projecting an unchanged log lives in it), else
+        /// read-only, which works as well, only slower.
+        /// - Throws: ``CLIFailure``: 66 when there is no log, 74 when it is not one.
+        static func openExisting(_ log: LogOptions) throws(CLIFailure) -> EventLog {
+            let path = try log.path()
+            var options = EventLog.Options()
+            options.create = false
+            do {
+                return try EventLog(path: path, options: options)
+            } catch {
+                let failure = CLIFailure(error)
+                guard failure.status != .noInput else { throw failure }
+                return try log.openForReading()
+            }
+        }
+
+        /// Opens the log once it exists; `nil` when a stop was requested first.
+        private static func openWhenPresent(_ log: LogOptions) throws(CLIFailure) -> EventLog? {
+            // A log that another process is creating can look, for a few milliseconds,
+            // like an LMDB environment without perflog's data: give it about a second.
+            var settling = 0
+            while !StopRequest.requested {
+                do {
+                    return try openExisting(log)
+                } catch let failure where failure.status == .noInput {
+                } catch let failure where failure.status == .ioError && settling < 20 {
+                    settling += 1
+                }
+                Pause.pause(milliseconds: 50)
+            }
+            return nil
+        }
+    }
+}
