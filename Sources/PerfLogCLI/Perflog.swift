@@ -39,6 +39,8 @@ struct Perflog: ParsableCommand {
               perflog project --watch
               perflog export --format openmetrics --out perflog.prom
               perflog import events.ndjson
+              perflog check
+              perflog compact --retain 50
 
             The log is .planning/metrics/perflog/ under the current directory \
             unless --log PATH or the PERFLOG_LOG environment variable names \
@@ -47,6 +49,7 @@ struct Perflog: ParsableCommand {
 
             Exit status (sysexits):
               0   success
+              1   check found problems (listed)
               64  the command line cannot be parsed: unknown flag, missing or
                   extra argument, a word where a number belongs, conflicting flags
               65  a value breaks a rule: empty, oversized or control-character
@@ -57,7 +60,8 @@ struct Perflog: ParsableCommand {
               73  the log, or the file of project or export --out, cannot be created
               74  the path is not a perflog log, or the log is damaged, from a
                   newer perflog, or the disk failed (the path is left untouched)
-              75  the log is busy; try again
+              75  the log is busy (compact, while other processes keep it in
+                  use); try again
             perflog exec exits with its command's status instead: 128+N when \
             the command died of signal N, 127 when it was not found, 126 when it \
             could not be executed.
@@ -67,7 +71,7 @@ struct Perflog: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Record.self, Exec.self, Tail.self, Info.self, Stats.self, Compare.self, Project.self, Export.self,
-            Import.self,
+            Import.self, Check.self, Compact.self,
         ])
 
     /// Runs the command and turns every failure into one line on stderr and a sysexits
