@@ -1,4 +1,9 @@
 import LMDB
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension EventLog {
     /// Appends `events` in one commit, in order, assigning each the next `seq`.
@@ -28,7 +33,7 @@ extension EventLog {
         } catch let error as PerfLogError {
             throw error
         } catch let error as LMDBError {
-            throw .storage(error, operation: "writing to the log")
+            throw .storage(explained(error), operation: "writing to the log")
         } catch {
             throw .storage(LMDBError(.invalid, operation: "append"), operation: "writing to the log")
         }
@@ -36,6 +41,17 @@ extension EventLog {
             streamIDs.withLock { $0.merge(newIDs) { a, _ in a } }
         }
         return first
+    }
+}
+
+extension EventLog {
+    /// LMDB reports a short write of a commit as `EIO`; on a file system with no room
+    /// left that is a full disk, and saying so tells the user what to do.
+    func explained(_ error: LMDBError) -> LMDBError {
+        guard error.code == LMDBError.Code(rawValue: EIO) else { return error }
+        var fs = statvfs()
+        guard statvfs(path, &fs) == 0, UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20 else { return error }
+        return LMDBError(.noSpace, operation: error.operation, context: error.context)
     }
 }
 

@@ -79,7 +79,7 @@ extension EventLog {
         } catch let error as PerfLogError {
             throw error
         } catch let error as LMDBError {
-            throw .storage(error, operation: "importing into the log")
+            throw .storage(explained(error), operation: "importing into the log")
         } catch {
             throw .storage(LMDBError(.invalid, operation: "import"), operation: "importing into the log")
         }

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+/// Runs a system command (mount, umount, truncate) for a fault; returns its status.
+@discardableResult
+func system(_ arguments: [String]) throws -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = arguments
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
+@Suite("check and compact", .serialized)
+struct MaintenanceTests {
+    @Test("check says ok for a sound log and lists problems, exit 1, for a damaged one without changing it")
+    func check() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        for i in 0..<30 { try CLI.record(log: log, agent: "a\(i % 3)", duration: "\(i + 1)ms") }
+        let ok = try CLI.run(["check", "--log", log])
+        #expect(ok.status == 0, "\(ok)")
+        #expect(ok.stdout.hasSuffix(": ok\n"))
+        let json = try CLI.run(["check", "--log", log, "--json"])
+        #expect(decodeObject(json.stdout)["ok"] as? Bool == true)
+
+        // Overwrite the pages after the two meta pages: the structure is damaged.
+        let data = log + "/data.mdb"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: data))
+        bytes.replaceSubrange(8192..<bytes.count, with: Data(repeating: 0x5A, count: bytes.count - 8192))
+        try bytes.write(to: URL(fileURLWithPath: data))
+        let before = try Snapshot(log)
+        let bad = try CLI.run(["check", "--log", log])
+        #expect(bad.status == 1, "\(bad)")
+        #expect(bad.stdout.contains("page"))
+        for command in [["tail"], ["info"], ["stats"], ["export", "--format", "ndjson"]] {
+            let r = try CLI.run(command + ["--log", log])
+            #expect(r.status == 74, "\(command): \(r)")
+            #expect(r.stderrLines.count == 1 && r.stderr.contains("damaged"), "\(command): \(r)")
+        }
+        let repair = try CLI.run(["check", "--repair", "--log", log])
+        #expect(repair.status == 1, "\(repair)")
+        #expect(try Snapshot(log) == before)
+    }
+
+    @Test("compact shrinks the log, keeps its events, and --retain re-trims the rings")
+    func compact() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        var lines = ""
+        for i in 0..<3_000 {
+            lines += "{\"seq\":\(i + 1),\"time\":\"2026-01-19T20:50:\(String(format: "%02d", i % 60)).\(String(format: "%06d", i))Z\",\"kind\":\"measure\",\"agent\":\"a\(i % 7)\",\"cli\":\"c\",\"invocation\":\"\(String(format: "%016x", i + 1))\",\"durationMs\":\(i % 100 + 1),\"outcome\":\"ok\",\"pid\":1}\n"
+        }
+        try lines.write(toFile: dir.file("events.ndjson"), atomically: true, encoding: .utf8)
+        let imported = try CLI.run(["import", dir.file("events.ndjson"), "--log", log])
+        #expect(imported.status == 0, "\(imported)")
+        let tailBefore = try CLI.run(["tail", "-n", "1000", "--json", "--log", log]).stdout
+        let r = try CLI.run(["compact", "--json", "--log", log])
+        #expect(r.status == 0, "\(r)")
+        let report = decodeObject(r.stdout)
+        #expect((report["bytesAfter"] as? Int ?? .max) <= (report["bytesBefore"] as? Int ?? 0))
+        #expect(try CLI.run(["tail", "-n", "1000", "--json", "--log", log]).stdout == tailBefore)
+        #expect(try CLI.run(["check", "--log", log]).status == 0)
+
+        let trimmed = try CLI.run(["compact", "--retain", "10", "--log", log])
+        #expect(trimmed.status == 0, "\(trimmed)")
+        #expect(trimmed.stdout.contains("ring size 100 → 10"))
+        let info = decodeObject(try CLI.run(["info", "--json", "--log", log]).stdout)
+        #expect(info["retain"] as? Int == 10)
+        #expect(info["events"] as? Int == 70)
+        #expect(try CLI.run(["check", "--log", log]).status == 0)
+        let usage = try CLI.run(["compact", "--retain", "0", "--log", log])
+        #expect(usage.status == 64, "\(usage)")
+    }
+
+    @Test("a full disk fails record with exit 74 and a clear message; earlier events stay, recording resumes")
+    func fullDisk() throws {
+        let dir = try TemporaryDirectory()
+        let disk = dir.file("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        #expect(try system(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk]) == 0, "the fault tests need root to mount a tmpfs")
+        defer { _ = try? system(["umount", "-l", disk]) }
+        let log = disk + "/log"
+        var recorded = 0
+        var failure: CLI.Result?
+        let meta = (0..<16).flatMap { ["--meta", "k\($0)=" + String(repeating: "v", count: 250)] }
+        for i in 0..<2_000 {
+            let r = try CLI.run(["record", "--agent", "a\(i % 50)", "--cli", "c", "--duration", "1ms", "--log", log] + meta)
+            if r.status != 0 { failure = r; break }
+            recorded += 1
+        }
+        guard let failure else { Issue.record("the disk never filled"); return }
+        #expect(failure.status == 74, "\(failure)")
+        #expect(failure.stderrLines.count == 1 && failure.stderr.contains("no space left"), "\(failure)")
+        #expect(recorded > 0)
+        #expect(try system(["mount", "-o", "remount,size=8m", disk]) == 0)
+        let info = decodeObject(try CLI.run(["info", "--json", "--log", log]).stdout)
+        #expect(info["events"] as? Int == recorded)
+        #expect(try CLI.run(["record", "--agent", "a", "--cli", "c", "--duration", "1ms", "--log", log]).status == 0)
+        #expect(try CLI.run(["check", "--log", log]).status == 0)
+    }
+}
