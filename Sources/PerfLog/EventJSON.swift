@@ -219,6 +219,8 @@ extension LogInfo {
         out.append(",\"mapBytes\":\(mapBytes)")
         out.append(",\"lmdbVersion\":")
         JSONText.appendQuoted(lmdbVersion, to: &out)
+        // Beyond the contract's fields, so that readers of those are unaffected.
+        out.append(",\"abandoned\":\(abandoned)")
         out.append("}")
         return out
     }

@@ -41,6 +41,9 @@ public struct LogInfo: Sendable, Hashable {
     public var events: Int
     /// Open marks over all streams.
     public var inFlight: Int
+    /// Open marks older than the abandonment timeout (default 1 h): invocations that
+    /// crashed or were killed before their measure.
+    public var abandoned: Int
     /// The last committed `seq`.
     public var lastSeq: UInt64
     /// Size of `data.mdb` in bytes.
@@ -212,14 +215,16 @@ public struct LogReader {
 
     /// Facts about the log.
     /// - Throws: ``PerfLogError``.
-    public func info() throws -> LogInfo {
+    public func info(now: Int64 = EventClock.wallNs(), abandonAfterNs: Int64 = Statistics.defaultAbandonAfterNs) throws -> LogInfo {
         let summaries = try streams()
         var st = stat()
         let fileBytes = stat(log.path + "/data.mdb", &st) == 0 ? Int(st.st_size) : 0
         return LogInfo(
             path: log.path, schemaVersion: EventLog.schemaVersion, retain: retain, streams: summaries.count,
             events: summaries.reduce(0) { $0 + $1.count },
-            inFlight: try txn.statistics(dbs.open).entries, lastSeq: try lastSeq(), fileBytes: fileBytes,
+            inFlight: try txn.statistics(dbs.open).entries,
+            abandoned: try openMarkHeads().filter { $0.head.wallTimeNs < Statistics.abandonmentCutoff(now: now, abandonAfterNs: abandonAfterNs) }.count,
+            lastSeq: try lastSeq(), fileBytes: fileBytes,
             mapBytes: log.environment.info.mapSize, lmdbVersion: Environment.libraryVersion)
     }
 

@@ -17,6 +17,7 @@ struct InfoTests {
         #expect(!line.contains("\n") && !line.contains(" "), "one compact line: \(line)")
         #expect(keyOrder(line) == [
             "path", "schemaVersion", "retain", "streams", "events", "inFlight", "fileBytes", "mapBytes", "lmdbVersion",
+            "abandoned",
         ])
         let info = decodeObject(line)
         #expect(info["path"] as? String == log)

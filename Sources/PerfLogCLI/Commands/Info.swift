@@ -39,6 +39,7 @@ extension Perflog {
                 ("streams", "\(info.streams)"),
                 ("events", "\(info.events)"),
                 ("in flight", "\(info.inFlight)"),
+                ("abandoned", "\(info.abandoned) (in flight for over an hour)"),
                 ("last seq", "\(info.lastSeq)"),
                 ("file size", "\(HumanFormat.bytes(info.fileBytes)) (\(info.fileBytes) bytes)"),
                 ("map size", "\(HumanFormat.bytes(info.mapBytes)) (\(info.mapBytes) bytes)"),
