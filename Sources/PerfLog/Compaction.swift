@@ -105,6 +105,13 @@ extension EventLog {
             guard fd >= 0 else {
                 throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "open", context: temporary), operation: "compacting the log")
             }
+            // The copy takes the original's mode and group, so that a log shared by a
+            // group stays shared whoever compacts it.
+            var original = stat()
+            if stat(path + "/data.mdb", &original) == 0 {
+                _ = fchmod(fd, original.st_mode & 0o7777)
+                _ = fchown(fd, uid_t.max, original.st_gid)
+            }
             do throws(LMDBError) {
                 try env.copy(toFileDescriptor: fd, compact: true)
                 guard fsync(fd) == 0 else { throw LMDBError(LMDBError.Code(rawValue: errno), operation: "fsync", context: temporary) }

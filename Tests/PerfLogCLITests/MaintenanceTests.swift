@@ -103,3 +103,35 @@ struct MaintenanceTests {
         #expect(try CLI.run(["check", "--log", log]).status == 0)
     }
 }
+
+@Suite("File permissions")
+struct PermissionTests {
+    func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
+    }
+
+    @Test("files and directories are created with the umask's permissions, and compaction keeps them")
+    func umask() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("shared/metrics/log")
+        let perflog = CLI.binary
+        let script = """
+            umask 027 && "$0" record --agent a --cli c --duration 1ms --log "$1" \
+              && "$0" project --out "$2" --log "$1" && chmod 660 "$1/data.mdb" && "$0" compact --log "$1"
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script, perflog, log, dir.file("shared/agent-performance.json")]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(try mode(dir.file("shared")) == 0o750)
+        #expect(try mode(dir.file("shared/metrics")) == 0o750)
+        #expect(try mode(log) == 0o750)
+        #expect(try mode(log + "/lock.mdb") == 0o640)
+        #expect(try mode(log + "/perflog.lock") == 0o640)
+        #expect(try mode(dir.file("shared/agent-performance.json")) == 0o640)
+        // Compaction replaced data.mdb with a copy that kept the mode it had.
+        #expect(try mode(log + "/data.mdb") == 0o660)
+    }
+}
