@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "perflog-bench",
             dependencies: [
-                "PerfLog", "CBaseline",
+                "PerfLog", "LMDB", "CBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -18,14 +18,6 @@ struct ByteWriter {
         withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    /// Appends each value as a little-endian u64, in one copy on little-endian hosts.
-    mutating func u64s(_ values: [UInt64]) {
-        if UInt64(littleEndian: 1) == 1 {
-            values.withUnsafeBytes { bytes.append(contentsOf: $0) }
-        } else {
-            for v in values { u64(v) }
-        }
-    }
 
     mutating func varint(_ v: UInt64) {
         var v = v

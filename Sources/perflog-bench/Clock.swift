@@ -25,6 +25,20 @@ func bytesWritten() -> UInt64 {
     return 0
 }
 
+func fileSize(_ path: String) -> Int {
+    var st = stat()
+    return stat(path, &st) == 0 ? Int(st.st_size) : 0
+}
+
+func makeDirectory(_ path: String) throws {
+    guard mkdir(path, 0o777) == 0 else { throw BenchError("cannot create \(path)") }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     if s.isEmpty { return .nan }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LMDB
 import PerfLog
 #if canImport(Glibc)
 import Glibc
@@ -83,12 +84,21 @@ struct PeakRSS: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let verified = try log.read { r in try r.info().events } == min(events, streams * 100)
+        // How much of the file is free space after all that churn: compare it with a
+        // compacted copy (what `mdb_copy -c` writes).
+        let fileBytes = fileSize(dir + "/log/data.mdb")
+        try makeDirectory(dir + "/compacted")
+        try log.environment.copy(to: dir + "/compacted", compact: true)
+        let compactedBytes = fileSize(dir + "/compacted/data.mdb")
         var r = Report()
         r.add("case", "rss")
         r.add("events", events)
         r.add("seconds", seconds)
         r.add("events_per_s", Double(events) / seconds)
         r.add("peak_rss_bytes", usage.ru_maxrss * 1024)
+        r.add("file_bytes", fileBytes)
+        r.add("compacted_bytes", compactedBytes)
+        r.add("file_to_compacted", Double(fileBytes) / Double(max(1, compactedBytes)))
         r.add("verified", verified)
         print(r.line)
     }
