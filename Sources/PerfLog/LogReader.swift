@@ -158,6 +158,18 @@ public struct LogReader {
     /// - Throws: ``PerfLogError``.
     public func openMarks(_ filter: StreamFilter = StreamFilter()) throws -> [Event] {
         var rings = RingCache(reader: self)
+        var marks: [Event] = []
+        for (_, id, record) in try openMarkRecords().sorted(by: { $0.seq < $1.seq }) {
+            let stream = try rings.ring(id).summary.stream
+            if filter.matches(stream) { marks.append(try EventRecord.decode(record, stream: stream)) }
+        }
+        return marks
+    }
+
+    /// Every open mark's `seq`, stream id and stored record, in invocation order: the
+    /// `open` index read whole, each mark looked up in the timeline.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` when a mark is missing or malformed.
+    func openMarkRecords() throws -> [(seq: UInt64, stream: UInt32, record: UnsafeRawBufferPointer)] {
         let seqs: [UInt64] = try txn.withCursor(dbs.open) { c in
             var out: [UInt64] = []
             var entry = try c.first()
@@ -168,16 +180,13 @@ public struct LogReader {
             }
             return out
         }
-        var marks: [Event] = []
-        for seq in seqs.sorted() {
+        return try seqs.map { seq in
             let raw = try Keys.with(seq) { k in try txn.value(in: dbs.events, forKey: k) }
             guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
                 throw PerfLogError.corrupt(what: "open mark \(seq) is missing")
             }
-            let stream = try rings.ring(id).summary.stream
-            if filter.matches(stream) { marks.append(try EventRecord.decode(StoredEvent.record(raw), stream: stream)) }
+            return (seq, id, StoredEvent.record(raw))
         }
-        return marks
     }
 
     /// Retained events and open marks with `seq` greater than `seq`, oldest first, at

@@ -61,22 +61,6 @@ extension LogReader {
     /// database (only invocations in flight) and looks each mark up.
     /// - Throws: ``PerfLogError/corrupt(what:)`` when a mark is missing or malformed.
     func openMarkHeads() throws -> [(stream: UInt32, head: EventHead)] {
-        let seqs: [UInt64] = try txn.withCursor(dbs.open) { c in
-            var out: [UInt64] = []
-            var entry = try c.first()
-            while let (_, v) = entry {
-                guard v.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(v.count) bytes") }
-                out.append(Keys.integer(v))
-                entry = try c.next()
-            }
-            return out
-        }
-        return try seqs.map { seq in
-            let raw = try Keys.with(seq) { k in try txn.value(in: dbs.events, forKey: k) }
-            guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
-                throw PerfLogError.corrupt(what: "open mark \(seq) is missing")
-            }
-            return (id, try EventRecord.decodeHead(StoredEvent.record(raw)))
-        }
+        try openMarkRecords().map { ($0.stream, try EventRecord.decodeHead($0.record)) }
     }
 }
