@@ -46,6 +46,47 @@ struct MaintenanceTests {
         #expect(try Snapshot(log) == before)
     }
 
+    @Test("a log on read-only media serves tail, stats, export and project --out elsewhere; a writer is refused clearly")
+    func readOnlyMedia() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        for i in 0..<12 { try CLI.record(log: log, agent: "a\(i % 2)", duration: "\(i + 1)ms") }
+        let view = dir.file("ro")
+        try FileManager.default.createDirectory(atPath: view, withIntermediateDirectories: true)
+        #expect(try system(["mount", "--bind", log, view]) == 0, "the fault tests need root to bind-mount")
+        defer { _ = try? system(["umount", "-l", view]) }
+        #expect(try system(["mount", "-o", "remount,bind,ro", view]) == 0)
+        let before = try Snapshot(view)
+        let tail = try CLI.run(["tail", "-n", "100", "--json", "--log", view])
+        #expect(tail.status == 0 && tail.stdoutLines.count == 12, "\(tail)")
+        let stats = try CLI.run(["stats", "--json", "--log", view])
+        #expect(stats.status == 0 && stats.stdout.contains("\"count\": 6"), "\(stats)")
+        let export = try CLI.run(["export", "--format", "csv", "--log", view])
+        #expect(export.status == 0 && export.stdout.split(separator: "\r\n").count == 13, "\(export)")
+        let project = try CLI.run(["project", "--out", dir.file("agent-performance.json"), "--log", view])
+        #expect(project.status == 0, "\(project)")
+        #expect(FileManager.default.fileExists(atPath: dir.file("agent-performance.json")))
+        let record = try CLI.run(["record", "--agent", "a", "--cli", "c", "--duration", "1ms", "--log", view])
+        #expect([73, 74].contains(record.status) && record.stderrLines.count == 1, "\(record)")
+        #expect(try Snapshot(view) == before)
+    }
+
+    @Test("a truncated data file is reported by reading commands and check, and left as it was")
+    func truncated() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        for i in 0..<200 { try CLI.record(log: log, agent: "a\(i % 20)", duration: "\(i + 1)ms") }
+        let data = log + "/data.mdb"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: data))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: data))
+        let before = try Snapshot(log)
+        let info = try CLI.run(["info", "--log", log])
+        #expect(info.status == 74 && info.stderr.contains("truncated"), "\(info)")
+        let check = try CLI.run(["check", "--log", log])
+        #expect(check.status == 1 && check.stdout.contains("truncated"), "\(check)")
+        #expect(try Snapshot(log) == before)
+    }
+
     @Test("compact shrinks the log, keeps its events, and --retain re-trims the rings")
     func compact() throws {
         let dir = try TemporaryDirectory()
