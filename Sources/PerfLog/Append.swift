@@ -22,6 +22,7 @@ extension EventLog {
         let known = streamIDs.withLock { $0 }
         let first: UInt64
         do {
+            try refuseIfReadOnly()
             first = try using { opened in
                 try opened.environment.write { txn in
                     var batch = try AppendBatch(txn: txn, dbs: opened.dbs, retain: opened.retain, known: known)

@@ -131,7 +131,12 @@ public final class EventLog: Sendable {
         case .default: envOptions.flags.insert(.noMetaSync)
         case .fast: envOptions.flags.insert(.noSync)
         }
-        if options.readOnly { envOptions.flags.insert(.readOnly) }
+        // A read-only open still maps the environment read-write when it can: LMDB's
+        // MDB_RDONLY, when it is the first to open an environment, resets the lock
+        // file's transaction id and keeps it there, so a writer that opens next would
+        // reuse committed transaction ids and lose commits. MDB_RDONLY is kept for files
+        // this process cannot write (read-only media), where no one else can write either.
+        // Reading commands only ever begin read transactions, so nothing is changed.
         envOptions.createDirectory = creating
         environmentOptions = envOptions
         if creating && !options.readOnly {
@@ -158,10 +163,10 @@ public final class EventLog: Sendable {
             do {
                 env = try Environment(path: path, options: envOptions)
             } catch let error where options.readOnly && (error.code == .readOnlyFileSystem || error.code == .permissionDenied) {
-                // A log on read-only media (or in a directory this user cannot write):
-                // no process can be writing it, so it is read without a lock file.
+                // A log on read-only media (or whose files this user cannot write): no
+                // process can be writing it, so it is read-only and without a lock file.
                 var lockless = envOptions
-                lockless.flags.insert(.noLock)
+                lockless.flags.formUnion([.readOnly, .noLock])
                 env = try Environment(path: path, options: lockless)
             }
         } catch {
@@ -346,7 +351,14 @@ public final class EventLog: Sendable {
     /// Runs `body` in a write transaction of the current environment (see ``using(_:)``).
     /// - Throws: `LMDBError`, ``PerfLogError``, or whatever `body` throws.
     func write<R>(_ body: (Transaction) throws -> R) throws -> R {
-        try using { opened in try opened.environment.write(body) }
+        try refuseIfReadOnly()
+        return try using { opened in try opened.environment.write(body) }
+    }
+
+    /// A log opened read-only never writes, even when its environment is mapped
+    /// read-write (see ``init(path:options:)``).
+    func refuseIfReadOnly() throws(LMDBError) {
+        if isReadOnlyOpen { throw LMDBError(.permissionDenied, operation: "mdb_txn_begin", context: path + " (opened read-only)") }
     }
 
     /// Runs `body` with the current environment, holding this process's share of the

@@ -37,6 +37,7 @@ extension EventLog {
     @discardableResult
     public func repair(expiringMarksOlderThan cutoffWallNs: Int64? = nil) throws(PerfLogError) -> RepairReport {
         do {
+            try refuseIfReadOnly()
             return try using { opened in
                 try opened.environment.write { txn in
                     var pass = RepairPass(txn: txn, log: self, dbs: opened.dbs, retain: opened.retain)
