@@ -18,7 +18,8 @@ import Darwin
 /// thread that began it and many threads may read at once.
 public final class Environment: @unchecked Sendable {
     // Why @unchecked Sendable is safe: LMDB documents an MDB_env as usable from any
-    // thread, and the only Swift state (`mapSizeLock`) is itself a lock. Changing the
+    // thread; the Swift state is `mapSizeLock`, itself a lock, and `closed`, written only
+    // under the write side of that lock (or in deinit, when no one else can see it). Changing the
     // map size requires that no transaction of this process is active, which the
     // exclusive side of `mapSizeLock` guarantees.
 

@@ -53,23 +53,28 @@ extension EventLog {
             throw .storage(LMDBError(.permissionDenied, operation: "open", context: path + "/" + Gate.fileName), operation: "compacting the log")
         }
 
-        // This process first: wait until none of its operations is under way.
-        handle.withLock { $0.exclusive = true }
-        _ = handle.wait(on: handleChanged) { $0.users == 0 }
-        defer {
-            handle.withLock { $0.exclusive = false }
-            handleChanged.broadcast()
+        // This process first: wait until none of its operations is under way, then keep
+        // its lock while waiting for the others, so that its own threads queue on the
+        // lock rather than on the gate (where they would hold the lock and block the
+        // swap).
+        let deadline = EventClock.monotonicNs() &+ ProjectionWatcher.ns(timeout)
+        while true {
+            let result: Result<CompactionReport, PerfLogError>? = handle.withLock { h in
+                guard h.users == 0 else { return nil }
+                guard gate.lockExclusive(deadlineNs: deadline) else {
+                    return .failure(.busy(path: path, reason: "other processes kept it in use for \(timeout); nothing was changed"))
+                }
+                defer { gate.unlockExclusive() }
+                return Result { () throws(PerfLogError) -> CompactionReport in
+                    try swapInCompactCopy(&h, newRetain: newRetain, cutoffWallNs: cutoffWallNs)
+                }
+            }
+            if let result {
+                handleChanged.broadcast()
+                return try result.get()
+            }
+            _ = handle.wait(on: handleChanged) { $0.users == 0 }
         }
-        // Then the others.
-        guard gate.lockExclusive(deadlineNs: EventClock.monotonicNs() &+ ProjectionWatcher.ns(timeout)) else {
-            throw .busy(path: path, reason: "other processes kept it in use for \(timeout); nothing was changed")
-        }
-        defer { gate.unlockExclusive() }
-
-        let result: Result<CompactionReport, PerfLogError> = handle.withLock { h in
-            Result { () throws(PerfLogError) -> CompactionReport in try swapInCompactCopy(&h, newRetain: newRetain, cutoffWallNs: cutoffWallNs) }
-        }
-        return try result.get()
     }
 
     /// The compaction proper, with every process outside the environment.

@@ -77,7 +77,6 @@ public final class EventLog: Sendable {
     struct Handle {
         var opened: Opened
         var users = 0
-        var exclusive = false
     }
 
     /// One opening of the environment.

@@ -112,4 +112,24 @@ struct CompactionTests {
         let missingCount = missing.count
         #expect(missingCount == 0, "\(missingCount) of \(acked.count) acknowledged events are missing, e.g. \(missing.prefix(3))")
     }
+
+    @Test("compaction while this process records on other threads: no deadlock, nothing lost")
+    func whileThisProcessRecords() throws {
+        let dir = try TemporaryDirectory()
+        var options = EventLog.Options()
+        options.retain = 1_000_000
+        let log = try EventLog(path: dir.path + "/log", options: options)
+        let recorder = Recorder(log: log)
+        let stream = try StreamName(agent: "planner", cli: "claude")
+        let recording = Thread {
+            for i in 0..<20_000 { try? recorder.record(stream, duration: .microseconds(i + 1)) }
+        }
+        recording.start()
+        for _ in 0..<3 { _ = try log.compact(waitingUpTo: .seconds(60)) }
+        try eventually("every event is recorded") { recorder.counters.recorded == 20_000 }
+        try recorder.close()
+        #expect(recorder.counters.committed == 20_000)
+        #expect(try log.read { try $0.summary(stream)?.count } == 20_000)
+        #expect(try log.read { try $0.verify() } == [])
+    }
 }
