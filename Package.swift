@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -24,10 +25,22 @@ let package = Package(
             name: "PerfLog",
             dependencies: ["LMDB", .product(name: "Logging", package: "swift-log")]
         ),
+        // The ingest service (`perflog serve`): NDJSON over a Unix socket and HTTP, on
+        // SwiftNIO, committing through a Recorder.
+        .target(
+            name: "PerfLogService",
+            dependencies: [
+                "PerfLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "PerfLogCLI",
             dependencies: [
-                "PerfLog",
+                "PerfLog", "PerfLogService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // perflog starts once per measured invocation. Linked position-dependent, it

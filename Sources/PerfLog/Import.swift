@@ -121,10 +121,18 @@ public struct ImportedEvents: Sendable {
     }
 
     /// One NDJSON line as an event, or `nil` for a blank line.
-    fileprivate static func ndjsonLine(
+    static func ndjsonLine(
         _ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, line: Int
     ) throws(PerfLogError) -> Event? {
         let location = "line \(line)"
+        guard let pairs = try ndjsonObject(b, from: start, to: end, at: location) else { return nil }
+        return try EventRecordFields.event(pairs, at: location)
+    }
+
+    /// One NDJSON line as the pairs of its object, or `nil` for a blank line.
+    static func ndjsonObject(
+        _ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, at location: String
+    ) throws(PerfLogError) -> [(key: String, value: JSONValue)]? {
         var blank = true
         for i in start..<end where !JSONParser.isSpace(b[i]) { blank = false; break }
         if blank { return nil }
@@ -143,7 +151,7 @@ public struct ImportedEvents: Sendable {
         guard case .object(let pairs) = value else {
             throw .invalidInput(field: location, rule: "must be a JSON object (got \(value.typeName))")
         }
-        return try EventRecordFields.event(pairs, at: location)
+        return pairs
     }
 
     private mutating func parseFlatArray(_ b: UnsafeBufferPointer<UInt8>, from start: Int, skipInvalid: Bool) throws(PerfLogError) {
@@ -219,11 +227,26 @@ private struct LineCounter {
 
 // MARK: - Records
 
+/// The fields of one NDJSON event object, each checked against its own rule.
+struct EventFields {
+    var time: Int64?
+    var kind: Event.Kind?
+    var agent: String?
+    var cli: String?
+    var invocation: InvocationID?
+    var durationNs: UInt64?
+    var outcome: Outcome?
+    var exitCode: Int32?
+    var pid: Int32?
+    var meta: Metadata
+}
+
 /// Turns a parsed NDJSON object into an event, checking every field.
-private enum EventRecordFields {
+enum EventRecordFields {
     static let keys = ["seq", "time", "kind", "agent", "cli", "invocation", "durationMs", "outcome", "exitCode", "pid", "meta"]
 
-    static func event(_ pairs: [(key: String, value: JSONValue)], at location: String) throws(PerfLogError) -> Event {
+    /// Every field present, each checked on its own; which are required is the caller's rule.
+    static func fields(_ pairs: [(key: String, value: JSONValue)], at location: String) throws(PerfLogError) -> EventFields {
         func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidInput(field: "\(location): \(field)", rule: rule) }
 
         var time: Int64?, kind: Event.Kind?, agent: String?, cli: String?, invocation: InvocationID?
@@ -281,6 +304,17 @@ private enum EventRecordFields {
                 throw fail(key, "is not a field of perflog's NDJSON (expected one of \(keys.joined(separator: ", ")))")
             }
         }
+        return EventFields(time: time, kind: kind, agent: agent, cli: cli, invocation: invocation, durationNs: durationNs,
+                           outcome: outcome, exitCode: exitCode, pid: pid, meta: meta)
+    }
+
+    /// An event of perflog's NDJSON: every field required except `seq`, `exitCode` and
+    /// `meta`.
+    static func event(_ pairs: [(key: String, value: JSONValue)], at location: String) throws(PerfLogError) -> Event {
+        func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidInput(field: "\(location): \(field)", rule: rule) }
+        let f = try fields(pairs, at: location)
+        let (time, kind, agent, cli, invocation, durationNs, outcome, exitCode, pid, meta) =
+            (f.time, f.kind, f.agent, f.cli, f.invocation, f.durationNs, f.outcome, f.exitCode, f.pid, f.meta)
         guard let time else { throw fail("time", "is missing") }
         guard let kind else { throw fail("kind", "is missing") }
         guard let agent else { throw fail("agent", "is missing") }

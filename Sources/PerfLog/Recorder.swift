@@ -119,6 +119,19 @@ public final class Recorder: Sendable {
         var unreportedError: PerfLogError?
         var observers: [UInt64: AsyncStream<Event>.Continuation] = [:]
         var nextObserver: UInt64 = 0
+        /// Waiting ``Recorder/record(contentsOf:whenSettled:)`` callbacks, in the order of
+        /// their events (so by `end` too).
+        var settlement: [Settlement] = []
+        var settlementHead = 0
+    }
+
+    /// A callback waiting for the events numbered `first..<end` (in recording order) to
+    /// settle.
+    struct Settlement {
+        var first: UInt64
+        var end: UInt64
+        var failure: PerfLogError?
+        var callback: @Sendable (Result<Void, PerfLogError>) -> Void
     }
 
     /// Starts a recorder on an open log.
@@ -232,6 +245,41 @@ public final class Recorder: Sendable {
         enqueue(.measure(stream, invocation: id, durationNs: ns.partialValue &+ UInt64(attoseconds / 1_000_000_000),
                          outcome: outcome, exitCode: exitCode, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta))
         return id
+    }
+
+    /// Records prepared events together (as ``record(_:)`` does each) and calls
+    /// `whenSettled` once all of them are committed, or with the error of a commit that
+    /// lost any of them: a service acknowledges its clients from here.
+    ///
+    /// This never waits, and takes the events even when the buffer is full: the caller
+    /// bounds how many it has waiting (a service stops reading from its clients). After
+    /// ``close()``, nothing is recorded and `whenSettled` is called at once with
+    /// ``PerfLogError/busy(path:reason:)``.
+    ///
+    /// `whenSettled` runs on the writer thread, after the commit and before the next:
+    /// it must return quickly and must not record, flush or close.
+    public func record(contentsOf events: [Event], whenSettled: @escaping @Sendable (Result<Void, PerfLogError>) -> Void) {
+        let maxBatch = options.maxBatch
+        var wake = false
+        let accepted: Bool = monitor.withLock { s in
+            if s.closing {
+                s.counters.dropped += UInt64(events.count)
+                return false
+            }
+            if s.buffer.isEmpty && !events.isEmpty { s.firstPendingNs = EventClock.monotonicNs() }
+            let first = s.counters.recorded
+            s.buffer.append(contentsOf: events)
+            s.counters.recorded += UInt64(events.count)
+            s.settlement.append(Settlement(first: first, end: s.counters.recorded, callback: whenSettled))
+            wake = s.writerIdle || s.buffer.count >= maxBatch || events.isEmpty
+            if events.isEmpty { s.flushRequested = true }
+            return true
+        }
+        if !accepted {
+            whenSettled(.failure(.busy(path: log.path, reason: "the recorder is closed")))
+            return
+        }
+        if wake { work.signal() }
     }
 
     private func enqueue(_ event: Event) {
@@ -392,7 +440,7 @@ final class Core: Sendable {
             // Sleep until there is work; then give the batch up to maxDelay to fill. With a
             // projection pending, sleep only until it is due, and write it if still idle.
             let ready = monitor.wait(on: work, deadlineNs: projectionDue) { s in
-                let ready = !s.buffer.isEmpty || s.closing
+                let ready = !s.buffer.isEmpty || s.closing || s.settlementHead < s.settlement.count
                 s.writerIdle = !ready
                 return ready
             }
@@ -408,7 +456,7 @@ final class Core: Sendable {
             }
             let stop: Bool = monitor.withLock { s in
                 if s.buffer.isEmpty { s.flushRequested = false }
-                if s.closing && s.buffer.isEmpty { return true }
+                if s.closing && s.buffer.isEmpty && s.settlementHead == s.settlement.count { return true }
                 if s.buffer.count <= options.maxBatch {
                     // Trade buffers rather than copy: recording threads wait on this lock.
                     swap(&batch, &s.buffer)
@@ -449,25 +497,45 @@ final class Core: Sendable {
         var failure: PerfLogError?
         var first: UInt64 = 0
         do {
-            first = try log.append(batch)
+            if count > 0 { first = try log.append(batch) }
         } catch {
             failure = error
             options.logger.error("perflog: a commit of \(count) events failed; they are lost: \(error)",
                                  metadata: ["log": "\(log.path)"])
         }
+        var settledCallbacks: [Recorder.Settlement] = []
         let observers: [AsyncStream<Event>.Continuation] = monitor.withLock { s in
+            let from = s.settled
             s.settled += count
             if let failure {
                 s.counters.lost += count
                 s.counters.failedCommits += 1
                 if s.unreportedError == nil { s.unreportedError = failure }
-            } else {
+                // Every waiting callback with an event in this batch has lost it.
+                var k = s.settlementHead
+                while k < s.settlement.count && s.settlement[k].first < s.settled {
+                    if s.settlement[k].end > from && s.settlement[k].failure == nil { s.settlement[k].failure = failure }
+                    k += 1
+                }
+            } else if count > 0 {
                 s.counters.committed += count
                 s.counters.commits += 1
+            }
+            while s.settlementHead < s.settlement.count && s.settlement[s.settlementHead].end <= s.settled {
+                settledCallbacks.append(s.settlement[s.settlementHead])
+                s.settlementHead += 1
+            }
+            if s.settlementHead > 1024 && s.settlementHead * 2 > s.settlement.count {
+                s.settlement.removeFirst(s.settlementHead)
+                s.settlementHead = 0
+            } else if s.settlementHead == s.settlement.count {
+                s.settlement.removeAll(keepingCapacity: true)
+                s.settlementHead = 0
             }
             return failure == nil ? Array(s.observers.values) : []
         }
         progress.broadcast()
+        for c in settledCallbacks { c.callback(c.failure.map { .failure($0) } ?? .success(())) }
         if !observers.isEmpty {
             for (i, var e) in batch.enumerated() {
                 e.seq = first + UInt64(i)

@@ -108,3 +108,44 @@ private func installHandler(
     sigaddset(&set, signal)
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
+
+/// Waits for SIGINT or SIGTERM on a thread of its own (`sigwait`), for a long-running
+/// command that must stop in an orderly way rather than in a signal handler.
+///
+/// ``block()`` must run before any other thread starts, so that every thread inherits
+/// the mask and the signals stay pending until the waiting thread takes them.
+enum StopSignals {
+    static let signals: [Int32] = [SIGINT, SIGTERM]
+
+    /// Blocks the signals in this thread (and so in every thread started after).
+    static func block() {
+        var set = signalSet()
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Starts a thread that calls `onFirst` with the first signal, and ends the process
+    /// at once (status 128+N) on a second one.
+    static func watch(_ onFirst: @escaping @Sendable (Int32) -> Void) {
+        final class Box { let body: @Sendable (Int32) -> Void; init(_ b: @escaping @Sendable (Int32) -> Void) { body = b } }
+        let box = Unmanaged.passRetained(Box(onFirst)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
+            var set = StopSignals.signalSet()
+            var signal: Int32 = 0
+            sigwait(&set, &signal)
+            box.body(signal)
+            sigwait(&set, &signal)
+            _exit(128 + signal)
+        }, box)
+        if rc == 0 { pthread_detach(thread) }
+    }
+
+    static func signalSet() -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        return set
+    }
+}

@@ -16,6 +16,9 @@ enum Terminal {
     /// Writes `perflog: <message>` and a newline to standard error, on one line.
     static func error(_ message: String) { write("perflog: \(oneLine(message))\n", to: STDERR_FILENO) }
 
+    /// Writes a status line (progress, not an error) and a newline to standard error.
+    static func status(_ line: String) { write("\(oneLine(line))\n", to: STDERR_FILENO) }
+
     /// Writes `perflog: warning: <message>` and a newline to standard error, on one line.
     static func warning(_ message: String) { write("perflog: warning: \(oneLine(message))\n", to: STDERR_FILENO) }
 

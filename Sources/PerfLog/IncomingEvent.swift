@@ -1,0 +1,146 @@
+/// One line of NDJSON sent to a running service (`perflog serve`): perflog's event
+/// shape, with what a client cannot or need not know left out.
+///
+/// The fields and their rules are those of perflog's NDJSON (``ImportedEvents``), but
+/// fewer are required, because the service fills them in:
+/// - `time` defaults to when the service received the line;
+/// - `pid` defaults to 0 (the client's process is not known);
+/// - `seq` is ignored, as on import.
+///
+/// A **mark** needs `kind`, `agent`, `cli` and `invocation` (so that its measure can
+/// name it). A **measure** needs `kind` and `outcome`, and either
+/// - `agent`, `cli` and `durationMs` (timed by the client; `invocation` is then
+///   optional, a fresh one is given), or
+/// - `invocation` without `durationMs`: it ends the mark with that invocation, and its
+///   duration is the time between the two (``Ending``). `agent` and `cli` may then be
+///   left out; when given they must be the mark's.
+public enum IncomingEvent: Sendable, Hashable {
+    /// An event ready to record.
+    case complete(Event)
+    /// A measure that ends an earlier mark: its duration comes from that mark.
+    case ending(Ending)
+
+    /// A measure without a duration, naming the mark it ends.
+    public struct Ending: Sendable, Hashable {
+        /// The invocation of the mark it ends.
+        public var invocation: InvocationID
+        /// The stream, when the line named it (it must then be the mark's).
+        public var stream: StreamName?
+        /// How the invocation ended.
+        public var outcome: Outcome
+        /// The exit code, if any.
+        public var exitCode: Int32?
+        /// When it ended, in nanoseconds since the Unix epoch, when the line said; else
+        /// `nil` (it ended when the line arrived).
+        public var wallTimeNs: Int64?
+        /// The process id the line gave, else 0.
+        public var pid: Int32
+        /// Its metadata; when empty, the mark's is used.
+        public var meta: Metadata
+
+        /// The measure that ends `mark`: the duration is the time between the two.
+        ///
+        /// - Parameters:
+        ///   - mark: the mark this line ends.
+        ///   - markReceivedNs: when the service received the mark, on ``EventClock/monotonicNs()``,
+        ///     if it did and the mark gave no `time` of its own: with `receivedNs` it
+        ///     times the invocation on the monotonic clock.
+        ///   - receivedNs: when this line was received (monotonic).
+        ///   - receivedWallNs: when this line was received (wall clock).
+        /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` when the line names
+        ///   another stream than the mark's, or ends before the mark started.
+        public func measure(
+            ending mark: Event, markReceivedNs: UInt64?, receivedNs: UInt64, receivedWallNs: Int64, line: Int
+        ) throws(PerfLogError) -> Event {
+            if let stream, stream != mark.stream {
+                throw .invalidInput(field: "line \(line): agent",
+                                    rule: "names \(stream), but invocation \(invocation) is a mark of \(mark.stream)")
+            }
+            let end = wallTimeNs ?? receivedWallNs
+            let durationNs: UInt64
+            if wallTimeNs == nil, let markReceivedNs {
+                durationNs = receivedNs &- markReceivedNs
+            } else {
+                guard end >= mark.wallTimeNs else {
+                    throw .invalidInput(field: "line \(line): time",
+                                        rule: "is before the start of invocation \(invocation) (\(Timestamp.iso8601(unixNanoseconds: mark.wallTimeNs, precision: .microseconds)))")
+                }
+                durationNs = UInt64(end - mark.wallTimeNs)
+            }
+            return .measure(mark.stream, invocation: invocation, durationNs: durationNs, outcome: outcome,
+                            exitCode: exitCode, wallTimeNs: end, pid: pid, meta: meta.isEmpty ? mark.meta : meta)
+        }
+    }
+
+    /// Parses one line.
+    ///
+    /// - Parameters:
+    ///   - line: the line's bytes, without its line feed (a trailing CR is allowed).
+    ///   - number: the line's number on its connection or in its request, from 1; errors
+    ///     name it.
+    ///   - receivedWallNs: when it was received, in nanoseconds since the Unix epoch:
+    ///     the time of an event that gives none.
+    ///   - newInvocation: gives the invocation of a measure that has none.
+    /// - Returns: the event, or `nil` for a blank line.
+    /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` with the field `line N` or
+    ///   `line N: <field>` and the rule broken.
+    public static func parse(
+        line: UnsafeRawBufferPointer, number: Int, receivedWallNs: Int64, newInvocation: () -> InvocationID
+    ) throws(PerfLogError) -> IncomingEvent? {
+        let location = "line \(number)"
+        let b = line.assumingMemoryBound(to: UInt8.self)
+        guard let pairs = try ImportedEvents.ndjsonObject(b, from: 0, to: b.count, at: location) else { return nil }
+        let f = try EventRecordFields.fields(pairs, at: location)
+        func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidInput(field: "\(location): \(field)", rule: rule) }
+        guard let kind = f.kind else { throw fail("kind", "is missing (\"mark\" or \"measure\")") }
+        var stream: StreamName?
+        switch (f.agent, f.cli) {
+        case let (agent?, cli?): stream = StreamName(unchecked: agent, cli: cli)
+        case (nil, nil): stream = nil
+        case (nil, _): throw fail("agent", "is missing (cli is given)")
+        case (_, nil): throw fail("cli", "is missing (agent is given)")
+        }
+        let pid = f.pid ?? 0
+        let time = f.time ?? receivedWallNs
+        switch kind {
+        case .mark:
+            if f.durationNs != nil { throw fail("durationMs", "only a measure has one (this is a mark)") }
+            if f.outcome != nil { throw fail("outcome", "only a measure has one (this is a mark)") }
+            guard let stream else { throw fail("agent", "is missing (a mark needs agent and cli)") }
+            guard let invocation = f.invocation else {
+                throw fail("invocation", "is missing (a mark needs one, for its measure to name)")
+            }
+            var mark = Event.mark(stream, invocation: invocation, wallTimeNs: time, pid: pid, meta: f.meta)
+            mark.exitCode = f.exitCode
+            return .complete(mark)
+        case .measure:
+            guard let outcome = f.outcome else { throw fail("outcome", "is missing (\"ok\" or \"failed\")") }
+            if let durationNs = f.durationNs {
+                guard let stream else { throw fail("agent", "is missing (a measure with durationMs needs agent and cli)") }
+                return .complete(.measure(stream, invocation: f.invocation ?? newInvocation(), durationNs: durationNs,
+                                          outcome: outcome, exitCode: f.exitCode, wallTimeNs: time, pid: pid, meta: f.meta))
+            }
+            guard let invocation = f.invocation else {
+                throw fail("durationMs", "is missing (give it, or the invocation of the mark this measure ends)")
+            }
+            return .ending(Ending(invocation: invocation, stream: stream, outcome: outcome, exitCode: f.exitCode,
+                                  wallTimeNs: f.time, pid: pid, meta: f.meta))
+        }
+    }
+}
+
+extension LogReader {
+    /// The open mark (invocation in flight) with this invocation id, if the log has one.
+    /// - Throws: ``PerfLogError``.
+    public func openMark(_ invocation: InvocationID) throws -> Event? {
+        let seq = try Keys.with(invocation.rawValue) { k in try txn.value(in: dbs.open, forKey: k) }
+        guard let seq else { return nil }
+        guard seq.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(seq.count) bytes") }
+        let raw = try Keys.with(Keys.integer(seq)) { k in try txn.value(in: dbs.events, forKey: k) }
+        guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
+            throw PerfLogError.corrupt(what: "open mark \(Keys.integer(seq)) is missing")
+        }
+        var rings = RingCache(reader: self)
+        return try EventRecord.decode(StoredEvent.record(raw), stream: try rings.ring(id).summary.stream)
+    }
+}

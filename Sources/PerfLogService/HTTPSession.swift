@@ -1,0 +1,292 @@
+import NIOCore
+import NIOHTTP1
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One HTTP connection: `POST /events`, `GET /streams`, `GET /metrics`, `GET /healthz`.
+///
+/// Requests are answered one at a time, in order (NIO's pipeline handler holds back
+/// pipelined ones). A body is read up to ``ServiceLimits/maxRequestBytes``; beyond it
+/// the answer is 413 and the connection is closed.
+final class HTTPSession: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let core: ServiceCore
+    private var context: ChannelHandlerContext?
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    /// A request was refused before its end arrived: ignore the rest and close.
+    private var refused = false
+    private var busy = false
+    private var draining = false
+
+    init(core: ServiceCore) { self.core = core }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        core.register(context.channel) { bound.value.drain() }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        core.unregister(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = nil
+            refused = false
+            if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > core.limits.maxRequestBytes {
+                refuseTooLarge()
+            }
+        case .body(var chunk):
+            guard !refused else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > core.limits.maxRequestBytes {
+                refuseTooLarge()
+                return
+            }
+            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+        case .end:
+            guard !refused, let head else { return }
+            self.head = nil
+            busy = true
+            route(head, body: body ?? ByteBuffer())
+            body = nil
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    private func drain() {
+        draining = true
+        if !busy { context?.close(promise: nil) }
+    }
+
+    private func refuseTooLarge() {
+        refused = true
+        body = nil
+        respond(.payloadTooLarge, json: "{\"error\":\"the request body is larger than \(core.limits.maxRequestBytes) bytes\"}\n",
+                close: true)
+    }
+
+    // MARK: Routes
+
+    private func route(_ head: HTTPRequestHead, body: ByteBuffer) {
+        core.counters.httpRequests.add(1, ordering: .relaxed)
+        let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = parts.first.map(String.init) ?? "/"
+        let query = parts.count > 1 ? String(parts[1]) : ""
+        let keepAlive = head.isKeepAlive
+        func only(_ methods: [HTTPMethod], _ handle: () -> Void) {
+            if methods.contains(head.method) { handle(); return }
+            var headers = HTTPHeaders()
+            headers.add(name: "allow", value: methods.map(\.rawValue).joined(separator: ", "))
+            respond(.methodNotAllowed, json: "{\"error\":\"\(path) takes \(methods.map(\.rawValue).joined(separator: " or "))\"}\n",
+                    headers: headers, close: !keepAlive)
+        }
+        switch path {
+        case "/events": only([.POST]) { postEvents(body, keepAlive: keepAlive) }
+        case "/streams": only([.GET, .HEAD]) { getStreams(query: query, keepAlive: keepAlive, head: head.method == .HEAD) }
+        case "/metrics": only([.GET, .HEAD]) { getMetrics(keepAlive: keepAlive, head: head.method == .HEAD) }
+        case "/healthz": only([.GET, .HEAD]) { getHealth(keepAlive: keepAlive, head: head.method == .HEAD) }
+        default:
+            respond(.notFound, json: "{\"error\":\"no such path: \(JSONText.quoted(path).dropFirst().dropLast()); try /events, /streams, /metrics or /healthz\"}\n",
+                    close: !keepAlive)
+        }
+    }
+
+    /// Records the body's lines; answers once they are committed: 200 when every line
+    /// was, 422 when some broke a rule (the others are committed), 503 when the commit
+    /// failed.
+    private func postEvents(_ body: ByteBuffer, keepAlive: Bool) {
+        guard let context else { return }
+        var batch = LineBatch()
+        var ids = SplitMix64(seed: UInt64(truncatingIfNeeded: EventClock.monotonicNs()) ^ UInt64(UInt(bitPattern: ObjectIdentifier(self).hashValue)))
+        let wallNs = EventClock.wallNs(), monoNs = EventClock.monotonicNs()
+        var lines = 0
+        body.withUnsafeReadableBytes { bytes in
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+                lines += 1
+                core.intake.take(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), number: lines, wallNs: wallNs,
+                                 monoNs: monoNs, ids: &ids, into: &batch)
+                start = end + 1
+            }
+        }
+        core.counters.lines.add(UInt64(batch.events.count + batch.problems.count), ordering: .relaxed)
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let problems = batch.problems, count = batch.events.count, received = batch.events.count + batch.problems.count
+        core.recorder.record(contentsOf: batch.events) { result in
+            loop.execute { bound.value.answerEvents(result, problems: problems, count: count, received: received, keepAlive: keepAlive) }
+        }
+    }
+
+    private func answerEvents(_ result: Result<Void, PerfLogError>, problems: [LineProblem], count: Int, received: Int, keepAlive: Bool) {
+        var committed = 0
+        var status = HTTPResponseStatus.ok
+        var failure: String?
+        switch result {
+        case .success: committed = count
+        case .failure(let error):
+            failure = "\(error)"
+            status = .serviceUnavailable
+        }
+        if failure == nil && !problems.isEmpty { status = .unprocessableEntity }
+        core.counters.committed.add(UInt64(committed), ordering: .relaxed)
+        core.counters.rejected.add(UInt64(received - committed), ordering: .relaxed)
+        var out: [UInt8] = []
+        out.append(contentsOf: "{\"received\":\(received),\"committed\":\(committed),\"rejected\":\(received - committed)".utf8)
+        if let failure { out.append(contentsOf: ",\"error\":\(JSONText.quoted("not stored: " + failure))".utf8) }
+        out.append(contentsOf: ",\"errors\":[".utf8)
+        for (i, p) in problems.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            p.reply(into: &out)
+            out.removeLast()  // the line feed
+        }
+        out.append(contentsOf: "]}\n".utf8)
+        respond(status, bytes: out, close: !keepAlive)
+    }
+
+    /// The streams' statistics as `perflog stats --json` prints them; `agent` and `cli`
+    /// query parameters filter.
+    private func getStreams(query: String, keepAlive: Bool, head: Bool) {
+        var filter = StreamFilter()
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let value = kv.count > 1 ? HTTPSession.percentDecoded(kv[1]) : ""
+            switch kv[0] {
+            case "agent": filter.agent = value
+            case "cli": filter.cli = value
+            default: break
+            }
+        }
+        project(filter: filter, keepAlive: keepAlive, head: head, contentType: "application/json") { projection in
+            guard !projection.streams.isEmpty else { return "[]\n" }
+            return "[\n" + projection.streams.map { "  " + $0.jsonObject }.joined(separator: ",\n") + "\n]\n"
+        }
+    }
+
+    /// The OpenMetrics exposition of the log's statistics, and the service's own
+    /// counters.
+    private func getMetrics(keepAlive: Bool, head: Bool) {
+        let counters = core.counters.snapshot
+        project(filter: StreamFilter(), keepAlive: keepAlive, head: head,
+                contentType: "application/openmetrics-text; version=1.0.0; charset=utf-8") { projection in
+            var text = projection.rendered(.openmetrics)
+            if text.hasSuffix("# EOF\n") { text.removeLast(6) }
+            text += ServiceMetrics.render(counters)
+            text += "# EOF\n"
+            return text
+        }
+    }
+
+    private func getHealth(keepAlive: Bool, head: Bool) {
+        let stopping = core.stopping.load(ordering: .relaxed)
+        let c = core.counters.snapshot
+        let json = "{\"status\":\(stopping ? "\"stopping\"" : "\"ok\""),\"log\":\(JSONText.quoted(core.log.path)),\"committed\":\(c.committed),\"openConnections\":\(c.openConnections)}\n"
+        respond(stopping ? .serviceUnavailable : .ok, bytes: Array(json.utf8), close: !keepAlive, head: head)
+    }
+
+    /// Projects the log on the thread pool and answers with `render`'s text.
+    private func project(
+        filter: StreamFilter, keepAlive: Bool, head: Bool, contentType: String,
+        render: @escaping @Sendable (Projection) -> String
+    ) {
+        guard let context else { return }
+        let log = core.log
+        let options = { var o = Projector.Options(); o.measurements = false; return o }()
+        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> String in
+            let projection = try log.read { try Projector.project($0, filter: filter, now: EventClock.wallNs(), options: options) }
+            return render(projection)
+        }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        future.whenComplete { result in
+            let session = bound.value
+            switch result {
+            case .success(let text):
+                var headers = HTTPHeaders()
+                headers.add(name: "content-type", value: contentType)
+                session.respond(.ok, bytes: Array(text.utf8), headers: headers, close: !keepAlive, head: head)
+            case .failure(let error):
+                session.respond(.internalServerError, json: "{\"error\":\(JSONText.quoted("cannot read the log: \(error)"))}\n",
+                                close: !keepAlive)
+            }
+        }
+    }
+
+    // MARK: Responses
+
+    private func respond(_ status: HTTPResponseStatus, json: String, headers: HTTPHeaders = HTTPHeaders(), close: Bool) {
+        respond(status, bytes: Array(json.utf8), headers: headers, close: close)
+    }
+
+    private func respond(
+        _ status: HTTPResponseStatus, bytes: [UInt8], headers extra: HTTPHeaders = HTTPHeaders(), close: Bool, head: Bool = false
+    ) {
+        busy = false
+        guard let context, context.channel.isActive else { return }
+        let close = close || draining
+        var headers = extra
+        if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
+        headers.add(name: "content-length", value: String(bytes.count))
+        if close { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if !head { context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil) }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if close {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    /// `%XX` escapes and `+` decoded, as in a URL's query; invalid escapes are kept.
+    static func percentDecoded(_ s: Substring) -> String {
+        var out: [UInt8] = []
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "%"), i + 2 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+                out.append(v)
+                i += 3
+            } else {
+                out.append(b[i] == UInt8(ascii: "+") ? 0x20 : b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The service's own counters in OpenMetrics text.
+enum ServiceMetrics {
+    static func render(_ c: ServiceCounters) -> String {
+        var out = ""
+        func counter(_ name: String, _ help: String, _ value: UInt64) {
+            out += "# TYPE \(name) counter\n# HELP \(name) \(help)\n\(name)_total \(value)\n"
+        }
+        counter("perflog_serve_lines", "Lines received by this service (blank lines excepted).", c.lines)
+        counter("perflog_serve_events_committed", "Events this service committed to the log.", c.committed)
+        counter("perflog_serve_lines_rejected", "Lines this service refused with an error reply.", c.rejected)
+        counter("perflog_serve_connections", "Socket connections accepted.", c.connections)
+        counter("perflog_serve_http_requests", "HTTP requests answered.", c.httpRequests)
+        out += "# TYPE perflog_serve_open_connections gauge\n# HELP perflog_serve_open_connections Socket connections open now.\n"
+        out += "perflog_serve_open_connections \(c.openConnections)\n"
+        return out
+    }
+}

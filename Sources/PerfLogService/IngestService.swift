@@ -1,0 +1,180 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import PerfLog
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A long-running ingest service: takes events as NDJSON lines over a Unix socket (and
+/// optionally HTTP on a loopback address), commits them through one ``Recorder``'s
+/// group commit, and acknowledges each client once its events are committed.
+///
+/// ```swift
+/// let service = try IngestService(log: log, configuration: .init(socketPath: "/tmp/perflog.sock"))
+/// // … service.shutdown() from a signal handler thread …
+/// let totals = try service.waitUntilStopped()
+/// ```
+///
+/// **The socket protocol.** A client writes lines (``IncomingEvent`` says which are
+/// valid); a line counts once its line feed arrives. The service answers with lines:
+/// - `{"line":N,"field":"durationMs","error":"…"}` for a line that broke a rule (no
+///   `field` when the line as a whole is bad: not JSON, too long, cut off);
+/// - `{"ack":N}` once every line up to N is handled: each one that got no error reply
+///   is committed to the log.
+///
+/// Replies come in line order, and a bad line never costs the connection or the valid
+/// lines beside it.
+public final class IngestService: Sendable {
+    /// How a service listens and what it accepts.
+    public struct Configuration: Sendable {
+        /// The Unix socket's path.
+        public var socketPath: String
+        /// Where HTTP listens, if anywhere.
+        public var http: HTTPAddress?
+        /// Line, request, connection and window bounds.
+        public var limits = ServiceLimits()
+        /// The recorder's batching.
+        public var recorder = Recorder.Options()
+        /// Event-loop threads; default: one per core.
+        public var threads = System.coreCount
+
+        /// A service on `socketPath`, and on `http` when given.
+        public init(socketPath: String, http: HTTPAddress? = nil) {
+            self.socketPath = socketPath
+            self.http = http
+        }
+    }
+
+    /// The socket's path.
+    public let socketPath: String
+    /// Where HTTP listens (with the port the system chose, if 0 was asked for).
+    public let httpAddress: HTTPAddress?
+
+    private let core: ServiceCore
+    private let group: MultiThreadedEventLoopGroup
+    private let listeners: [any Channel]
+    private let socketInode: UInt64?
+    private let drained: EventLoopPromise<Void>
+    private let finished = Mutex<ServiceCounters?>(nil)
+
+    /// Starts a service on an open log: binds the socket (mode 0600) and HTTP, and
+    /// starts accepting.
+    /// - Throws: ``ServiceError`` when the socket or the HTTP address cannot be bound.
+    public init(log: EventLog, configuration: Configuration) throws(ServiceError) {
+        let path = configuration.socketPath
+        try SocketFile.prepare(path)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let recorder = Recorder(log: log, options: configuration.recorder)
+        let core = ServiceCore(log: log, recorder: recorder, limits: configuration.limits, pool: pool)
+        var listeners: [any Channel] = []
+        func abandon() {
+            for l in listeners { try? l.close().wait() }
+            try? recorder.close()
+            try? pool.syncShutdownGracefully()
+            try? group.syncShutdownGracefully()
+        }
+
+        let seeds = Atomic<UInt64>(UInt64(truncatingIfNeeded: EventClock.wallNs()))
+        let lines = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let seed = seeds.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+                    try channel.pipeline.syncOperations.addHandler(LineSession(core: core, seed: seed))
+                }
+            }
+        // The socket is created under umask 0177, so that it is 0600 from its first
+        // moment, not just after a chmod.
+        let oldMask = umask(0o177)
+        do {
+            listeners.append(try lines.bind(unixDomainSocketPath: path).wait())
+            umask(oldMask)
+        } catch {
+            umask(oldMask)
+            abandon()
+            throw .socket(path: path, reason: "cannot listen: \(error)")
+        }
+        chmod(path, 0o600)
+
+        var bound: HTTPAddress?
+        if let http = configuration.http {
+            let server = ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(HTTPSession(core: core))
+                    }
+                }
+            do {
+                let channel = try server.bind(host: http.host, port: http.port).wait()
+                listeners.append(channel)
+                bound = HTTPAddress(host: http.host, port: channel.localAddress?.port ?? http.port)
+            } catch {
+                abandon()
+                unlink(path)
+                throw .http(address: http.description, reason: "cannot listen: \(error)")
+            }
+        }
+        socketPath = path
+        httpAddress = bound
+        socketInode = SocketFile.inode(path)
+        self.core = core
+        self.group = group
+        self.listeners = listeners
+        drained = group.next().makePromise(of: Void.self)
+    }
+
+    /// Totals so far.
+    public var counters: ServiceCounters { core.counters.snapshot }
+
+    /// Starts a graceful stop and returns at once: stops accepting, lets every
+    /// connection be answered for what it sent in full, then closes them.
+    /// ``waitUntilStopped()`` then flushes the recorder. Later calls do nothing.
+    public func shutdown() {
+        guard !core.stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let loop = group.next()
+        let closed = listeners.map { $0.close() }
+        let drained = self.drained
+        let core = self.core
+        let timeout = core.limits.drainTimeout
+        EventLoopFuture.andAllComplete(closed, on: loop).whenComplete { _ in
+            let connections = core.drainAll()
+            let forced = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+                                                             + timeout.components.attoseconds / 1_000_000_000)) {
+                core.closeAll()
+            }
+            EventLoopFuture.andAllComplete(connections, on: loop).whenComplete { _ in
+                forced.cancel()
+                drained.succeed(())
+            }
+        }
+    }
+
+    /// Blocks until ``shutdown()`` has run its course; then commits what is left, stops
+    /// the threads and removes the socket file.
+    /// - Returns: the final totals.
+    /// - Throws: ``PerfLogError`` from the recorder's last flush: some events were lost.
+    public func waitUntilStopped() throws(PerfLogError) -> ServiceCounters {
+        try? drained.futureResult.wait()
+        if let done = finished.withLock({ $0 }) { return done }
+        var failure: PerfLogError?
+        do { try core.recorder.close() } catch { failure = error }
+        try? core.pool.syncShutdownGracefully()
+        try? group.syncShutdownGracefully()
+        if let socketInode, SocketFile.inode(socketPath) == socketInode { unlink(socketPath) }
+        let totals = core.counters.snapshot
+        finished.withLock { $0 = totals }
+        if let failure { throw failure }
+        return totals
+    }
+}

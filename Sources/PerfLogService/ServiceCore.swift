@@ -1,0 +1,58 @@
+import NIOCore
+import NIOPosix
+import PerfLog
+import Synchronization
+
+/// What every connection of a service shares: the recorder, the intake, the limits,
+/// the counters, and the open connections (to drain them on shutdown).
+final class ServiceCore: Sendable {
+    let log: EventLog
+    let recorder: Recorder
+    let intake: Intake
+    let limits: ServiceLimits
+    let counters = AtomicServiceCounters()
+    /// Runs projections (for `/streams` and `/metrics`) off the event loops.
+    let pool: NIOThreadPool
+    let stopping = Atomic<Bool>(false)
+
+    private struct Connection {
+        let channel: any Channel
+        let drain: @Sendable () -> Void
+    }
+
+    private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
+
+    init(log: EventLog, recorder: Recorder, limits: ServiceLimits, pool: NIOThreadPool) {
+        self.log = log
+        self.recorder = recorder
+        self.limits = limits
+        self.pool = pool
+        intake = Intake(marks: OpenMarks(capacity: limits.maxOpenMarks), log: log, maxLineBytes: limits.maxLineBytes)
+    }
+
+    /// Tracks an open connection; `drain` (run on its event loop) makes it finish what
+    /// it has in flight and close.
+    func register(_ channel: any Channel, drain: @escaping @Sendable () -> Void) {
+        connections.withLock { $0[ObjectIdentifier(channel)] = Connection(channel: channel, drain: drain) }
+        // Accepted while the service was being stopped: drain it at once.
+        if stopping.load(ordering: .acquiring) { channel.eventLoop.execute(drain) }
+    }
+
+    func unregister(_ channel: any Channel) {
+        _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// Asks every open connection to drain; returns when each is closed.
+    func drainAll() -> [EventLoopFuture<Void>] {
+        let open = connections.withLock { Array($0.values) }
+        return open.map { c in
+            c.channel.eventLoop.execute(c.drain)
+            return c.channel.closeFuture
+        }
+    }
+
+    /// Closes every connection still open, without waiting for anything.
+    func closeAll() {
+        for c in connections.withLock({ Array($0.values) }) { c.channel.close(promise: nil) }
+    }
+}

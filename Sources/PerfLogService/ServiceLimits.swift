@@ -1,0 +1,21 @@
+/// The bounds a service keeps to, so that no client can make it use unbounded memory
+/// or hold up others.
+public struct ServiceLimits: Sendable, Hashable {
+    /// The longest line accepted, in bytes (line feed excluded). A valid event is at
+    /// most a few KiB; a longer line gets an error reply and is skipped.
+    public var maxLineBytes = 64 << 10
+    /// The largest HTTP request body accepted, in bytes (413 beyond it).
+    public var maxRequestBytes = 16 << 20
+    /// Socket connections open at once; one more is told so and closed.
+    public var maxConnections = 1024
+    /// Events one socket connection may have waiting for their commit before the
+    /// service stops reading from it until they are committed.
+    public var window = 16_384
+    /// Marks remembered for pairing with their measures (oldest forgotten first).
+    public var maxOpenMarks = 1 << 20
+    /// How long shutdown waits for connections to be answered before closing them.
+    public var drainTimeout: Duration = .seconds(10)
+
+    /// The defaults.
+    public init() {}
+}
