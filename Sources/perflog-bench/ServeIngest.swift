@@ -1,0 +1,372 @@
+import ArgumentParser
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `serve-ingest`: concurrent clients write events to `perflog serve` over its Unix
+/// socket, as a program in another language would, and wait for the acknowledgements.
+struct ServeIngest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve-ingest",
+        abstract: "Events per second through `perflog serve`'s Unix socket from concurrent clients, and ack latency.",
+        discussion: """
+            Starts the perflog built beside this benchmark as `perflog serve` on a new log, \
+            connects --clients clients at once, and has each write --events NDJSON \
+            measures (the full event shape, as `perflog tail --json` prints it) in writes of \
+            --chunk lines, keeping at most --window lines unacknowledged. The clock runs \
+            from the first write to the last acknowledgement. Ack latency is per event: \
+            from the write that carried its line to the reply that acknowledged it.
+
+            Afterwards the service is stopped with SIGTERM (it must exit 0) and the log is \
+            checked: every client got its last line acknowledged without an error reply, \
+            the log holds exactly clients × events measures (none lost, none twice), and \
+            every stream's ring holds the newest of what was sent to it, in order.
+            """)
+
+    @Option(help: "Concurrent socket clients.") var clients = 16
+    @Option(help: "Events each client sends.") var events = 100_000
+    @Option(help: "Lines per write.") var chunk = 256
+    @Option(help: "Unacknowledged lines a client allows before it waits.") var window = 8_192
+    @Option(help: "Streams each client writes to (disjoint between clients).") var streamsPerClient = 64
+    @Option(help: "durable, default or fast (the service's --durability).") var durability = "default"
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        guard EventLog.Durability(rawValue: durability) != nil else {
+            throw ValidationError("--durability must be durable, default or fast")
+        }
+        let perflog = try perflogBinary()
+        let inputs = (0..<clients).map { ClientInput(client: $0, events: events, streams: streamsPerClient) }
+        var rates: [Double] = [], times: [Double] = [], p50s: [Double] = [], p99s: [Double] = [], maxes: [Double] = []
+        var verified = true
+        for _ in 0..<common.repeat {
+            let dir = makeTemporaryDirectory("serve")
+            defer { removeTree(dir) }
+            let socketPath = dir + "/s.sock"
+            let server = try ServerProcess(argv: [perflog, "serve", "--log", dir + "/log", "--socket", socketPath,
+                                                  "--durability", durability, "--json"])
+            let results = try runClients(inputs, socketPath: socketPath)
+            let exit = server.stop()
+            let seconds = Double(results.map(\.endNs).max()! - results.map(\.startNs).min()!) / 1e9
+            rates.append(Double(clients * events) / seconds)
+            times.append(seconds)
+            let latencies = Latencies(results.flatMap(\.latencies))
+            p50s.append(latencies.percentile(0.50))
+            p99s.append(latencies.percentile(0.99))
+            maxes.append(latencies.percentile(1.0))
+            let clean = results.allSatisfy { $0.acked == events && $0.errors == 0 }
+            verified = try verified && exit == 0 && clean && verify(dir + "/log", inputs)
+        }
+        var r = Report()
+        r.add("case", "serve-ingest")
+        r.add("clients", clients)
+        r.add("events", clients * events)
+        r.add("durability", durability)
+        r.add("seconds", median(times))
+        r.add("events_per_s", median(rates))
+        r.add("ack_p50_ns", median(p50s))
+        r.add("ack_p99_ns", median(p99s))
+        r.add("ack_max_ns", median(maxes))
+        r.add("verified", verified)
+        print(r.line)
+    }
+
+    /// The log holds exactly what the clients sent: every measure once, each ring the
+    /// newest of its stream in sending order.
+    func verify(_ path: String, _ inputs: [ClientInput]) throws -> Bool {
+        let log = try EventLog(path: path, options: { var o = EventLog.Options(); o.create = false; return o }())
+        let retain = log.retain
+        return try log.read { r in
+            guard try r.lastSeq() == UInt64(inputs.count * events) else { return false }
+            for input in inputs {
+                for (s, stream) in input.streams.enumerated() {
+                    let sent = input.invocations.indices.filter { $0 % input.streams.count == s }
+                    guard let summary = try r.summary(stream), summary.appended == UInt64(sent.count) else { return false }
+                    let ring = try r.ring(stream).map(\.invocation.rawValue)
+                    let expected = sent.suffix(retain).map { input.invocations[$0] }
+                    if ring != expected { return false }
+                }
+            }
+            return true
+        }
+    }
+
+    private func runClients(_ inputs: [ClientInput], socketPath: String) throws -> [ClientResult] {
+        let start = StartLine(parties: inputs.count)
+        let threads = inputs.map { input in
+            BenchThread.start {
+                Client(input: input, socketPath: socketPath, chunk: chunk, window: window).run(start: start)
+            }
+        }
+        let results = threads.map { $0.join() }
+        if let failure = results.first(where: { $0.failure != nil })?.failure { throw BenchError(failure) }
+        return results
+    }
+}
+
+/// One client's lines, built before the clock starts.
+struct ClientInput: Sendable {
+    var bytes: [UInt8] = []
+    /// Where each line ends (the offset just past its line feed).
+    var lineEnds: [Int] = []
+    var invocations: [UInt64] = []
+    var streams: [StreamName] = []
+
+    init(client: Int, events: Int, streams count: Int) {
+        let clis = ["claude", "codex", "gemini", "aider"]
+        streams = (0..<count).map { k in
+            // Names of ASCII letters, digits and dashes, well under the limit: valid.
+            try! StreamName(agent: "agent-\(client)-\(k / clis.count)", cli: clis[k % clis.count])
+        }
+        bytes.reserveCapacity(events * 190)
+        let base = Int64(1_795_000_000) * 1_000_000_000
+        for i in 0..<events {
+            let invocation = UInt64(client) << 40 | UInt64(i)
+            invocations.append(invocation)
+            let stream = streams[i % count]
+            let time = Timestamp.iso8601(unixNanoseconds: base + Int64(i) * 1000, precision: .microseconds)
+            let hex = String(invocation, radix: 16)
+            let line = "{\"time\":\"\(time)\",\"kind\":\"measure\",\"agent\":\"\(stream.agent)\",\"cli\":\"\(stream.cli)\",\"invocation\":\"\(hex)\",\"durationMs\":\(800 + i % 500).413,\"outcome\":\"ok\",\"pid\":\(4000 + client)}\n"
+            bytes.append(contentsOf: line.utf8)
+            lineEnds.append(bytes.count)
+        }
+    }
+}
+
+struct ClientResult: Sendable {
+    var startNs: UInt64 = 0
+    var endNs: UInt64 = 0
+    var acked = 0
+    var errors = 0
+    /// (latency in ns, events it applies to)
+    var latencies: [(UInt64, Int)] = []
+    var failure: String?
+}
+
+/// A socket client: writes chunks while under its window, reads acknowledgements.
+struct Client {
+    let input: ClientInput
+    let socketPath: String
+    let chunk: Int
+    let window: Int
+
+    func run(start: StartLine) -> ClientResult {
+        var result = ClientResult()
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { result.failure = "socket: \(String(cString: strerror(errno)))"; start.arrive(); return result }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let b = Array(socketPath.utf8)
+            raw.copyBytes(from: b)
+            raw[b.count] = 0
+        }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { result.failure = "connect: \(String(cString: strerror(errno)))"; start.arrive(); return result }
+        start.arrive()
+
+        let total = input.lineEnds.count
+        var sent = 0
+        var pending: [(end: Int, at: UInt64)] = []
+        var pendingHead = 0
+        var reader = AckReader()
+        result.startNs = monotonicNs()
+        while result.acked < total {
+            while sent < total && sent - result.acked < window {
+                let end = min(total, sent + chunk)
+                let from = sent == 0 ? 0 : input.lineEnds[sent - 1]
+                let to = input.lineEnds[end - 1]
+                let ok = input.bytes.withUnsafeBytes { b in writeAll(fd, UnsafeRawBufferPointer(rebasing: b[from..<to])) }
+                guard ok else { result.failure = "write: \(String(cString: strerror(errno)))"; return result }
+                pending.append((end, monotonicNs()))
+                sent = end
+                // Take whatever acknowledgements have arrived, without waiting.
+                if !reader.read(fd, wait: false, into: &result) { return result }
+                settle(&pending, &pendingHead, &result)
+            }
+            if result.acked < total {
+                if !reader.read(fd, wait: true, into: &result) { return result }
+                settle(&pending, &pendingHead, &result)
+            }
+        }
+        result.endNs = monotonicNs()
+        return result
+    }
+
+    private func settle(_ pending: inout [(end: Int, at: UInt64)], _ head: inout Int, _ result: inout ClientResult) {
+        let now = monotonicNs()
+        var previous = head == 0 ? 0 : pending[head - 1].end
+        while head < pending.count && pending[head].end <= result.acked {
+            result.latencies.append((now - pending[head].at, pending[head].end - previous))
+            previous = pending[head].end
+            head += 1
+        }
+    }
+
+    private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += n
+        }
+        return true
+    }
+}
+
+/// Reads reply lines: `{"ack":N}` advances the count; anything else is an error reply.
+struct AckReader {
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    var partial: [UInt8] = []
+
+    mutating func read(_ fd: Int32, wait: Bool, into result: inout ClientResult) -> Bool {
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, wait ? 0 : Int32(MSG_DONTWAIT)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return true }
+                result.failure = "read: \(String(cString: strerror(errno)))"
+                return false
+            }
+            if n == 0 { result.failure = "the service closed the connection"; return false }
+            for byte in buffer[..<n] {
+                if byte != 0x0A { partial.append(byte); continue }
+                let line = String(decoding: partial, as: UTF8.self)
+                partial.removeAll(keepingCapacity: true)
+                if line.hasPrefix("{\"ack\":"), let v = Int(line.dropFirst(7).dropLast()) {
+                    result.acked = max(result.acked, v)
+                } else {
+                    result.errors += 1
+                }
+            }
+            if wait || n < buffer.count { return true }
+        }
+    }
+}
+
+/// Per-event latencies: (nanoseconds, events) pairs.
+struct Latencies {
+    let sorted: [(UInt64, Int)]
+    let total: Int
+
+    init(_ pairs: [(UInt64, Int)]) {
+        sorted = pairs.sorted { $0.0 < $1.0 }
+        total = pairs.reduce(0) { $0 + $1.1 }
+    }
+
+    func percentile(_ q: Double) -> Double {
+        guard total > 0 else { return .nan }
+        let rank = max(1, Int((q * Double(total)).rounded(.up)))
+        var seen = 0
+        for (ns, count) in sorted {
+            seen += count
+            if seen >= rank { return Double(ns) }
+        }
+        return Double(sorted.last?.0 ?? 0)
+    }
+}
+
+/// Lets the clients start together, once all are connected.
+final class StartLine: @unchecked Sendable {
+    // Why @unchecked Sendable is safe: `count` is only touched under `mutex`.
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+    private var count: Int
+
+    init(parties: Int) {
+        count = parties
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&cond, nil)
+    }
+
+    func arrive() {
+        pthread_mutex_lock(&mutex)
+        count -= 1
+        if count == 0 { pthread_cond_broadcast(&cond) }
+        while count > 0 { pthread_cond_wait(&cond, &mutex) }
+        pthread_mutex_unlock(&mutex)
+    }
+}
+
+/// A POSIX thread that runs a client and hands back its result.
+final class BenchThread: @unchecked Sendable {
+    typealias R = ClientResult
+    // Why @unchecked Sendable is safe: `result` is written by the thread before it ends
+    // and read only after `pthread_join` returns.
+    private var thread = pthread_t()
+    private var result: R?
+    private let body: @Sendable () -> R
+
+    private init(body: @escaping @Sendable () -> R) { self.body = body }
+
+    /// Starts a thread running `body`.
+    static func start(_ body: @escaping @Sendable () -> R) -> BenchThread {
+        let t = BenchThread(body: body)
+        t.launch()
+        return t
+    }
+
+    private func launch() {
+        let me = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            let me = Unmanaged<BenchThread>.fromOpaque(raw).takeRetainedValue()
+            me.result = me.body()
+            return nil
+        }, me)
+    }
+
+    func join() -> R {
+        pthread_join(thread, nil)
+        return result!
+    }
+}
+
+/// `perflog serve` as a child process: started, waited on until it says where it
+/// listens (its first line of JSON on standard output), stopped with SIGTERM.
+struct ServerProcess {
+    let pid: pid_t
+
+    init(argv: [String]) throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw BenchError("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        var cArgs = argv.map { strdup($0) } + [nil]
+        defer { for p in cArgs { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+        close(fds[1])
+        guard rc == 0 else { close(fds[0]); throw BenchError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+        self.pid = pid
+        // The first line on standard output says the service is listening.
+        var byte: UInt8 = 0
+        var line: [UInt8] = []
+        while read(fds[0], &byte, 1) == 1 && byte != 0x0A { line.append(byte) }
+        close(fds[0])
+        guard line.first == UInt8(ascii: "{") else {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            throw BenchError("perflog serve did not start")
+        }
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status (-1 when it did not exit normally).
+    func stop() -> Int32 {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+    }
+}
