@@ -27,7 +27,7 @@ struct ServeIngest: ParsableCommand {
     @Option(help: "Concurrent socket clients.") var clients = 16
     @Option(help: "Events each client sends.") var events = 100_000
     @Option(help: "Lines per write.") var chunk = 256
-    @Option(help: "Unacknowledged lines a client allows before it waits.") var window = 8_192
+    @Option(help: "Unacknowledged lines a client allows before it waits.") var window = 1_024
     @Option(help: "Streams each client writes to (disjoint between clients).") var streamsPerClient = 64
     @Option(help: "durable, default or fast (the service's --durability).") var durability = "default"
     @OptionGroup var common: CommonOptions
