@@ -15,8 +15,8 @@ import Darwin
 /// dies mid-line leaves nothing half-recorded.
 ///
 /// The session stops reading while it has ``ServiceLimits/window`` events waiting for
-/// their commit, or while the client is not reading its replies: a slow client slows
-/// only itself.
+/// their commit (or all sessions together have ``ServiceLimits/totalWindow``), or
+/// while the client is not reading its replies: a slow client slows only itself.
 final class LineSession: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -36,6 +36,7 @@ final class LineSession: ChannelDuplexHandler {
     /// Reads recorded and not yet answered.
     private var unanswered = 0
     private var readHeld = false
+    private var waitingForRoom = false
     private var inputClosed = false
     private var draining = false
     private var closing = false
@@ -130,6 +131,7 @@ final class LineSession: ChannelDuplexHandler {
         submittedUpTo = upTo
         let count = batch.events.count
         inFlight += count
+        core.recorded(count)
         unanswered += 1
         core.counters.lines.add(UInt64(count + batch.problems.count), ordering: .relaxed)
         let loop = context.eventLoop
@@ -144,6 +146,7 @@ final class LineSession: ChannelDuplexHandler {
     /// per event line), then the acknowledgement.
     private func answer(_ result: Result<Void, PerfLogError>, problems: [LineProblem], eventLines: [Int], upTo: Int) {
         inFlight -= eventLines.count
+        core.settled(eventLines.count)
         unanswered -= 1
         var all = problems
         switch result {
@@ -188,11 +191,28 @@ final class LineSession: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if inFlight >= core.limits.window || !context.channel.isWritable || draining || inputClosed {
-            readHeld = true
-        } else {
+        if mayRead(context) {
             context.read()
+        } else {
+            readHeld = true
         }
+    }
+
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        guard inFlight < core.limits.window, context.channel.isWritable, !draining, !inputClosed else { return false }
+        guard core.isOverTotalWindow else { return true }
+        if !waitingForRoom {
+            waitingForRoom = true
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            core.waitForRoom { loop.execute { bound.value.roomCame() } }
+        }
+        return false
+    }
+
+    private func roomCame() {
+        waitingForRoom = false
+        resumeIfPossible()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -207,8 +227,7 @@ final class LineSession: ChannelDuplexHandler {
     }
 
     private func resumeIfPossible() {
-        guard readHeld, let context, inFlight < core.limits.window, context.channel.isWritable,
-              !draining, !inputClosed else { return }
+        guard readHeld, let context, mayRead(context) else { return }
         readHeld = false
         context.read()
     }

@@ -21,6 +21,34 @@ final class ServiceCore: Sendable {
     }
 
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
+    /// Events recorded by every connection and not yet settled.
+    private let inFlight = Atomic<Int>(0)
+    /// Connections that stopped reading because ``inFlight`` passed the total window:
+    /// each is resumed (on its event loop) once it is back under.
+    private let waitingForRoom = Mutex<[@Sendable () -> Void]>([])
+
+    /// Whether the connections together have ``ServiceLimits/totalWindow`` events in flight.
+    var isOverTotalWindow: Bool { inFlight.load(ordering: .relaxed) >= limits.totalWindow }
+
+    func recorded(_ count: Int) { inFlight.add(count, ordering: .relaxed) }
+
+    /// `count` events settled: wakes the connections waiting for room if there is some.
+    func settled(_ count: Int) {
+        let now = inFlight.subtract(count, ordering: .relaxed).newValue
+        guard now < limits.totalWindow else { return }
+        let waiting = waitingForRoom.withLock { w in
+            defer { w.removeAll() }
+            return w
+        }
+        for resume in waiting { resume() }
+    }
+
+    /// Calls `resume` once the total in flight is under the window again.
+    func waitForRoom(_ resume: @escaping @Sendable () -> Void) {
+        waitingForRoom.withLock { $0.append(resume) }
+        // Room may have come between the check and the registration.
+        if !isOverTotalWindow { settled(0) }
+    }
 
     init(log: EventLog, recorder: Recorder, limits: ServiceLimits, pool: NIOThreadPool) {
         self.log = log

@@ -11,8 +11,12 @@ public struct ServiceLimits: Sendable, Hashable {
     /// Events one socket connection may have waiting for their commit before the
     /// service stops reading from it until they are committed.
     public var window = 16_384
+    /// Events all connections together may have waiting for their commit: past it, the
+    /// service reads from no one until commits catch up (it bounds memory however many
+    /// clients there are).
+    public var totalWindow = 262_144
     /// Marks remembered for pairing with their measures (oldest forgotten first).
-    public var maxOpenMarks = 1 << 20
+    public var maxOpenMarks = 65_536
     /// How long shutdown waits for connections to be answered before closing them.
     public var drainTimeout: Duration = .seconds(10)
 
