@@ -492,8 +492,11 @@ enum ISO8601 {
 
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        let (scaled, o1) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let (ns, o2) = scaled.addingReportingOverflow(fraction)
+        // For the last second before the earliest representable one, seconds × 10⁹
+        // alone overflows although the sum fits: borrow a second from the fraction.
+        let borrow: Int64 = seconds < 0 && fraction > 0 ? 1 : 0
+        let (scaled, o1) = (seconds + borrow).multipliedReportingOverflow(by: 1_000_000_000)
+        let (ns, o2) = scaled.addingReportingOverflow(fraction - borrow * 1_000_000_000)
         return o1 || o2 ? nil : ns
     }
 

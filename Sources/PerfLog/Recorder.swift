@@ -514,7 +514,8 @@ final class Core: Sendable {
                 // Every waiting callback with an event in this batch has lost it.
                 var k = s.settlementHead
                 while k < s.settlement.count && s.settlement[k].first < s.settled {
-                    if s.settlement[k].end > from && s.settlement[k].failure == nil { s.settlement[k].failure = failure }
+                    let c = s.settlement[k]
+                    if c.end > from && c.end > c.first && c.failure == nil { s.settlement[k].failure = failure }
                     k += 1
                 }
             } else if count > 0 {
