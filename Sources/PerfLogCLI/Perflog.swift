@@ -41,6 +41,7 @@ struct Perflog: ParsableCommand {
               perflog import events.ndjson
               perflog check
               perflog compact --retain 50
+              perflog serve --http 9464 &
 
             The log is .planning/metrics/perflog/ under the current directory \
             unless --log PATH or the PERFLOG_LOG environment variable names \
@@ -61,7 +62,8 @@ struct Perflog: ParsableCommand {
               74  the path is not a perflog log, or the log is damaged, from a
                   newer perflog, or the disk failed (the path is left untouched)
               75  the log is busy (compact, while other processes keep it in
-                  use); try again
+                  use), or another perflog serve answers on the socket; try
+                  again
             perflog exec exits with its command's status instead: 128+N when \
             the command died of signal N, 127 when it was not found, 126 when it \
             could not be executed.

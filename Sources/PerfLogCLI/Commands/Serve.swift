@@ -23,9 +23,9 @@ extension Perflog {
                 replaced; a live one is not (exit 75).
 
                 Lines (one JSON object each, ending in a line feed):
-                  {"kind":"measure","agent":"planner","cli":"claude","durationMs":812.4,"outcome":"ok"}
-                  {"kind":"mark","agent":"planner","cli":"claude","invocation":"6f1c2a9e"}
-                  {"kind":"measure","invocation":"6f1c2a9e","outcome":"failed","exitCode":1}
+                  {"kind":"measure","agent":"a","cli":"c","durationMs":812.4,"outcome":"ok"}
+                  {"kind":"mark","agent":"a","cli":"c","invocation":"6f1c2a9e"}
+                  {"kind":"measure","invocation":"6f1c2a9e","outcome":"failed"}
                 The fields are those of perflog's NDJSON (perflog tail --json), with \
                 time (default: when the line arrived), pid (default 0) and seq \
                 optional. A measure without durationMs ends the mark with its \
@@ -57,8 +57,8 @@ extension Perflog {
                 Examples:
                   perflog serve &
                   perflog serve --http 9464
-                  printf '%s\\n' '{"kind":"measure","agent":"a","cli":"c","durationMs":5,"outcome":"ok"}' \\
-                    | socat - UNIX-CONNECT:.planning/metrics/perflog.sock
+                  ev='{"kind":"measure","agent":"a","cli":"c","durationMs":5,"outcome":"ok"}'
+                  echo "$ev" | socat - UNIX-CONNECT:.planning/metrics/perflog.sock
                   curl --data-binary @events.ndjson http://127.0.0.1:9464/events
                 """)
 
@@ -69,7 +69,7 @@ extension Perflog {
         @Option(help: ArgumentHelp("Also serve HTTP here: PORT, 127.0.0.1:PORT or [::1]:PORT.", valueName: "address"))
         var http: String?
 
-        @Option(help: ArgumentHelp("What a commit promises: durable, default or fast (see perflog --help).", valueName: "mode"))
+        @Option(help: ArgumentHelp("What a commit promises: durable (on disk when acknowledged), default (data flushed, LMDB's meta page not) or fast (flushed every second; a process crash still loses nothing acknowledged).", valueName: "mode"))
         var durability: String = "default"
 
         @Option(help: ArgumentHelp("The longest line accepted, in bytes.", valueName: "bytes"))
