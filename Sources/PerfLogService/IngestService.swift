@@ -137,8 +137,9 @@ public final class IngestService: Sendable {
     /// Totals so far.
     public var counters: ServiceCounters { core.counters.snapshot }
 
-    /// Starts a graceful stop and returns at once: stops accepting, lets every
-    /// connection be answered for what it sent in full, then closes them.
+    /// Starts a graceful stop and returns at once: stops accepting and reading, answers
+    /// every connection for the lines it has read (once committed), and closes each when
+    /// its replies are delivered (or after ``ServiceLimits/drainTimeout``).
     /// ``waitUntilStopped()`` then flushes the recorder. Later calls do nothing.
     public func shutdown() {
         guard !core.stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }

@@ -223,7 +223,8 @@ final class LineSession: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A reset connection or a failed write: the client is gone; what it sent in
         // full is still recorded.
-        close()
+        closing = true
+        context.close(promise: nil)
     }
 
     private func resumeIfPossible() {
@@ -239,9 +240,15 @@ final class LineSession: ChannelDuplexHandler {
         if unanswered == 0 { close() }
     }
 
+    /// Closes once every reply written so far has reached the socket: closing at once
+    /// would discard replies a client has not read yet (and it would resend lines that
+    /// were committed). A client that never reads is closed by the shutdown's timeout.
     private func close() {
         guard !closing, let context else { return }
         closing = true
-        context.close(promise: nil)
+        let channel = context.channel
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0)), promise: written)
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
 }

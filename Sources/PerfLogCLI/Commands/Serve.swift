@@ -49,9 +49,10 @@ extension Perflog {
                 PORT 0 takes a free port. Any other address must be written out and is \
                 reachable from other machines: there is no authentication.
 
-                SIGINT or SIGTERM stops the service gracefully: it stops accepting, \
-                answers what every client sent in full, commits it, removes the socket \
-                and exits 0. A second signal ends it at once. A restart carries on with \
+                SIGINT or SIGTERM stops the service gracefully: it stops accepting and \
+                reading, commits and answers every line it has read (lines it had not \
+                read yet get no ack, so a client knows to send them again), removes the \
+                socket and exits 0. A second signal ends it at once. A restart carries on with \
                 the same log; every acknowledged event is in it, even after kill -9.
 
                 Examples:
