@@ -24,6 +24,8 @@ final class HTTPSession: ChannelInboundHandler {
     private var refused = false
     private var busy = false
     private var draining = false
+    /// Opened past ``ServiceLimits/maxConnections``: the first request is refused.
+    private var tooMany = false
 
     init(core: ServiceCore) { self.core = core }
 
@@ -31,12 +33,19 @@ final class HTTPSession: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelActive(context: ChannelHandlerContext) {
+        if core.openHTTPConnections.add(1, ordering: .relaxed).newValue > core.limits.maxConnections {
+            // Told at its first request, which HTTP expects an answer to.
+            tooMany = true
+            context.fireChannelActive()
+            return
+        }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         core.register(context.channel) { bound.value.drain() }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        core.openHTTPConnections.subtract(1, ordering: .relaxed)
         core.unregister(context.channel)
         context.fireChannelInactive()
     }
@@ -44,6 +53,13 @@ final class HTTPSession: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
+            if tooMany {
+                refused = true
+                respond(.serviceUnavailable,
+                        json: "{\"error\":\"too many connections (the limit is \(core.limits.maxConnections)); try again later\"}\n",
+                        close: true)
+                return
+            }
             head = h
             body = nil
             refused = false

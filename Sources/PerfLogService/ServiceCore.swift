@@ -14,6 +14,8 @@ final class ServiceCore: Sendable {
     /// Runs projections (for `/streams` and `/metrics`) off the event loops.
     let pool: NIOThreadPool
     let stopping = Atomic<Bool>(false)
+    /// HTTP connections open now (bounded by ``ServiceLimits/maxConnections`` too).
+    let openHTTPConnections = Atomic<Int>(0)
 
     private struct Connection {
         let channel: any Channel

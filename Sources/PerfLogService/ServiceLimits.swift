@@ -6,7 +6,8 @@ public struct ServiceLimits: Sendable, Hashable {
     public var maxLineBytes = 64 << 10
     /// The largest HTTP request body accepted, in bytes (413 beyond it).
     public var maxRequestBytes = 16 << 20
-    /// Socket connections open at once; one more is told so and closed.
+    /// Connections open at once, on the socket and on HTTP each; one more is told so
+    /// and closed.
     public var maxConnections = 1024
     /// Events one socket connection may have waiting for their commit before the
     /// service stops reading from it until they are committed.

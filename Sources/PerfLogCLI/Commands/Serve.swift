@@ -79,7 +79,7 @@ extension Perflog {
         @Option(help: ArgumentHelp("The largest HTTP request body accepted, in bytes.", valueName: "bytes"))
         var maxRequestBytes: Int = ServiceLimits().maxRequestBytes
 
-        @Option(help: ArgumentHelp("Socket connections open at once.", valueName: "n"))
+        @Option(help: ArgumentHelp("Connections open at once, on the socket and on HTTP each; one more is refused.", valueName: "n"))
         var maxConnections: Int = ServiceLimits().maxConnections
 
         @Flag(help: "Print where the service listens as one JSON object on standard output, and its totals as another when it stops.")
