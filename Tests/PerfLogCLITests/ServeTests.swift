@@ -903,8 +903,15 @@ struct ServeTests {
         #expect(status == 0, "\(stderr)")
     }
 
-    @Test("half-closed by a client that reads late: every reply reaches it before the service closes")
-    func halfCloseDeliversEveryReply() throws {
+    /// How a connection ends while its client has not read its replies yet.
+    enum LateEnding: String, CaseIterable, CustomTestStringConvertible {
+        case halfClose = "the client half-closes"
+        case gracefulStop = "the service is stopped with SIGTERM"
+        var testDescription: String { rawValue }
+    }
+
+    @Test("a client that reads late still gets every reply before the service closes", arguments: LateEnding.allCases)
+    func lateReaderGetsEveryReply(_ ending: LateEnding) throws {
         let dir = try scratch()
         let log = dir.file("log"), socket = dir.file("s.sock")
         let service = try Service(log: log, socket: socket, options: ["--http", "127.0.0.1:0"])
@@ -913,36 +920,17 @@ struct ServeTests {
         // 20,000 refused lines (a megabyte and more of error replies), then one to commit.
         let bad = 20_000
         try client.writeWithoutReading(Array((String(repeating: "{}\n", count: bad) + measure("late", "c", invocation: 0xB01)).utf8))
-        client.shutdownWrite()
+        if ending == .halfClose { client.shutdownWrite() }
         // Only once the service has answered every line does the client start reading.
         #expect(try waitForCounters(port: port, committed: 1, rejected: bad), "the service never answered every line")
+        if ending == .gracefulStop { service.process.send(SIGTERM) }
         let replies = client.repliesUntilClosed()
         #expect(replies.closed, "\(replies)")
         #expect(replies.replies.count(where: { $0.ack == nil }) == bad, "\(replies)")
         #expect(replies.lastAck == bad + 1, "line \(bad + 1) was committed but never acknowledged: \(replies)")
         #expect(try loggedInvocations(log) == [0xB01])
-        let (status, stderr, _) = service.stop()
+        let (status, stderr) = ending == .gracefulStop ? service.process.wait() : { let r = service.stop(); return (r.status, r.stderr) }()
         #expect(status == 0, "\(stderr)")
-    }
-
-    @Test("stopped with SIGTERM: a client that reads late still gets every reply before the service closes")
-    func gracefulStopDeliversEveryReply() throws {
-        let dir = try scratch()
-        let log = dir.file("log"), socket = dir.file("s.sock")
-        let service = try Service(log: log, socket: socket, options: ["--http", "127.0.0.1:0"])
-        let port = try #require(service.httpPort)
-        let client = try Client.unix(socket)
-        let bad = 20_000
-        try client.writeWithoutReading(Array((String(repeating: "{}\n", count: bad) + measure("late", "c", invocation: 0xC01)).utf8))
-        #expect(try waitForCounters(port: port, committed: 1, rejected: bad), "the service never answered every line")
-        service.process.send(SIGTERM)
-        let replies = client.repliesUntilClosed()
-        #expect(replies.closed, "\(replies)")
-        #expect(replies.replies.count(where: { $0.ack == nil }) == bad, "\(replies)")
-        #expect(replies.lastAck == bad + 1, "line \(bad + 1) was committed but never acknowledged: \(replies)")
-        let (status, stderr) = service.process.wait()
-        #expect(status == 0, "\(stderr)")
-        #expect(try loggedInvocations(log) == [0xC01])
     }
 
     @Test("the socket: mode 0600, a live one is not taken over (75), a file is left alone (73), a stale one is replaced, --max-connections")
