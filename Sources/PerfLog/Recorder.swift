@@ -51,6 +51,9 @@ public final class Recorder: Sendable {
         /// How long the writer waits after the last commit before regenerating the
         /// projection.
         public var projectionDebounce: Duration = .milliseconds(100)
+        /// The longest the projection may lag behind the log while commits keep coming
+        /// (so a steady stream of events does not put it off for ever).
+        public var projectionMaxLag: Duration = .seconds(1)
 
         /// Default options.
         public init() {}
@@ -435,6 +438,10 @@ final class Core: Sendable {
         let debounceNs = UInt64(options.projectionDebounce.components.seconds) * 1_000_000_000
             + UInt64(options.projectionDebounce.components.attoseconds / 1_000_000_000)
         var projectionDue: UInt64?
+        /// When the oldest commit the projection does not cover yet was made.
+        var projectionBehindSince: UInt64?
+        let maxLagNs = UInt64(options.projectionMaxLag.components.seconds) * 1_000_000_000
+            + UInt64(options.projectionMaxLag.components.attoseconds / 1_000_000_000)
 
         while true {
             // Sleep until there is work; then give the batch up to maxDelay to fill. With a
@@ -448,6 +455,7 @@ final class Core: Sendable {
                 monitor.withLock { $0.writerIdle = false }
                 writeProjection()
                 projectionDue = nil
+                projectionBehindSince = nil
                 continue
             }
             let deadline: UInt64 = monitor.withLock { $0.firstPendingNs &+ maxDelayNs }
@@ -474,7 +482,16 @@ final class Core: Sendable {
             if stop { break }
             commit(&batch)
             unsynced = true
-            if options.projectionPath != nil { projectionDue = EventClock.monotonicNs() &+ debounceNs }
+            if options.projectionPath != nil {
+                let now = EventClock.monotonicNs()
+                projectionDue = now &+ debounceNs
+                if projectionBehindSince == nil { projectionBehindSince = now }
+                if let since = projectionBehindSince, now &- since >= maxLagNs {
+                    writeProjection()
+                    projectionDue = nil
+                    projectionBehindSince = nil
+                }
+            }
             if log.durability == .fast, EventClock.monotonicNs() &- lastSyncNs >= syncIntervalNs {
                 syncFast()
                 lastSyncNs = EventClock.monotonicNs()

@@ -1077,4 +1077,29 @@ struct ServeTests {
         #expect(events.filter { $0["kind"] as? String == "mark" }.isEmpty, "the timed run's mark is closed by its measure")
         try expectSound(log)
     }
+
+    @Test("--project keeps agent-performance.json current while the service runs")
+    func projectWhileServing() throws {
+        let dir = try scratch()
+        let log = dir.file("log"), socket = dir.file("s.sock"), out = dir.file("agent-performance.json")
+        let service = try Service(log: log, socket: socket, options: ["--project", "--out", out])
+        let client = try Client.unix(socket)
+        try client.write((0..<40).map { measure("planner", $0 % 2 == 0 ? "claude" : "codex", invocation: 0xD00 + UInt64($0)) }.joined())
+        #expect(client.replies(untilAck: 40).lastAck == 40)
+        // Written by the service's recorder after the commit: wait for it, with a deadline.
+        let deadline = Date(timeIntervalSinceNow: 30)
+        var projection: [String: Any] = [:]
+        while Date() < deadline {
+            if let data = FileManager.default.contents(atPath: out),
+               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               (json["measurements"] as? [Any])?.count == 40 {
+                projection = json
+                break
+            }
+        }
+        #expect((projection["measurements"] as? [Any])?.count == 40, "the projection never showed the 40 measures")
+        #expect((projection["streams"] as? [[String: Any]])?.map { $0["cli"] as? String } == ["claude", "codex"])
+        let (status, stderr, _) = service.stop()
+        #expect(status == 0, "\(stderr)")
+    }
 }

@@ -30,6 +30,23 @@ struct ProjectionUpdateTests {
         #expect(recorder.counters.projectionFailures == 0)
     }
 
+    @Test("commits that keep coming do not put the projection off past its maximum lag")
+    func recorderMaxLag() throws {
+        let dir = try TemporaryDirectory()
+        var options = Recorder.Options()
+        options.projectionPath = dir.path + "/agent-performance.json"
+        // Never idle long enough for the debounce: only the maximum lag can write it.
+        options.projectionDebounce = .seconds(3600)
+        options.projectionMaxLag = .zero
+        let recorder = try Recorder(path: dir.path + "/log", options: options)
+        for i in 0..<10 { try recorder.record(agent: "planner", cli: "claude", duration: .milliseconds(i + 1)) }
+        try recorder.flush()
+        try eventually("the projection holds 10 measures while the recorder runs") {
+            measures(in: dir.path + "/agent-performance.json") == 10
+        }
+        try recorder.close()
+    }
+
     @Test("a projection that cannot be written is a warning, never a lost event")
     func recorderUnwritable() throws {
         let dir = try TemporaryDirectory()

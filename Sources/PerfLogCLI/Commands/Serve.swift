@@ -58,6 +58,7 @@ extension Perflog {
                 Examples:
                   perflog serve &
                   perflog serve --http 9464
+                  perflog serve --project      # also keeps agent-performance.json current
                   ev='{"kind":"measure","agent":"a","cli":"c","durationMs":5,"outcome":"ok"}'
                   echo "$ev" | socat - UNIX-CONNECT:.planning/metrics/perflog.sock
                   curl --data-binary @events.ndjson http://127.0.0.1:9464/events
@@ -82,6 +83,14 @@ extension Perflog {
         @Option(help: ArgumentHelp("Connections open at once, on the socket and on HTTP each; one more is refused.", valueName: "n"))
         var maxConnections: Int = ServiceLimits().maxConnections
 
+        @Flag(help: ArgumentHelp(
+            "Keep agent-performance.json up to date, as perflog project --watch does.",
+            discussion: "Written after commits (within about a second while events keep coming) to --out."))
+        var project = false
+
+        @Option(help: ArgumentHelp("With --project, the file to write.", valueName: "path"), completion: .file())
+        var out: String = Project.defaultPath
+
         @Flag(help: "Print where the service listens as one JSON object on standard output, and its totals as another when it stops.")
         var json = false
 
@@ -95,6 +104,7 @@ extension Perflog {
             if maxLineBytes < 1024 || maxLineBytes > 16 << 20 { throw ValidationError("--max-line-bytes must be from 1024 to 16777216") }
             if maxRequestBytes < 1024 { throw ValidationError("--max-request-bytes must be at least 1024") }
             if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+            if out.isEmpty { throw ValidationError("--out must not be empty") }
         }
 
         func run() throws {
@@ -114,6 +124,7 @@ extension Perflog {
             configuration.limits.maxLineBytes = maxLineBytes
             configuration.limits.maxRequestBytes = maxRequestBytes
             configuration.limits.maxConnections = maxConnections
+            if project { configuration.recorder.projectionPath = out }
             let service: IngestService
             do {
                 service = try IngestService(log: eventLog, configuration: configuration)
