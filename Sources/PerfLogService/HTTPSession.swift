@@ -72,7 +72,13 @@ final class HTTPSession: ChannelInboundHandler {
                 refuseTooLarge()
                 return
             }
-            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+            if var held = body {
+                body = nil  // one reference, so the append does not copy
+                held.writeBuffer(&chunk)
+                body = held
+            } else {
+                body = chunk
+            }
         case .end:
             guard !refused, let head else { return }
             self.head = nil

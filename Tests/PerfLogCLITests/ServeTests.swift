@@ -1102,4 +1102,47 @@ struct ServeTests {
         let (status, stderr, _) = service.stop()
         #expect(status == 0, "\(stderr)")
     }
+
+    @Test("however the bytes are cut into writes, the service finds the same lines: same errors, same final ack, same log")
+    func linesDoNotDependOnHowTheyArrive() throws {
+        // Valid, invalid, blank, CR LF, over-long (in one write and across many) lines.
+        var text = ""
+        var valid: Set<UInt64> = []
+        for i in 0..<120 {
+            switch i % 8 {
+            case 0: text += "\n"
+            case 1: text += "{\"kind\":\"measure\",\"agent\":\"x\"}\n"
+            case 2: text += String(repeating: "z", count: 1500 + i) + "\n"
+            case 3: text += "not json at all\r\n"
+            default:
+                text += measure("cut", "c", invocation: 0xE00 + UInt64(i), ms: i).dropLast() + "\r\n"
+                valid.insert(0xE00 + UInt64(i))
+            }
+        }
+        let bytes = Array(text.utf8)
+        var outcomes: [[String]] = []
+        for seed in [1, 2, 3] as [UInt64] {
+            let dir = try scratch()
+            let log = dir.file("log"), socket = dir.file("s.sock")
+            let service = try Service(log: log, socket: socket, options: ["--max-line-bytes", "1024"])
+            let client = try Client.unix(socket)
+            // Pieces of 1 to 97 bytes (seed 1 sends it all at once).
+            var rng = SystemRandomNumberGenerator()
+            var offset = 0
+            while offset < bytes.count {
+                let piece = seed == 1 ? bytes.count : Int.random(in: 1...97, using: &rng)
+                let end = min(bytes.count, offset + piece)
+                try client.write(Array(bytes[offset..<end]))
+                offset = end
+            }
+            let replies = client.replies(untilAck: 120)
+            #expect(replies.lastAck == 120 && replies.inLineOrder, "\(replies)")
+            outcomes.append(replies.errors.map { "\($0.line ?? 0) \($0.field ?? "-") \($0.error ?? "")" })
+            let (status, stderr, _) = service.stop()
+            #expect(status == 0, "\(stderr)")
+            #expect(Set(try loggedInvocations(log)) == valid)
+        }
+        #expect(outcomes[0].count == 45, "\(outcomes[0])")
+        #expect(outcomes[1] == outcomes[0] && outcomes[2] == outcomes[0])
+    }
 }
