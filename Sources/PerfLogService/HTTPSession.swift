@@ -122,7 +122,11 @@ final class HTTPSession: ChannelInboundHandler {
         switch path {
         case "/events": only([.POST]) { postEvents(body, keepAlive: keepAlive) }
         case "/streams": only([.GET, .HEAD]) { getStreams(query: query, keepAlive: keepAlive, head: head.method == .HEAD) }
-        case "/metrics": only([.GET, .HEAD]) { getMetrics(keepAlive: keepAlive, head: head.method == .HEAD) }
+        case "/metrics":
+            only([.GET, .HEAD]) {
+                getMetrics(classic: ServiceMetrics.wantsClassicText(accept: head.headers["accept"]), keepAlive: keepAlive,
+                           head: head.method == .HEAD)
+            }
         case "/healthz": only([.GET, .HEAD]) { getHealth(keepAlive: keepAlive, head: head.method == .HEAD) }
         default:
             respond(.notFound, json: "{\"error\":\"no such path: \(JSONText.quoted(path).dropFirst().dropLast()); try /events, /streams, /metrics or /healthz\"}\n",
@@ -205,16 +209,17 @@ final class HTTPSession: ChannelInboundHandler {
     }
 
     /// The OpenMetrics exposition of the log's statistics, and the service's own
-    /// counters.
-    private func getMetrics(keepAlive: Bool, head: Bool) {
+    /// counters; the classic Prometheus text format for a scraper that asks for it.
+    private func getMetrics(classic: Bool, keepAlive: Bool, head: Bool) {
         let counters = core.counters.snapshot
-        project(filter: StreamFilter(), keepAlive: keepAlive, head: head,
-                contentType: "application/openmetrics-text; version=1.0.0; charset=utf-8") { projection in
+        let contentType = classic ? "text/plain; version=0.0.4; charset=utf-8"
+                                  : "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        project(filter: StreamFilter(), keepAlive: keepAlive, head: head, contentType: contentType) { projection in
             var text = projection.rendered(.openmetrics)
             if text.hasSuffix("# EOF\n") { text.removeLast(6) }
             text += ServiceMetrics.render(counters)
             text += "# EOF\n"
-            return text
+            return classic ? ServiceMetrics.classicText(fromOpenMetrics: text) : text
         }
     }
 
@@ -297,6 +302,39 @@ final class HTTPSession: ChannelInboundHandler {
 
 /// The service's own counters in OpenMetrics text.
 enum ServiceMetrics {
+    /// Whether a scraper's `Accept` header asks for the classic text format (0.0.4) and
+    /// not OpenMetrics: it names `text/plain` and not `application/openmetrics-text`.
+    /// Without a preference, the answer is OpenMetrics.
+    static func wantsClassicText(accept: [String]) -> Bool {
+        let value = accept.joined(separator: ",").lowercased()
+        return value.contains("text/plain") && !value.contains("application/openmetrics-text")
+    }
+
+    /// OpenMetrics text in the classic Prometheus format: no `# UNIT` or `# EOF`, and a
+    /// counter's `# TYPE`/`# HELP` name its `_total` sample (the classic format's rule).
+    static func classicText(fromOpenMetrics text: String) -> String {
+        var counters = Set<Substring>()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        for line in lines where line.hasPrefix("# TYPE ") && line.hasSuffix(" counter") {
+            counters.insert(line.dropFirst(7).dropLast(8))
+        }
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for line in lines {
+            if line.hasPrefix("# UNIT ") || line == "# EOF" { continue }
+            if line.hasPrefix("# TYPE ") || line.hasPrefix("# HELP ") {
+                let rest = line.dropFirst(7)
+                let name = rest.prefix { $0 != " " }
+                if counters.contains(name) {
+                    out += line.prefix(7) + name + "_total" + rest.dropFirst(name.count) + "\n"
+                    continue
+                }
+            }
+            if !line.isEmpty { out += line + "\n" }
+        }
+        return out
+    }
+
     static func render(_ c: ServiceCounters) -> String {
         var out = ""
         func counter(_ name: String, _ help: String, _ value: UInt64) {

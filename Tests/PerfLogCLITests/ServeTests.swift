@@ -832,6 +832,22 @@ struct ServeTests {
         }
         #expect(samples.contains { $0.hasPrefix("om counter perflog_serve_http_requests_total [] ") }, "\(output)")
 
+        // A scraper that asks for the classic text format gets it, with counters typed.
+        let classic = try rawHTTP(port: port, "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: text/plain;version=0.0.4\r\nConnection: close\r\n\r\n")
+        #expect(classic.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true, "\(classic.headers)")
+        #expect(!classic.body.contains("# EOF") && !classic.body.contains("# UNIT"), "\(classic.body)")
+        let classicParse = """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families as text
+            for f in text(sys.stdin.read()):
+                for s in f.samples:
+                    print(f.type, s.name, float(s.value))
+            """
+        let (classicParsed, classicOutput) = try runProgram("/usr/bin/env", ["python3", "-c", classicParse], input: classic.body)
+        #expect(classicParsed == 0, "\(classicOutput)\n\(classic.body)")
+        #expect(classicOutput.contains("counter perflog_serve_events_committed_total 5.0"), "\(classicOutput)")
+        #expect(classicOutput.contains("summary perflog_invocation_duration_seconds_count"), "\(classicOutput)")
+
         let missing = try http(port: port, "GET", "/nothing-here")
         #expect(missing.status == 404, "\(missing)")
         #expect(decodeObject(missing.body)["error"] is String, "\(missing)")
