@@ -8,6 +8,8 @@ public struct ServiceCounters: Sendable, Hashable {
     public var committed: UInt64 = 0
     /// Lines refused with an error reply (they broke a rule, or their commit failed).
     public var rejected: UInt64 = 0
+    /// Events lost to commits that failed (a full disk, say); each client was told.
+    public var lost: UInt64 = 0
     /// Socket connections accepted since the start.
     public var connections: UInt64 = 0
     /// Socket connections open now.

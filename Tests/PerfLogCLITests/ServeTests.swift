@@ -1161,4 +1161,47 @@ struct ServeTests {
         #expect(outcomes[0].count == 45, "\(outcomes[0])")
         #expect(outcomes[1] == outcomes[0] && outcomes[2] == outcomes[0])
     }
+
+    @Test("a full disk: lines whose commit failed get an error, the connection stays up, recording resumes once space returns")
+    func fullDisk() throws {
+        let dir = try scratch()
+        let disk = dir.file("disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        #expect(try system(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk]) == 0, "the fault tests need root to mount a tmpfs")
+        defer { _ = try? system(["umount", "-l", disk]) }
+        let log = disk + "/log", socket = dir.file("s.sock")
+        let service = try Service(log: log, socket: socket)
+        let client = try Client.unix(socket)
+        let meta = "{" + (0..<16).map { "\"k\($0)\":\"" + String(repeating: "v", count: 250) + "\"" }.joined(separator: ",") + "}"
+        func line(_ i: Int) -> String {
+            "{\"kind\":\"measure\",\"agent\":\"a\(i % 50)\",\"cli\":\"c\",\"invocation\":\"\(hex(0xF000 + UInt64(i)))\",\"durationMs\":1,\"outcome\":\"ok\",\"meta\":\(meta)}\n"
+        }
+        // One line at a time, each answered before the next, until a commit fails.
+        var committed: Set<UInt64> = []
+        var failedLine: Int?
+        for i in 1...1_000 {
+            try client.write(line(i))
+            let replies = client.replies(untilAck: i)
+            #expect(replies.lastAck == i, "\(replies)")
+            if let error = replies.errors.first {
+                #expect(error.line == i && error.error?.contains("no space left") == true, "\(error)")
+                failedLine = i
+                break
+            }
+            committed.insert(0xF000 + UInt64(i))
+        }
+        let failed = try #require(failedLine, "the disk never filled")
+        #expect(!committed.isEmpty)
+        #expect(try system(["mount", "-o", "remount,size=8m", disk]) == 0)
+        try client.write(line(failed + 1))
+        let after = client.replies(untilAck: failed + 1)
+        #expect(after.errors.isEmpty && after.lastAck == failed + 1, "\(after)")
+        committed.insert(0xF000 + UInt64(failed + 1))
+        // The clients were told: the stop is clean, with the loss counted and a warning.
+        let (status, stderr, stopped) = service.stop()
+        #expect(status == 0, "\(stderr)")
+        #expect(stopped?["lost"] as? Int == 1 && stderr.contains("1 event was not stored"), "\(String(describing: stopped)) \(stderr)")
+        #expect(Set(try loggedInvocations(log)) == committed)
+        try expectSound(log)
+    }
 }

@@ -151,10 +151,13 @@ extension Perflog {
                 Terminal.status("perflog serve: listening on \(where_) (log \(path)); stop with Ctrl-C or SIGTERM")
             }
 
-            let totals: ServiceCounters
-            do { totals = try service.waitUntilStopped() } catch { throw CLIFailure(error) }
+            let totals = service.waitUntilStopped()
+            if totals.lost > 0 {
+                let what = totals.lost == 1 ? "1 event was" : "\(totals.lost) events were"
+                Terminal.warning("\(what) not stored because a commit failed; the clients were told which")
+            }
             if json {
-                Terminal.out("{\"stopped\":true,\"lines\":\(totals.lines),\"committed\":\(totals.committed),\"rejected\":\(totals.rejected),\"connections\":\(totals.connections),\"httpRequests\":\(totals.httpRequests)}\n")
+                Terminal.out("{\"stopped\":true,\"lines\":\(totals.lines),\"committed\":\(totals.committed),\"rejected\":\(totals.rejected),\"lost\":\(totals.lost),\"connections\":\(totals.connections),\"httpRequests\":\(totals.httpRequests)}\n")
             } else {
                 Terminal.status("perflog serve: stopped: \(totals.committed) events committed, \(totals.rejected) lines refused, \(totals.connections) connections")
             }
