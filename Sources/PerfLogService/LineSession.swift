@@ -54,11 +54,9 @@ final class LineSession: ChannelDuplexHandler {
         core.counters.connections.add(1, ordering: .relaxed)
         let open = core.counters.openConnections.add(1, ordering: .relaxed).newValue
         if open > UInt64(core.limits.maxConnections) {
-            var out: [UInt8] = []
-            out.append(contentsOf: "{\"error\":\"too many connections (the limit is \(core.limits.maxConnections)); try again later\"}\n".utf8)
-            closing = true
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: out)), promise: nil)
-            context.close(promise: nil)
+            let refusal = "{\"error\":\"too many connections (the limit is \(core.limits.maxConnections)); try again later\"}\n"
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: refusal)), promise: nil)
+            close()
             return
         }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
