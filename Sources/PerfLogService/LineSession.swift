@@ -41,6 +41,10 @@ final class LineSession: ChannelDuplexHandler {
     private var draining = false
     private var closing = false
     private var ids: SplitMix64
+    /// Fires when the current line has stayed incomplete for ``ServiceLimits/lineTimeout``.
+    private var lineTimer: Scheduled<Void>?
+    /// The number the incomplete line will have, which `lineTimer` watches.
+    private var timedLine = 0
 
     init(core: ServiceCore, seed: UInt64) {
         self.core = core
@@ -48,7 +52,10 @@ final class LineSession: ChannelDuplexHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        lineTimer?.cancel()
+        self.context = nil
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         core.counters.connections.add(1, ordering: .relaxed)
@@ -78,6 +85,39 @@ final class LineSession: ChannelDuplexHandler {
         buffer.withUnsafeReadableBytes { bytes in
             split(bytes, wallNs: wallNs, monoNs: monoNs, into: &batch)
         }
+        submit(batch)
+        watchIncompleteLine()
+    }
+
+    /// Starts the line timer when a line is left incomplete, and stops it once none is.
+    private func watchIncompleteLine() {
+        guard !partial.isEmpty else {
+            lineTimer?.cancel()
+            lineTimer = nil
+            return
+        }
+        guard lineTimer == nil || timedLine != lineNumber + 1 else { return }
+        lineTimer?.cancel()
+        lineTimer = nil
+        guard let context, let timeout = core.limits.lineTimeout else { return }
+        timedLine = lineNumber + 1
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let line = timedLine
+        let ns = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        lineTimer = context.eventLoop.scheduleTask(in: .nanoseconds(ns)) { bound.value.lineTimedOut(line, after: timeout) }
+    }
+
+    /// The line is still incomplete: refuse it, answer what came before, and close.
+    private func lineTimedOut(_ line: Int, after timeout: Duration) {
+        lineTimer = nil
+        guard !closing, !inputClosed, !draining, !partial.isEmpty, lineNumber + 1 == line else { return }
+        lineNumber += 1
+        partial.removeAll()
+        var batch = LineBatch()
+        batch.problems.append(LineProblem(
+            line: lineNumber, field: nil,
+            message: "no line feed within \(timeout.components.seconds) s of the line's first byte; the connection is closed"))
+        draining = true
         submit(batch)
     }
 

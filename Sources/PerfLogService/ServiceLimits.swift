@@ -18,6 +18,10 @@ public struct ServiceLimits: Sendable, Hashable {
     public var totalWindow = 262_144
     /// Marks remembered for pairing with their measures (oldest forgotten first).
     public var maxOpenMarks = 65_536
+    /// How long a line may stay incomplete (bytes sent, no line feed) before it is
+    /// refused and its connection closed: a client stuck mid-line gives its connection
+    /// back. `nil`: no limit.
+    public var lineTimeout: Duration? = .seconds(300)
     /// How long shutdown waits for connections to be answered before closing them.
     public var drainTimeout: Duration = .seconds(10)
 

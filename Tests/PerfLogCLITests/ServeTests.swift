@@ -1204,4 +1204,24 @@ struct ServeTests {
         #expect(Set(try loggedInvocations(log)) == committed)
         try expectSound(log)
     }
+
+    @Test("a line left without its line feed past --line-timeout is refused and its connection closed; others carry on")
+    func lineTimeout() throws {
+        let dir = try scratch()
+        let log = dir.file("log"), socket = dir.file("s.sock")
+        let service = try Service(log: log, socket: socket, options: ["--line-timeout", "1"])
+        let stuck = try Client.unix(socket)
+        let other = try Client.unix(socket)
+        try stuck.write(measure("stuck", "c", invocation: 0x901) + String(measure("stuck", "c", invocation: 0x902).prefix(30)))
+        // Nothing more comes from this client: after a second the service gives up on it.
+        let replies = stuck.repliesUntilClosed()
+        #expect(replies.closed && replies.lastAck == 2, "\(replies)")
+        #expect(replies.errors.count == 1 && replies.errors.first?.line == 2
+                && replies.errors.first?.error?.hasPrefix("no line feed within 1 s") == true, "\(replies)")
+        try other.write(measure("other", "c", invocation: 0x903))
+        #expect(other.replies(untilAck: 1).lastAck == 1)
+        let (status, stderr, _) = service.stop()
+        #expect(status == 0, "\(stderr)")
+        #expect(Set(try loggedInvocations(log)) == [0x901, 0x903])
+    }
 }

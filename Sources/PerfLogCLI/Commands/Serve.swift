@@ -80,6 +80,9 @@ extension Perflog {
         @Option(help: ArgumentHelp("The largest HTTP request body accepted, in bytes.", valueName: "bytes"))
         var maxRequestBytes: Int = ServiceLimits().maxRequestBytes
 
+        @Option(help: ArgumentHelp("Seconds a line may stay without its line feed before it is refused and its connection closed (0: no limit).", valueName: "seconds"))
+        var lineTimeout: Int = 300
+
         @Option(help: ArgumentHelp("Connections open at once, on the socket and on HTTP each; one more is refused.", valueName: "n"))
         var maxConnections: Int = ServiceLimits().maxConnections
 
@@ -104,6 +107,7 @@ extension Perflog {
             if maxLineBytes < 1024 || maxLineBytes > 16 << 20 { throw ValidationError("--max-line-bytes must be from 1024 to 16777216") }
             if maxRequestBytes < 1024 { throw ValidationError("--max-request-bytes must be at least 1024") }
             if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+            if lineTimeout < 0 { throw ValidationError("--line-timeout must not be negative") }
             if out.isEmpty { throw ValidationError("--out must not be empty") }
         }
 
@@ -124,6 +128,7 @@ extension Perflog {
             configuration.limits.maxLineBytes = maxLineBytes
             configuration.limits.maxRequestBytes = maxRequestBytes
             configuration.limits.maxConnections = maxConnections
+            configuration.limits.lineTimeout = lineTimeout == 0 ? nil : .seconds(lineTimeout)
             if project { configuration.recorder.projectionPath = out }
             let service: IngestService
             do {
