@@ -36,20 +36,24 @@ final class ServiceCore: Sendable {
 
     /// `count` events settled: wakes the connections waiting for room if there is some.
     func settled(_ count: Int) {
-        let now = inFlight.subtract(count, ordering: .relaxed).newValue
-        guard now < limits.totalWindow else { return }
-        let waiting = waitingForRoom.withLock { w in
-            defer { w.removeAll() }
-            return w
-        }
-        for resume in waiting { resume() }
+        inFlight.subtract(count, ordering: .relaxed)
+        resumeWaitingIfRoom()
     }
 
     /// Calls `resume` once the total in flight is under the window again.
     func waitForRoom(_ resume: @escaping @Sendable () -> Void) {
         waitingForRoom.withLock { $0.append(resume) }
-        // Room may have come between the check and the registration.
-        if !isOverTotalWindow { settled(0) }
+        // Room may have come between the caller's check and the registration.
+        resumeWaitingIfRoom()
+    }
+
+    private func resumeWaitingIfRoom() {
+        guard !isOverTotalWindow else { return }
+        let waiting = waitingForRoom.withLock { w in
+            defer { w.removeAll() }
+            return w
+        }
+        for resume in waiting { resume() }
     }
 
     init(log: EventLog, recorder: Recorder, limits: ServiceLimits, pool: NIOThreadPool) {

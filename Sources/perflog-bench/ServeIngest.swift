@@ -81,7 +81,8 @@ struct ServeIngest: ParsableCommand {
             guard try r.lastSeq() == UInt64(inputs.count * events) else { return false }
             for input in inputs {
                 for (s, stream) in input.streams.enumerated() {
-                    let sent = input.invocations.indices.filter { $0 % input.streams.count == s }
+                    // Client lines go to streams in turn: stream s got lines s, s + streams, …
+                    let sent = Array(stride(from: s, to: input.invocations.count, by: input.streams.count))
                     guard let summary = try r.summary(stream), summary.appended == UInt64(sent.count) else { return false }
                     let ring = try r.ring(stream).map(\.invocation.rawValue)
                     let expected = sent.suffix(retain).map { input.invocations[$0] }

@@ -123,35 +123,30 @@ private final class Client: @unchecked Sendable {
 
     /// Connects to the Unix socket at `path`.
     static func unix(_ path: String) throws -> Client {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ServeTestFailure("socket: \(String(cString: strerror(errno)))") }
-        var address = unixAddress(path)
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw ServeTestFailure("connect \(path): \(reason)")
-        }
-        return Client(fd: fd)
+        try connected(AF_UNIX, to: unixAddress(path), named: path)
     }
 
     /// Connects to 127.0.0.1:`port`.
     static func tcp(port: Int) throws -> Client {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ServeTestFailure("socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port)).bigEndian
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        return try connected(AF_INET, to: address, named: "127.0.0.1:\(port)")
+    }
+
+    /// A stream socket of `family` connected to `address` (a `sockaddr_un` or `sockaddr_in`).
+    private static func connected<Address>(_ family: Int32, to address: Address, named name: String) throws -> Client {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ServeTestFailure("socket: \(String(cString: strerror(errno)))") }
+        var address = address
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
         }
         guard rc == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw ServeTestFailure("connect 127.0.0.1:\(port): \(reason)")
+            throw ServeTestFailure("connect \(name): \(reason)")
         }
         return Client(fd: fd)
     }
