@@ -9,7 +9,7 @@ import Darwin
 enum SocketFile {
     /// The longest path a Unix socket address holds (without its terminating zero).
     static var maxPathBytes: Int {
-        var address = sockaddr_un()
+        let address = sockaddr_un()
         return MemoryLayout.size(ofValue: address.sun_path) - 1
     }
 

@@ -106,7 +106,7 @@ struct EnvironmentTests {
     func errorsCarryContext() throws {
         let dir = try TemporaryDirectory()
         let file = dir.path + "/plain"
-        FileManager.default.createFile(atPath: file, contents: Data("hello".utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data("hello".utf8))
         let error = #expect(throws: LMDBError.self) { _ = try Environment(path: file) }
         #expect(error?.code == .notDirectory)
         #expect(error?.operation == "mkdir")
@@ -121,7 +121,7 @@ struct EnvironmentTests {
     @Test("a foreign data.mdb is not taken for an environment")
     func foreignFile() throws {
         let dir = try TemporaryDirectory()
-        FileManager.default.createFile(atPath: dir.path + "/data.mdb", contents: Data(repeating: 0x41, count: 8192))
+        _ = FileManager.default.createFile(atPath: dir.path + "/data.mdb", contents: Data(repeating: 0x41, count: 8192))
         #expect(!Environment.containsEnvironment(at: dir.path))
         #expect(!Environment.containsEnvironment(at: dir.path + "/missing"))
     }

@@ -122,11 +122,11 @@ struct CompactionTests {
         let recorder = Recorder(log: log)
         let stream = try StreamName(agent: "planner", cli: "claude")
         let recording = Thread {
-            for i in 0..<20_000 { try? recorder.record(stream, duration: .microseconds(i + 1)) }
+            for i in 0..<20_000 { _ = try? recorder.record(stream, duration: .microseconds(i + 1)) }
         }
         recording.start()
         for _ in 0..<3 { _ = try log.compact(waitingUpTo: .seconds(60)) }
-        try eventually("every event is recorded") { recorder.counters.recorded == 20_000 }
+        eventually("every event is recorded") { recorder.counters.recorded == 20_000 }
         try recorder.close()
         #expect(recorder.counters.committed == 20_000)
         #expect(try log.read { try $0.summary(stream)?.count } == 20_000)

@@ -180,8 +180,8 @@ struct MultiProcessTests {
         var running: [(process: Process, out: String, err: String, marks: Bool)] = []
         for i in 0..<processes {
             let out = dir.path + "/out-\(i)", err = dir.path + "/err-\(i)"
-            FileManager.default.createFile(atPath: out, contents: nil)
-            FileManager.default.createFile(atPath: err, contents: nil)
+            _ = FileManager.default.createFile(atPath: out, contents: nil)
+            _ = FileManager.default.createFile(atPath: err, contents: nil)
             // Half the writers record mark + measure pairs, so marks open and close
             // while the others write.
             let marks = i % 2 == 1
@@ -240,7 +240,7 @@ struct MultiProcessTests {
         var running: [(Process, String)] = []
         for i in 0..<4 {
             let err = dir.path + "/err-\(i)"
-            FileManager.default.createFile(atPath: err, contents: nil)
+            _ = FileManager.default.createFile(atPath: err, contents: nil)
             // 64 KiB maps fill at once: each process grows its map, and the others
             // then find the map grown beyond theirs (MDB_MAP_RESIZED) and adopt it.
             let p = try launchStress(

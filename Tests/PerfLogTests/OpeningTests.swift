@@ -22,7 +22,7 @@ struct OpeningTests {
     func regularFile() throws {
         let dir = try TemporaryDirectory()
         let file = dir.path + "/log"
-        FileManager.default.createFile(atPath: file, contents: Data("not a log".utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data("not a log".utf8))
         let error = #expect(throws: PerfLogError.self) { _ = try EventLog(path: file) }
         guard case .notALog = error else { Issue.record("expected notALog, got \(String(describing: error))"); return }
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data("not a log".utf8))
@@ -31,7 +31,7 @@ struct OpeningTests {
     @Test("a directory of other files is refused and left alone")
     func foreignDirectory() throws {
         let dir = try TemporaryDirectory()
-        FileManager.default.createFile(atPath: dir.path + "/notes.txt", contents: Data("hi".utf8))
+        _ = FileManager.default.createFile(atPath: dir.path + "/notes.txt", contents: Data("hi".utf8))
         let before = try snapshot(dir.path)
         let error = #expect(throws: PerfLogError.self) { _ = try EventLog(path: dir.path) }
         guard case .notALog = error else { Issue.record("expected notALog, got \(String(describing: error))"); return }
@@ -41,7 +41,7 @@ struct OpeningTests {
     @Test("a data.mdb that is not LMDB is refused and left alone")
     func foreignDataFile() throws {
         let dir = try TemporaryDirectory()
-        FileManager.default.createFile(atPath: dir.path + "/data.mdb", contents: Data(repeating: 0x5A, count: 16384))
+        _ = FileManager.default.createFile(atPath: dir.path + "/data.mdb", contents: Data(repeating: 0x5A, count: 16384))
         let before = try snapshot(dir.path)
         #expect(throws: PerfLogError.self) { _ = try EventLog(path: dir.path) }
         #expect(try snapshot(dir.path) == before)

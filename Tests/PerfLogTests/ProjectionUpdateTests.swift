@@ -22,7 +22,7 @@ struct ProjectionUpdateTests {
         let recorder = try Recorder(path: dir.path + "/log", options: options)
         for i in 0..<10 { try recorder.record(agent: "planner", cli: "claude", duration: .milliseconds(i + 1)) }
         try recorder.flush()
-        try eventually("the projection holds 10 measures") { measures(in: dir.path + "/agent-performance.json") == 10 }
+        eventually("the projection holds 10 measures") { measures(in: dir.path + "/agent-performance.json") == 10 }
         for i in 0..<5 { try recorder.record(agent: "coder", cli: "codex", duration: .milliseconds(i + 1)) }
         try recorder.close()
         #expect(measures(in: dir.path + "/agent-performance.json") == 15)
@@ -41,7 +41,7 @@ struct ProjectionUpdateTests {
         let recorder = try Recorder(path: dir.path + "/log", options: options)
         for i in 0..<10 { try recorder.record(agent: "planner", cli: "claude", duration: .milliseconds(i + 1)) }
         try recorder.flush()
-        try eventually("the projection holds 10 measures while the recorder runs") {
+        eventually("the projection holds 10 measures while the recorder runs") {
             measures(in: dir.path + "/agent-performance.json") == 10
         }
         try recorder.close()
@@ -85,14 +85,14 @@ struct ProjectionUpdateTests {
         }
         thread.start()
         defer { stop.store(true, ordering: .relaxed) }
-        try eventually("the watcher reports the missing directory") { reports.withLock { $0.contains("failed") } }
+        eventually("the watcher reports the missing directory") { reports.withLock { $0.contains("failed") } }
         try FileManager.default.createDirectory(atPath: dir.path + "/out", withIntermediateDirectories: true)
-        try eventually("the watcher recovers") { reports.withLock { $0.contains("recovered") } }
+        eventually("the watcher recovers") { reports.withLock { $0.contains("recovered") } }
         #expect(measures(in: target) == 0)
         // Another writer (another EventLog on the same environment path would be another
         // process; here the same log) commits: the file follows.
         let stream = try StreamName(agent: "planner", cli: "claude")
         try log.append((0..<7).map { _ in .measure(stream, invocation: .random(), durationNs: 5, outcome: .ok, wallTimeNs: 1, pid: 1) })
-        try eventually("the projection holds the new measures") { measures(in: target) == 7 }
+        eventually("the projection holds the new measures") { measures(in: target) == 7 }
     }
 }

@@ -70,7 +70,7 @@ struct RecorderTests {
                 group.addTask {
                     for i in 0..<perWorker {
                         if i % 2 == 0 {
-                            try? recorder.record(agent: "task-\(task)", cli: "claude", duration: .milliseconds(i))
+                            _ = try? recorder.record(agent: "task-\(task)", cli: "claude", duration: .milliseconds(i))
                         } else {
                             let inv = try? recorder.start(agent: "task-\(task)", cli: "claude")
                             if let inv { recorder.end(inv) }
@@ -81,7 +81,7 @@ struct RecorderTests {
         }
         DispatchQueue.concurrentPerform(iterations: 8) { thread in
             for i in 0..<perWorker {
-                try? recorder.record(agent: "thread-\(thread)", cli: "codex", duration: .microseconds(i))
+                _ = try? recorder.record(agent: "thread-\(thread)", cli: "codex", duration: .microseconds(i))
             }
         }
         try recorder.flush()
@@ -134,13 +134,13 @@ struct RecorderTests {
         let stream = try StreamName(agent: "planner", cli: "claude")
         let holder = WriteLockHolder(log)
         let producer = Thread {
-            for _ in 0..<1_000 { try? recorder.record(stream, duration: .milliseconds(1)) }
+            for _ in 0..<1_000 { _ = try? recorder.record(stream, duration: .milliseconds(1)) }
         }
         producer.start()
-        try eventually("the producer waits for room") { recorder.counters.waitingForRoom == 1 }
+        eventually("the producer waits for room") { recorder.counters.waitingForRoom == 1 }
         #expect(recorder.counters.dropped == 0)
         holder.release()
-        try eventually("every event is recorded") { recorder.counters.recorded == 1_000 }
+        eventually("every event is recorded") { recorder.counters.recorded == 1_000 }
         try recorder.flush()
         #expect(recorder.counters.committed == 1_000)
         #expect(recorder.counters.waitedForRoom > 0)
