@@ -156,7 +156,8 @@ public final class EventLog: Sendable {
     private static func open(
         path: String, environmentOptions envOptions: Environment.Options, creating: Bool, options: Options
     ) throws(PerfLogError) -> Opened {
-        if options.readOnly { try checkPages(at: path) }
+        // Opening the environment checks the head of the file (Environment.checkHead),
+        // for readers and writers alike; `checkPages` walks the rest.
         var env: Environment
         do {
             do {
@@ -234,18 +235,39 @@ public final class EventLog: Sendable {
         return Opened(environment: env, dbs: created.dbs, retain: created.retain, file: file)
     }
 
-    /// Checks the structure of every page of the log's data file without mapping it
-    /// (see `Environment.checkPages(in:)`), so that a damaged file is reported rather than
-    /// followed. Opening read-only does this; writers touch only a few pages and skip it.
-    /// - Throws: ``PerfLogError/corrupt(what:)`` naming the first bad page.
+    /// Walks every page in use in the log's data file, reading it without mapping it
+    /// (see `Environment.walkPages()`), so that damage anywhere in what the log can reach
+    /// is reported rather than followed; free pages are not read. It reads everything in
+    /// use: `check` does this, while opening checks only the head of the file.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` naming the first problems; `storage`
+    ///   when the file cannot be read.
+    public func checkPages() throws(PerfLogError) {
+        let walk: PageWalk
+        do {
+            walk = try using { opened in try opened.environment.walkPages() }
+        } catch let error as PerfLogError {
+            throw error
+        } catch let error as LMDBError {
+            throw .storage(error, operation: "checking the log's pages")
+        } catch {
+            throw .corrupt(what: "\(error)")
+        }
+        guard let first = walk.problems.first else { return }
+        let more = walk.problems.count - 1
+        throw .corrupt(what: "data.mdb: \(first)" + (more == 0 ? "" : " (and \(more)\(more + 1 == PageWalk.maxProblems ? " or more" : "") more problems)"))
+    }
+
+    /// Opens the log at `path` read-only and walks every page in use (``checkPages()``),
+    /// before anything else in this process opens it; does nothing when there is no
+    /// LMDB environment at `path`.
+    /// - Throws: ``PerfLogError``: `corrupt` naming the first problems, or why the log
+    ///   cannot be opened.
     public static func checkPages(at path: String) throws(PerfLogError) {
         guard Environment.containsEnvironment(at: path) else { return }
-        do {
-            try Environment.checkPages(in: path)
-        } catch {
-            if error.code == .corrupted { throw .corrupt(what: error.context ?? "data.mdb") }
-            throw .storage(error, operation: "checking the log's pages")
-        }
+        var options = Options()
+        options.create = false
+        options.readOnly = true
+        try EventLog(path: path, options: options).checkPages()
     }
 
     /// Reads the schema and ring size of an existing log, or returns `nil` when the

@@ -73,7 +73,11 @@ extension Perflog {
                     do throws(PerfLogError) { try EventLog.checkPages(at: path) } catch { throw CLIFailure(error) }
                     return try log.openForWriting()
                 }
-                return try log.openForReading()
+                // Opening checked the head of the file; walk every page in use before
+                // anything follows them.
+                let opened = try log.openForReading()
+                do throws(PerfLogError) { try opened.checkPages() } catch { throw CLIFailure(error) }
+                return opened
             }
         }
 
