@@ -36,13 +36,47 @@ extension Environment {
         if let first = walk.problems.first { throw Environment.corrupted(path, first.description) }
     }
 
-    /// Checks the structure of every page reachable in `directory/data.mdb` (see
-    /// ``walkPages(in:snapshot:)``): right only while no process commits.
+    /// Walks `directory/data.mdb` like ``walkPages(in:snapshot:)`` without opening the
+    /// environment (nothing is created, locked or written), and returns the walk only
+    /// when no commit ended meanwhile: pages of the newest snapshot are never rewritten,
+    /// so what it found is true of the file. Returns `nil` when a commit ended (walk again,
+    /// or pin a snapshot with ``walkPages()``).
+    /// - Throws: `LMDBError` with the `errno` of opening or reading the file.
+    public static func walkPagesIfSettled(in directory: String, head: Bool = false) throws(LMDBError) -> PageWalk? {
+        let path = directory + "/data.mdb"
+        guard let walk = try PageWalker.run(path: path, snapshot: nil, extent: head ? .head(budget: 64) : .full) else { return nil }
+        // A file whose meta pages are unreadable has no commits to wait for.
+        if walk.problems.first?.database == "meta" { return walk }
+        guard let after = try PageWalker.run(path: path, snapshot: nil, extent: .metas),
+              after.problems.isEmpty, after.transaction == walk.transaction else { return nil }
+        return walk
+    }
+
+    /// The cheap check of ``checkHead()`` without opening the environment, so that a
+    /// damaged file is refused before anything (LMDB's lock file included) is touched.
+    /// Walks again while commits end during the walk, up to 100 times, then gives up
+    /// silently (the check of an open environment still runs).
     /// - Throws: `LMDBError` with `MDB_CORRUPTED` naming the first problem, or the
     ///   `errno` of reading the file.
+    public static func checkHead(in directory: String) throws(LMDBError) {
+        for _ in 0..<100 {
+            guard let walk = try walkPagesIfSettled(in: directory, head: true) else { continue }
+            if let first = walk.problems.first { throw corrupted(directory, first.description) }
+            return
+        }
+    }
+
+    /// Checks the structure of every page reachable in `directory/data.mdb` (see
+    /// ``walkPagesIfSettled(in:head:)``), walking again while commits end meanwhile.
+    /// - Throws: `LMDBError` with `MDB_CORRUPTED` naming the first problem, `EAGAIN`
+    ///   when commits kept ending, or the `errno` of reading the file.
     public static func checkPages(in directory: String) throws(LMDBError) {
-        guard let walk = try walkPages(in: directory) else { return }
-        if let first = walk.problems.first { throw corrupted(directory, first.description) }
+        for _ in 0..<100 {
+            guard let walk = try walkPagesIfSettled(in: directory) else { continue }
+            if let first = walk.problems.first { throw corrupted(directory, first.description) }
+            return
+        }
+        throw LMDBError(.wouldBlock, operation: "check", context: "\(directory): commits kept replacing the meta pages")
     }
 
     private func pinnedWalk(extent: PageWalker.Extent) throws(LMDBError) -> PageWalk {

@@ -16,6 +16,8 @@ struct PageWalker: ~Copyable {
         /// file is shorter than its last page, the whole free list, unless they hold
         /// more than `budget` pages; never the bodies of named databases.
         case head(budget: Int)
+        /// Only the meta pages: which is newer, and its transaction id.
+        case metas
     }
 
     /// What a tree is, for the node flags and page kinds it may hold.
@@ -85,6 +87,7 @@ struct PageWalker: ~Copyable {
         result.lastPage = Int(meta.lastPage)
         result.transaction = Int(meta.transaction)
         let lastPage = Int(meta.lastPage)
+        if case .metas = extent { return result }
         let filePages = fileSize / meta.pageSize
         // LMDB leaves the final pages unwritten when they were freed in the commit that
         // allocated them, so a file may end before its last page; by far more than one
@@ -124,6 +127,8 @@ struct PageWalker: ~Copyable {
                 if let flaw = record.flaw(lastPage: lastPage) { report(name, nil, flaw); continue }
                 _ = try walkTree(record, name: name, role: .named, descend: true)
             }
+        case .metas:
+            break
         case .head(let budget):
             func small(_ r: TreeRecord) -> Bool { r.branchPages &+ r.leafPages &+ r.overflowPages <= UInt64(budget) }
             let short = filePages <= lastPage

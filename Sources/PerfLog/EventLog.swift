@@ -156,8 +156,11 @@ public final class EventLog: Sendable {
     private static func open(
         path: String, environmentOptions envOptions: Environment.Options, creating: Bool, options: Options
     ) throws(PerfLogError) -> Opened {
-        // Opening the environment checks the head of the file (Environment.checkHead),
-        // for readers and writers alike; `checkPages` walks the rest.
+        // The head of the file (meta pages, roots, main database) is checked before
+        // the environment is opened, so that a reader leaves a damaged log untouched;
+        // opening checks it again under a read transaction, for writers too.
+        // `checkPages` walks the rest.
+        if options.readOnly { try checkHead(at: path) }
         var env: Environment
         do {
             do {
@@ -252,22 +255,51 @@ public final class EventLog: Sendable {
         } catch {
             throw .corrupt(what: "\(error)")
         }
-        guard let first = walk.problems.first else { return }
-        let more = walk.problems.count - 1
-        throw .corrupt(what: "data.mdb: \(first)" + (more == 0 ? "" : " (and \(more)\(more + 1 == PageWalk.maxProblems ? " or more" : "") more problems)"))
+        try EventLog.throwProblems(walk)
     }
 
-    /// Opens the log at `path` read-only and walks every page in use (``checkPages()``),
-    /// before anything else in this process opens it; does nothing when there is no
-    /// LMDB environment at `path`.
+    /// Walks every page in use in the log at `path` (see ``checkPages()``) before anything
+    /// in this process opens it: without opening it while no commit ends meanwhile (so a
+    /// damaged log is left untouched), else opened read-only with its snapshot pinned.
+    /// Does nothing when there is no LMDB environment at `path`.
     /// - Throws: ``PerfLogError``: `corrupt` naming the first problems, or why the log
     ///   cannot be opened.
     public static func checkPages(at path: String) throws(PerfLogError) {
         guard Environment.containsEnvironment(at: path) else { return }
+        do {
+            if let walk = try Environment.walkPagesIfSettled(in: path) {
+                try throwProblems(walk)
+                return
+            }
+        } catch let error as PerfLogError {
+            throw error
+        } catch let error as LMDBError {
+            throw .storage(error, operation: "checking the log's pages")
+        } catch {
+            throw .corrupt(what: "\(error)")
+        }
         var options = Options()
         options.create = false
         options.readOnly = true
         try EventLog(path: path, options: options).checkPages()
+    }
+
+    /// The cheap check of an open (`Environment.checkHead(in:)`), before the environment
+    /// is opened.
+    static func checkHead(at path: String) throws(PerfLogError) {
+        guard Environment.containsEnvironment(at: path) else { return }
+        do {
+            try Environment.checkHead(in: path)
+        } catch {
+            if error.code == .corrupted { throw .corrupt(what: error.context ?? "data.mdb") }
+            throw .storage(error, operation: "checking the log's pages")
+        }
+    }
+
+    private static func throwProblems(_ walk: PageWalk) throws(PerfLogError) {
+        guard let first = walk.problems.first else { return }
+        let more = walk.problems.count - 1
+        throw .corrupt(what: "data.mdb: \(first)" + (more == 0 ? "" : " (and \(more)\(more + 1 == PageWalk.maxProblems ? " or more" : "") more problems)"))
     }
 
     /// Reads the schema and ring size of an existing log, or returns `nil` when the

@@ -66,18 +66,11 @@ extension Perflog {
 
         private func open() -> Result<EventLog, CLIFailure> {
             Result { () throws(CLIFailure) -> EventLog in
-                if repair {
-                    // Damage below the log's own structure is beyond repair: report it
-                    // before writing anything.
-                    let path = try log.path()
-                    do throws(PerfLogError) { try EventLog.checkPages(at: path) } catch { throw CLIFailure(error) }
-                    return try log.openForWriting()
-                }
-                // Opening checked the head of the file; walk every page in use before
-                // anything follows them.
-                let opened = try log.openForReading()
-                do throws(PerfLogError) { try opened.checkPages() } catch { throw CLIFailure(error) }
-                return opened
+                // Damage below the log's own structure is beyond repair, and nothing may
+                // follow it: walk every page in use before opening.
+                let path = try log.path()
+                do throws(PerfLogError) { try EventLog.checkPages(at: path) } catch { throw CLIFailure(error) }
+                return repair ? try log.openForWriting() : try log.openForReading()
             }
         }
 
