@@ -145,22 +145,14 @@ public final class Environment: @unchecked Sendable {
             var dead: Int32 = 0
             if !options.flags.contains(.noLock) { try check(mdb_reader_check(env, &dead), "mdb_reader_check", path) }
             staleReadersClearedAtOpen = Int(dead)
-            // A file shorter than its own meta page says is truncated: touching the
-            // missing pages through the map would kill the process (SIGBUS).
-            var info = MDB_envinfo()
-            var stat_ = MDB_stat()
-            mdb_env_info(env, &info)
-            mdb_env_stat(env, &stat_)
-            var fileStat = stat()
-            if stat(path + "/data.mdb", &fileStat) == 0,
-               Int(fileStat.st_size) < (info.me_last_pgno + 1) * Int(stat_.ms_psize) {
-                throw LMDBError(.corrupted, operation: "mdb_env_open", context: path + "/data.mdb is shorter than its last page (truncated)")
-            }
         } catch {
             mdb_env_close(env)
             throw error
         }
         self.handle = env
+        // Before anything follows a page: the meta pages, the roots and the file's end
+        // (a few reads; a truncated file touched through the map kills the process).
+        try checkHead()
     }
 
     deinit {

@@ -19,6 +19,10 @@ public struct Transaction {
         self.handle = handle
     }
 
+    /// The transaction's id (`mdb_txn_id`): for a read transaction, the id of the commit
+    /// it sees.
+    public var id: Int { Int(mdb_txn_id(handle)) }
+
     /// Flags for ``openDatabase(_:create:)``-style calls (`mdb_dbi_open`).
     public struct DatabaseFlags: OptionSet, Sendable {
         /// The C bits.

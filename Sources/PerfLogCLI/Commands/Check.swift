@@ -66,14 +66,11 @@ extension Perflog {
 
         private func open() -> Result<EventLog, CLIFailure> {
             Result { () throws(CLIFailure) -> EventLog in
-                if repair {
-                    // Damage below the log's own structure is beyond repair: report it
-                    // before writing anything.
-                    let path = try log.path()
-                    do throws(PerfLogError) { try EventLog.checkPages(at: path) } catch { throw CLIFailure(error) }
-                    return try log.openForWriting()
-                }
-                return try log.openForReading()
+                // Damage below the log's own structure is beyond repair, and nothing may
+                // follow it: walk every page in use before opening.
+                let path = try log.path()
+                do throws(PerfLogError) { try EventLog.checkPages(at: path) } catch { throw CLIFailure(error) }
+                return repair ? try log.openForWriting() : try log.openForReading()
             }
         }
 

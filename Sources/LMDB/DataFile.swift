@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An LMDB data file opened for reading with `pread` (never mapped), so that a damaged
+/// page can be looked at without anything following it. Each system call the page
+/// checks make is here, once.
+final class DataFile {
+    let fd: Int32
+    let path: String
+
+    /// Opens `path` read-only.
+    /// - Throws: `LMDBError` with the `errno` of `open`.
+    init(path: String) throws(LMDBError) {
+        self.path = path
+        var fd: Int32
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw LMDBError(LMDBError.Code(rawValue: errno), operation: "open", context: path) }
+        self.fd = fd
+    }
+
+    deinit {
+        #if canImport(Glibc)
+        _ = Glibc.close(fd)
+        #else
+        _ = Darwin.close(fd)
+        #endif
+    }
+
+    /// The file's size in bytes (`fstat`).
+    /// - Throws: `LMDBError` with the `errno` of `fstat`.
+    func size() throws(LMDBError) -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LMDBError(LMDBError.Code(rawValue: errno), operation: "fstat", context: path) }
+        return Int(st.st_size)
+    }
+
+    /// Reads `buffer.count` bytes at byte `offset`, fewer only at the end of the file;
+    /// returns how many were read.
+    /// - Throws: `LMDBError` with the `errno` of `pread`.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(LMDBError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n > 0 {
+                done += n
+            } else if n == 0 {
+                break
+            } else if errno != EINTR {
+                throw LMDBError(LMDBError.Code(rawValue: errno), operation: "pread", context: path)
+            }
+        }
+        return done
+    }
+
+    /// Reads into all of `bytes` at byte `offset` (see ``read(into:at:)``).
+    func read(into bytes: inout [UInt8], at offset: Int) throws(LMDBError) -> Int {
+        let result: Result<Int, LMDBError> = bytes.withUnsafeMutableBytes { b in
+            Result { () throws(LMDBError) in try read(into: b, at: offset) }
+        }
+        return try result.get()
+    }
+}
