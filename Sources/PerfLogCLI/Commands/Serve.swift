@@ -121,6 +121,7 @@ extension Perflog {
             }
             var logOptions = EventLog.Options()
             logOptions.durability = EventLog.Durability(rawValue: durability) ?? .default
+            logOptions.waitLimit = log.location.waitLimit
             let eventLog: EventLog
             do { eventLog = try EventLog(path: path, options: logOptions) } catch { throw CLIFailure(error) }
 
