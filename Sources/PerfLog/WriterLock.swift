@@ -18,7 +18,8 @@ import Darwin
 /// the lock; they queue on an in-process lock first.
 ///
 /// A waiter tries once, then polls with pauses growing from 20 µs to 1 ms until its
-/// deadline: uncontended, a write costs three system calls more (lock, pid, unlock).
+/// deadline: uncontended, a write costs three system calls more (lock, read the pid,
+/// unlock), and a fourth when the last holder was another process (write the pid).
 ///
 /// A log whose `perflog.lock` cannot be opened for writing (read-only media, another
 /// user's directory) has no such lock: writes then wait on LMDB's alone, as before.
@@ -113,8 +114,13 @@ final class WriterLock: Sendable {
         released.signal()
     }
 
+    /// Writes this process's pid as the holder's, unless it is there already: a read
+    /// leaves the file (and its modification time) alone, which a write each commit
+    /// would not.
     private func writeHolder(_ fd: Int32) {
-        var pid = Int64(getpid()).littleEndian
+        let own = getpid()
+        if WriterLock.holderPID(fd) == own { return }
+        var pid = Int64(own).littleEndian
         _ = withUnsafeBytes(of: &pid) { pwrite(fd, $0.baseAddress, 8, WriterLock.holderOffset) }
     }
 
