@@ -14,17 +14,26 @@ extension EventLog {
     /// The stream's summary is updated in the same commit.
     /// - Returns: the `seq` of the first event (the others follow consecutively), or the
     ///   last committed `seq` when `events` is empty.
-    /// - Throws: ``PerfLogError`` (`storage` with `ENOSPC` when the disk is full:
-    ///   nothing of this call is committed, every earlier commit is kept).
+    ///
+    /// It waits for another process that holds the log's write lock for at most
+    /// `waitLimit` (default: the log's ``waitLimit``).
+    /// - Throws: ``PerfLogError``: `busy` naming the holder when the lock stayed held
+    ///   (nothing is committed); `storage` with `ENOSPC` when the disk is full (nothing
+    ///   of this call is committed, every earlier commit is kept).
     @discardableResult
-    public func append(_ events: [Event]) throws(PerfLogError) -> UInt64 {
+    public func append(_ events: [Event], waitingUpTo waitLimit: Duration? = nil) throws(PerfLogError) -> UInt64 {
+        try append(events, deadlineNs: EventLog.deadline(waitLimit ?? self.waitLimit))
+    }
+
+    /// ``append(_:waitingUpTo:)`` with the lock's deadline on the monotonic clock.
+    func append(_ events: [Event], deadlineNs: UInt64) throws(PerfLogError) -> UInt64 {
         var newIDs: [StreamName: UInt32] = [:]
         let known = streamIDs.withLock { $0 }
         let first: UInt64
         do {
             try refuseIfReadOnly()
             first = try using { opened in
-                try opened.environment.write { txn in
+                try writeTransaction(opened.environment, deadlineNs: deadlineNs) { txn in
                     var batch = try AppendBatch(txn: txn, dbs: opened.dbs, retain: opened.retain, known: known)
                     let first = try batch.run(events)
                     newIDs = batch.assigned

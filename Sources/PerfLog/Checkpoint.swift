@@ -99,11 +99,15 @@ extension LogReader {
 
 extension EventLog {
     /// Stores `checkpoint` under `key` in a write transaction of its own (a few bytes:
-    /// it never holds the writer lock for long).
-    /// - Throws: ``PerfLogError/storage(_:operation:)``.
+    /// it never holds the writer lock for long). It does not wait for the lock: a
+    /// checkpoint is only a shortcut, not worth delaying a reader for.
+    /// - Throws: ``PerfLogError``: `busy` when another process holds the log,
+    ///   `storage` when writing fails.
     func storeProjectionCheckpoint(_ checkpoint: ProjectionCheckpoint, key: [UInt8]) throws(PerfLogError) {
         do {
-            try write { txn in try txn.put(dbs.meta, key: key, value: checkpoint.encoded) }
+            try write(deadlineNs: EventClock.monotonicNs()) { txn in try txn.put(dbs.meta, key: key, value: checkpoint.encoded) }
+        } catch let error as PerfLogError {
+            throw error
         } catch let error as LMDBError {
             throw .storage(error, operation: "storing the projection checkpoint")
         } catch {

@@ -88,12 +88,12 @@ extension EventLog {
             var repair = RepairReport()
             var trimmed = 0
             do {
-                repair = try env.write { txn in
+                repair = try writeTransaction(env) { txn in
                     var pass = RepairPass(txn: txn, log: self, dbs: dbs, retain: retainBefore)
                     return try pass.run(cutoffWallNs: cutoffWallNs)
                 }
                 if let newRetain, newRetain != retainBefore {
-                    trimmed = try env.write { txn in try EventLog.changeRetain(txn, dbs: dbs, from: retainBefore, to: newRetain) }
+                    trimmed = try writeTransaction(env) { txn in try EventLog.changeRetain(txn, dbs: dbs, from: retainBefore, to: newRetain) }
                 }
                 try env.sync(force: true)
             } catch let error as PerfLogError {

@@ -32,6 +32,10 @@ public final class EventLog: Sendable {
         public var mapSize: Int = 64 << 20
         /// Durability of each commit.
         public var durability: Durability = .default
+        /// The longest a write waits for another process that holds the log (its write
+        /// lock) before it fails with ``PerfLogError/busy(path:reason:)``, writing
+        /// nothing. Default 10 s.
+        public var waitLimit: Duration = .seconds(10)
 
         /// Default options: create with retain 100, default durability.
         public init() {}
@@ -56,6 +60,10 @@ public final class EventLog: Sendable {
     public let durability: Durability
     /// Whether the log was opened for reading only.
     let isReadOnlyOpen: Bool
+    /// The longest a write waits for the log's write lock (``Options/waitLimit``).
+    public let waitLimit: Duration
+    /// perflog's lock in front of LMDB's writer mutex.
+    let writerLock: WriterLock
 
     /// The ring size: measures kept per stream (``compact(retain:expiringMarksOlderThan:waitingUpTo:)`` can change it).
     public var retain: Int { handle.withLock { $0.opened.retain } }
@@ -117,9 +125,15 @@ public final class EventLog: Sendable {
         guard options.retain >= 1 && options.retain <= EventLog.maxRetain else {
             throw .invalidInput(field: "retain", rule: "must be between 1 and \(EventLog.maxRetain)")
         }
+        guard options.waitLimit >= .zero, options.waitLimit <= EventLog.maxWaitLimit else {
+            throw .invalidInput(field: "wait", rule: "must be between 0 and \(EventLog.maxWaitLimit.shortText)")
+        }
         self.path = path
         durability = options.durability
         isReadOnlyOpen = options.readOnly
+        waitLimit = options.waitLimit
+        let writerLock = WriterLock(logPath: path)
+        self.writerLock = writerLock
         let creating = try EventLog.classify(path: path, mayCreate: options.create && !options.readOnly)
 
         var envOptions = Environment.Options()
@@ -147,14 +161,16 @@ public final class EventLog: Sendable {
         let gate = Gate(directory: path, create: creating && !options.readOnly)
         gate.lockShared()
         defer { gate.unlock() }
-        let opened = try EventLog.open(path: path, environmentOptions: envOptions, creating: creating, options: options)
+        let opened = try EventLog.open(
+            path: path, environmentOptions: envOptions, creating: creating, options: options, writerLock: writerLock)
         self.gate = gate.fd >= 0 || options.readOnly ? gate : Gate(directory: path, create: true)
         handle = Monitor(Handle(opened: opened))
     }
 
     /// Opens the environment at `path` and finds (or creates) the log in it.
     private static func open(
-        path: String, environmentOptions envOptions: Environment.Options, creating: Bool, options: Options
+        path: String, environmentOptions envOptions: Environment.Options, creating: Bool, options: Options,
+        writerLock: WriterLock
     ) throws(PerfLogError) -> Opened {
         // The head of the file (meta pages, roots, main database) is checked before
         // the environment is opened, so that a reader leaves a damaged log untouched;
@@ -211,7 +227,7 @@ public final class EventLog: Sendable {
         }
         let created: (dbs: Databases, retain: Int)
         do {
-            created = try env.write { txn in
+            created = try writerLock.write(env, deadlineNs: EventLog.deadline(options.waitLimit)) { txn in
                 let dbs = try Databases.open(txn, create: true)
                 // Another process may have created the log between the probe above and
                 // this transaction; resetting its counters would corrupt its events.
@@ -401,11 +417,31 @@ public final class EventLog: Sendable {
         }
     }
 
-    /// Runs `body` in a write transaction of the current environment (see ``using(_:)``).
-    /// - Throws: `LMDBError`, ``PerfLogError``, or whatever `body` throws.
-    func write<R>(_ body: (Transaction) throws -> R) throws -> R {
+    /// Runs `body` in a write transaction of the current environment (see ``using(_:)``),
+    /// holding the log's write lock, which it waits for until `deadlineNs` (default: the
+    /// ``waitLimit`` from now).
+    /// - Throws: `LMDBError`, ``PerfLogError`` (`busy` when the lock stayed held), or
+    ///   whatever `body` throws.
+    package func write<R>(deadlineNs: UInt64? = nil, _ body: (Transaction) throws -> R) throws -> R {
         try refuseIfReadOnly()
-        return try using { opened in try opened.environment.write(body) }
+        return try using { opened in try writeTransaction(opened.environment, deadlineNs: deadlineNs, body) }
+    }
+
+    /// Runs `body` in a write transaction of `environment` (one of this log's), holding
+    /// the log's write lock, which it waits for until `deadlineNs` (default: the
+    /// ``waitLimit`` from now). Every write transaction perflog begins goes through here.
+    /// - Throws: `LMDBError`, ``PerfLogError`` (`busy` when the lock stayed held), or
+    ///   whatever `body` throws.
+    func writeTransaction<R>(_ environment: Environment, deadlineNs: UInt64? = nil, _ body: (Transaction) throws -> R) throws -> R {
+        try writerLock.write(environment, deadlineNs: deadlineNs ?? EventLog.deadline(waitLimit), body)
+    }
+
+    /// The longest ``Options/waitLimit``: a day.
+    public static let maxWaitLimit: Duration = .seconds(86_400)
+
+    /// The monotonic time `limit` from now, in nanoseconds.
+    static func deadline(_ limit: Duration) -> UInt64 {
+        EventClock.monotonicNs() &+ ProjectionWatcher.ns(limit)
     }
 
     /// A log opened read-only never writes, even when its environment is mapped
@@ -466,6 +502,7 @@ public final class EventLog: Sendable {
         options.create = false
         options.readOnly = isReadOnlyOpen
         options.durability = durability
-        return try EventLog.open(path: path, environmentOptions: environmentOptions, creating: false, options: options)
+        return try EventLog.open(
+            path: path, environmentOptions: environmentOptions, creating: false, options: options, writerLock: writerLock)
     }
 }

@@ -19,6 +19,15 @@ import Darwin
 /// A storage failure never crashes or blocks the measured program: the failed batch
 /// is counted (``Counters/lost``), logged through swift-log, and reported by the next
 /// ``flush()`` or ``close()``.
+///
+/// While another process holds the log (stopped, say, in the middle of its commit),
+/// recording goes on into the buffer, and each batch waits for the log's write lock
+/// until its oldest event has waited the log's ``EventLog/waitLimit``; then the batch
+/// fails as a storage failure does, with ``PerfLogError/busy(path:reason:)`` naming
+/// the holder. So an event is committed or reported lost within about that limit of
+/// its recording, and a backlog behind a stopped writer fails promptly instead of
+/// waiting the limit once per batch. (Retrying would hold events the caller may
+/// resend itself, and keep a full buffer blocking ``FullPolicy/wait`` callers.)
 public final class Recorder: Sendable {
     /// What to do when the buffer is full.
     public enum FullPolicy: Sendable, Hashable {
@@ -442,6 +451,7 @@ final class Core: Sendable {
         var projectionBehindSince: UInt64?
         let maxLagNs = UInt64(options.projectionMaxLag.components.seconds) * 1_000_000_000
             + UInt64(options.projectionMaxLag.components.attoseconds / 1_000_000_000)
+        let waitLimitNs = ProjectionWatcher.ns(log.waitLimit)
 
         while true {
             // Sleep until there is work; then give the batch up to maxDelay to fill. With a
@@ -462,7 +472,9 @@ final class Core: Sendable {
             monitor.wait(on: work, deadlineNs: deadline) { s in
                 s.closing || s.flushRequested || s.buffer.count >= options.maxBatch
             }
+            var batchSinceNs: UInt64 = 0
             let stop: Bool = monitor.withLock { s in
+                batchSinceNs = s.firstPendingNs
                 if s.buffer.isEmpty { s.flushRequested = false }
                 if s.closing && s.buffer.isEmpty && s.settlementHead == s.settlement.count { return true }
                 if s.buffer.count <= options.maxBatch {
@@ -480,7 +492,7 @@ final class Core: Sendable {
                 return false
             }
             if stop { break }
-            commit(&batch)
+            commit(&batch, lockDeadlineNs: batchSinceNs &+ waitLimitNs)
             unsynced = true
             if options.projectionPath != nil {
                 let now = EventClock.monotonicNs()
@@ -509,12 +521,13 @@ final class Core: Sendable {
         progress.broadcast()
     }
 
-    private func commit(_ batch: inout [Event]) {
+    /// Commits `batch`, waiting for the log's write lock until `lockDeadlineNs`.
+    private func commit(_ batch: inout [Event], lockDeadlineNs: UInt64) {
         let count = UInt64(batch.count)
         var failure: PerfLogError?
         var first: UInt64 = 0
         do {
-            if count > 0 { first = try log.append(batch) }
+            if count > 0 { first = try log.append(batch, deadlineNs: lockDeadlineNs) }
         } catch {
             failure = error
             options.logger.error("perflog: a commit of \(count) events failed; they are lost: \(error)",
@@ -597,14 +610,18 @@ final class InvocationIDs: Sendable {
     }
 }
 
-/// The recorder's writer: one POSIX thread.
-final class WriterThread: @unchecked Sendable {
+/// The recorder's writer: one POSIX thread (also `perflog exec`'s recording thread).
+package final class WriterThread: @unchecked Sendable {
     // Why @unchecked Sendable is safe: `thread` is written once by `start` before any
     // other thread can see it, and read by `join` under `joinLock`.
     private var thread: pthread_t?
     private let joinLock = Monitor<Bool>(false)
 
-    func start(_ body: @escaping @Sendable () -> Void) {
+    /// A thread not started yet.
+    package init() {}
+
+    /// Starts the thread running `body`.
+    package func start(_ body: @escaping @Sendable () -> Void) {
         final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var t = pthread_t()
@@ -619,7 +636,7 @@ final class WriterThread: @unchecked Sendable {
     }
 
     /// Waits for the thread to end; later calls return at once.
-    func join() {
+    package func join() {
         let t: pthread_t? = joinLock.withLock { joined in
             if joined { return nil }
             joined = true

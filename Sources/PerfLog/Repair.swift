@@ -39,7 +39,7 @@ extension EventLog {
         do {
             try refuseIfReadOnly()
             return try using { opened in
-                try opened.environment.write { txn in
+                try writeTransaction(opened.environment) { txn in
                     var pass = RepairPass(txn: txn, log: self, dbs: opened.dbs, retain: opened.retain)
                     return try pass.run(cutoffWallNs: cutoffWallNs)
                 }

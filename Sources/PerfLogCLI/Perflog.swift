@@ -61,9 +61,9 @@ struct Perflog: ParsableCommand {
               73  the log, or the file of project or export --out, cannot be created
               74  the path is not a perflog log, or the log is damaged, from a
                   newer perflog, or the disk failed (the path is left untouched)
-              75  the log is busy (compact, while other processes keep it in
-                  use), or another perflog serve answers on the socket; try
-                  again
+              75  the log is busy: another process held it for longer than
+                  --wait (10s by default; the message names it), or another
+                  perflog serve answers on the socket; try again
             perflog exec exits with its command's status instead: 128+N when \
             the command died of signal N, 127 when it was not found, 126 when it \
             could not be executed.

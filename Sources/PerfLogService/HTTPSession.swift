@@ -158,7 +158,9 @@ final class HTTPSession: ChannelInboundHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         let problems = batch.problems, count = batch.events.count, received = batch.events.count + batch.problems.count
+        let service = core
         core.recorder.record(contentsOf: batch.events) { result in
+            service.noteSettled(result, count: count)
             loop.execute { bound.value.answerEvents(result, problems: problems, count: count, received: received, keepAlive: keepAlive) }
         }
     }
@@ -225,9 +227,11 @@ final class HTTPSession: ChannelInboundHandler {
 
     private func getHealth(keepAlive: Bool, head: Bool) {
         let stopping = core.stopping.load(ordering: .relaxed)
+        let degraded = stopping ? nil : core.degradedReason
         let c = core.counters.snapshot
-        let json = "{\"status\":\(stopping ? "\"stopping\"" : "\"ok\""),\"log\":\(JSONText.quoted(core.log.path)),\"committed\":\(c.committed),\"openConnections\":\(c.openConnections)}\n"
-        respond(stopping ? .serviceUnavailable : .ok, bytes: Array(json.utf8), close: !keepAlive, head: head)
+        let status = stopping ? "\"stopping\"" : degraded.map { "\"degraded\",\"reason\":\(JSONText.quoted($0))" } ?? "\"ok\""
+        let json = "{\"status\":\(status),\"log\":\(JSONText.quoted(core.log.path)),\"committed\":\(c.committed),\"openConnections\":\(c.openConnections)}\n"
+        respond(stopping || degraded != nil ? .serviceUnavailable : .ok, bytes: Array(json.utf8), close: !keepAlive, head: head)
     }
 
     /// Projects the log on the thread pool and answers with `render`'s text.

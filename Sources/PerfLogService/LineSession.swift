@@ -175,7 +175,9 @@ final class LineSession: ChannelDuplexHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         let problems = batch.problems, eventLines = batch.eventLines
+        let core = core
         core.recorder.record(contentsOf: batch.events) { result in
+            core.noteSettled(result, count: count)
             loop.execute { bound.value.answer(result, problems: problems, eventLines: eventLines, upTo: upTo) }
         }
     }
@@ -191,7 +193,8 @@ final class LineSession: ChannelDuplexHandler {
         case .success:
             core.counters.committed.add(UInt64(eventLines.count), ordering: .relaxed)
         case .failure(let error):
-            for line in eventLines { all.append(LineProblem(line: line, field: nil, message: "not stored: \(error)")) }
+            let message = ServiceCore.notStored(error)
+            for line in eventLines { all.append(LineProblem(line: line, field: nil, message: message)) }
             all.sort { $0.line < $1.line }
         }
         core.counters.rejected.add(UInt64(all.count), ordering: .relaxed)

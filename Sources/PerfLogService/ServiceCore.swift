@@ -29,6 +29,29 @@ final class ServiceCore: Sendable {
     /// each is resumed (on its event loop) once it is back under.
     private let waitingForRoom = Mutex<[@Sendable () -> Void]>([])
 
+    /// Why the last commit that held events failed, or `nil` when it succeeded: while
+    /// it is set, `/healthz` says degraded.
+    private let commitFailure = Mutex<String?>(nil)
+
+    /// The reason commits are failing now, or `nil` when they are not.
+    var degradedReason: String? { commitFailure.withLock { $0 } }
+
+    /// Notes how a commit of `count` events went (on the recorder's writer thread, in
+    /// commit order); an empty one says nothing about the log.
+    func noteSettled(_ result: Result<Void, PerfLogError>, count: Int) {
+        guard count > 0 else { return }
+        switch result {
+        case .success: commitFailure.withLock { if $0 != nil { $0 = nil } }
+        case .failure(let error): commitFailure.withLock { $0 = "commits are failing: \(error)" }
+        }
+    }
+
+    /// The reply to a line whose commit failed: the log being held is worth resending.
+    static func notStored(_ error: PerfLogError) -> String {
+        if case .busy(_, let reason) = error { return "not stored: \(reason); resend" }
+        return "not stored: \(error)"
+    }
+
     /// Whether the connections together have ``ServiceLimits/totalWindow`` events in flight.
     var isOverTotalWindow: Bool { inFlight.load(ordering: .relaxed) >= limits.totalWindow }
 

@@ -41,6 +41,10 @@ let usage = """
       --ack-ids            append the invocation ids of each commit to its ack line
       --hold-read          open the log, begin a read transaction, print `holding`
                            and wait until killed (a reader that dies mid-read)
+      --hold-write         open the log, begin a write transaction (taking the log's
+                           write lock), print `holding <pid>` and wait until killed
+                           or sent SIGTERM, which commits nothing and exits 0 (a
+                           writer that stops while it holds the log)
       --recorder           record through a Recorder (group commit) instead of one
                            append per batch; after every B events, flush and print
                            `flushed <events so far>` (with --ack-ids, the ids of
@@ -95,6 +99,7 @@ struct Arguments {
     var ackIDs = false
     var recorder = false
     var holdRead = false
+    var holdWrite = false
 
     static func parse(_ args: [String]) -> Arguments {
         var a = Arguments()
@@ -143,6 +148,7 @@ struct Arguments {
             case "--ack-ids": a.ackIDs = true
             case "--recorder": a.recorder = true
             case "--hold-read": a.holdRead = true
+            case "--hold-write": a.holdWrite = true
             default: fail("unknown argument \"\(arg)\"", status: 64)
             }
             i += 1
@@ -227,6 +233,27 @@ if args.holdRead {
         while true { pause() }
     }
     exit(74)
+}
+if args.holdWrite {
+    // SIGTERM ends the wait; the transaction is then abandoned, so nothing is written.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_BLOCK, &set, nil)
+    struct Abandoned: Error {}
+    do {
+        try log.write { _ in
+            emit("holding \(getpid())\n", to: 1)
+            var signal: Int32 = 0
+            sigwait(&set, &signal)
+            throw Abandoned()
+        }
+    } catch is Abandoned {
+        exit(0)
+    } catch {
+        fail("\(error)", status: 74)
+    }
+    exit(0)
 }
 if args.recorder {
     // A program that links PerfLog: events go through the recorder's buffer and group

@@ -35,6 +35,9 @@ private let accepted: [[String]] = [
     exec + ["--", "--agent", "x", "--", "--help"],  // everything after the first -- is the command
     exec + ["--", ""],
     ["exec", "--log", "l", "--cli", "c", "--agent", "a", "--", "make", "-j4"],
+    record + ["--wait", "2s"], record + ["--wait", "2"], record + ["--wait", "250ms"], record + ["--wait", "0"],
+    record + ["--wait", "86400"], record + ["--wait", "1.5"],
+    exec + ["--wait", "2s", "--", "true"], exec + ["--log", "l", "--wait", "0.5", "--", "true"],
 ]
 
 /// Lines the fast path must leave to ArgumentParser: help, errors, unusual spellings.
@@ -57,6 +60,8 @@ private let refused: [[String]] = [
     exec, exec + ["true"], exec + ["--"],  // no command
     exec + ["--duration", "1", "--", "true"], exec + ["--json", "--", "true"], exec + ["--failed", "--", "true"],
     exec + ["--agent", "again", "--", "true"],
+    record + ["--wait", "1e20"], record + ["--wait", "86401"], record + ["--wait", "nan"], record + ["--wait", "-1s"],
+    record + ["--wait", "5xs"], record + ["--wait", "2s", "--wait", "3s"], exec + ["--wait", "inf", "--", "true"],
     ["exec", "--cli", "c", "--", "true"],
     ["exec", "--agent", "a", "--cli=c", "--", "true"],
     ["frobnicate"], ["RECORD", "--agent", "a", "--cli", "c", "--duration", "1"],
@@ -83,7 +88,7 @@ struct FastPathTests {
             "a", "planner", "5ms", "1.5s", "k=v", "=v", "/tmp/log", "0", "3", "+4", "99999999999", "é", "help",
             "record", "exec", "true", "-1", "-5ms", "", "-", "--", "--agent", "--cli", "--duration", "--meta", "--log",
             "--failed", "--json", "--exit-code", "--agent=a", "--cli=c", "--bogus", "-h", "--help", "--version", "-c",
-            "exit 0", "---agent",
+            "exit 0", "---agent", "--wait",
         ]
         let plain = ["a", "planner", "é", "help", "record", "exec", "a b", "k=v", "0"]
         var random = SplitMix(seed: 0x5EED)
@@ -94,6 +99,7 @@ struct FastPathTests {
             if isRecord { pairs.append(["--duration", random.pick(["1", "812.4ms", "2.5s", "5xs", "nan"])]) }
             for _ in 0..<random.below(3) { pairs.append(["--meta", random.pick(["k=v", "x", "a=b=c", "=v"])]) }
             if random.below(3) == 0 { pairs.append(["--log", random.pick(["/tmp/log", "log", "a b"])]) }
+            if random.below(3) == 0 { pairs.append(["--wait", random.pick(["2s", "3", "0.5", "1e20", "-1", "5xs", "100ms"])]) }
             if isRecord {
                 if random.below(3) == 0 { pairs.append(["--exit-code", random.pick(["0", "3", "+4", "x", "99999999999"])]) }
                 if random.below(3) == 0 { pairs.append(["--failed"]) }
@@ -135,7 +141,7 @@ struct FastPathEndToEndTests {
         var joined: [String] {
             var out: [String] = []
             var i = 0
-            let names: Set = ["--agent", "--cli", "--duration", "--meta", "--log", "--exit-code"]
+            let names: Set = ["--agent", "--cli", "--duration", "--meta", "--log", "--wait", "--exit-code"]
             while i < arguments.count {
                 if arguments[i] == "--" { return out + arguments[i...] }
                 if names.contains(arguments[i]) && i + 1 < arguments.count {

@@ -1220,3 +1220,51 @@ struct ServeTests {
         #expect(Set(try loggedInvocations(log)) == [0x901, 0x903])
     }
 }
+
+extension ServeTests {
+    @Test("a stopped process holds the log: lines get 'not stored … resend' within --wait, /healthz says degraded; resent after, nothing is lost")
+    func heldLog() throws {
+        let dir = try scratch()
+        let log = dir.file("log"), socket = dir.file("s.sock")
+        let service = try Service(log: log, socket: socket, options: ["--http", "127.0.0.1:0", "--wait", "2s"])
+        let port = try #require(service.httpPort)
+        let client = try Client.unix(socket)
+        try client.write(measure("a", "c", invocation: 0xA01))
+        #expect(client.replies(untilAck: 1).errors.isEmpty)
+
+        let holder = try HeldLog(log: log)
+        let started = Date()
+        try client.write(measure("a", "c", invocation: 0xA02) + measure("b", "c", invocation: 0xA03))
+        let held = client.replies(untilAck: 3)
+        let elapsed = Date().timeIntervalSince(started)
+        print("serve --wait 2s answered lines it could not commit after \(String(format: "%.2f", elapsed)) s")
+        #expect(held.lastAck == 3, "\(held)")
+        #expect(elapsed < 10, "bounded: the replies came after \(elapsed) s")
+        #expect(held.errors.map(\.line) == [2, 3], "\(held)")
+        for error in held.errors {
+            #expect(error.error?.hasPrefix("not stored: the log is held by pid \(holder.pid)") == true, "\(error)")
+            #expect(error.error?.hasSuffix("; resend") == true, "\(error)")
+        }
+        let degraded = try http(port: port, "GET", "/healthz")
+        #expect(degraded.status == 503, "\(degraded)")
+        let health = decodeObject(degraded.body)
+        #expect(health["status"] as? String == "degraded", "\(degraded)")
+        #expect((health["reason"] as? String)?.contains("held by pid \(holder.pid)") == true, "\(degraded)")
+        // Readers do not wait for the holder.
+        let tail = try CLI.run(["tail", "--json", "--log", log])
+        #expect(tail.status == 0 && tail.stdoutLines.count == 1, "\(tail)")
+
+        #expect(holder.release() == 0)
+        try client.write(measure("a", "c", invocation: 0xA02) + measure("b", "c", invocation: 0xA03))
+        let resent = client.replies(untilAck: 5)
+        #expect(resent.errors.isEmpty && resent.lastAck == 5, "\(resent)")
+        let healthy = try http(port: port, "GET", "/healthz")
+        #expect(healthy.status == 200 && decodeObject(healthy.body)["status"] as? String == "ok", "\(healthy)")
+
+        let (status, stderr, stopped) = service.stop()
+        #expect(status == 0, "\(stderr)")
+        #expect(stopped?["lost"] as? Int == 2, "\(String(describing: stopped))")
+        #expect(Set(try loggedInvocations(log)) == [0xA01, 0xA02, 0xA03])
+        try expectSound(log)
+    }
+}

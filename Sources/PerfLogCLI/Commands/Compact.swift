@@ -35,9 +35,6 @@ extension Perflog {
         @Option(help: ArgumentHelp("Marks in flight for longer than this are abandoned and expired (units ns, us, ms, s, m, h).", valueName: "duration"))
         var abandonAfter: String = "1h"
 
-        @Option(help: ArgumentHelp("How long to wait for other processes to leave the log (seconds).", valueName: "seconds"))
-        var wait: Double = 10
-
         @Flag(help: "Print one JSON object: path, bytesBefore, bytesAfter, retainBefore, retainAfter, measuresTrimmed, garbageCollected, marksExpired.")
         var json = false
 
@@ -47,7 +44,6 @@ extension Perflog {
             if let retain, retain < 1 || retain > EventLog.maxRetain {
                 throw ValidationError("--retain must be between 1 and \(EventLog.maxRetain)")
             }
-            guard wait.isFinite, wait >= 0 else { throw ValidationError("--wait must be a non-negative number of seconds") }
         }
 
         func run() throws {
@@ -61,7 +57,7 @@ extension Perflog {
             do {
                 report = try eventLog.compact(
                     retain: retain, expiringMarksOlderThan: EventClock.wallNs() - abandonNs,
-                    waitingUpTo: .milliseconds(Int64(wait * 1000)))
+                    waitingUpTo: log.location.waitLimit)
             } catch {
                 if tty { ProgressLine.show(nil) }
                 throw CLIFailure.from(error)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PerfLog
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,10 +13,10 @@ extension Perflog {
         static let configuration = CommandConfiguration(
             abstract: "Run a command and record how long it took (a mark, then a measure).",
             discussion: """
-                perflog commits a mark (the invocation is in flight), runs the command with \
-                this terminal's standard input, output and error, times it on a monotonic \
-                clock, and commits a measure with the same invocation id: ok when the \
-                command exits 0, failed with its exit code otherwise.
+                perflog starts the command with this terminal's standard input, output and \
+                error, commits a mark (the invocation is in flight) while it runs, times it \
+                on a monotonic clock, and commits a measure with the same invocation id: ok \
+                when the command exits 0, failed with its exit code otherwise.
 
                 perflog then exits with the command's own status, so it can stand in front \
                 of any command in a script: 128+N when the command died of signal N, 127 \
@@ -24,10 +25,13 @@ extension Perflog {
                 passed on to the command; Ctrl-C and hangups from the terminal already \
                 reach it directly.
 
-                Recording never gets in the way of the command: if the log cannot be \
-                written, perflog warns on standard error and runs the command anyway. \
-                Only invalid values (names, --meta; exit 65) or an unparsable command line \
-                (exit 64) stop it from running.
+                Recording never gets in the way of the command: the command starts at once \
+                whatever the log's state, and if the log cannot be written (or another \
+                process holds it for longer than --wait, 10s by default), perflog says on \
+                standard error what was not recorded and still exits with the command's \
+                status, at most --wait after the command ended. Only invalid values (names, \
+                --meta; exit 65) or an unparsable command line (exit 64) stop it from \
+                running.
 
                 Examples:
                   perflog exec --agent planner --cli claude -- claude -p "plan the release"
@@ -74,6 +78,12 @@ struct ExecRequest: Equatable {
     /// Validates the values, runs the command between a mark and a measure, and
     /// returns the command's status (128+N after signal N, 127 not found, 126 not
     /// executable).
+    ///
+    /// The command starts first, whatever the log's state: the mark is committed by a
+    /// thread of its own while the command runs (waiting at most `--wait` for a process
+    /// that holds the log), and the measure once it has ended (at most `--wait` after
+    /// that). So a stopped or slow writer elsewhere delays nothing but perflog's own
+    /// exit, by at most `--wait`.
     /// - Throws: ``CLIFailure`` (exit 65) for a value that breaks a rule; the command
     ///   does not run. A log that cannot be written is only a warning.
     func run() throws(CLIFailure) -> Int32 {
@@ -83,69 +93,100 @@ struct ExecRequest: Equatable {
         let invocation = InvocationID.random()
         let pid = getpid()
 
-        // Install before the mark so that a signal that comes while it is being
-        // committed is held for the command instead of killing perflog.
+        // Before anything else, so that a signal that comes from here on is held for
+        // the command (or passed to it) instead of killing perflog.
         SignalForwarding.install()
 
-        let recorder = Recorder(log: log, stream: name, invocation: invocation, pid: pid, meta: meta)
-        recorder.mark()
-
-        let status: Int32
+        let recording = RunRecording(log: log, stream: name, invocation: invocation, pid: pid, meta: meta)
+        let startWall = EventClock.wallNs()
         let start = EventClock.monotonicNs()
-        switch Launcher.resolve(command[0]) {
+        let launched = Launcher.start(command)
+        recording.markInBackground(wallTimeNs: startWall, deadlineNs: start &+ recording.waitNs)
+        let status: Int32
+        switch launched {
+        case .success(let child): status = Launcher.wait(child)
         case .failure(let problem):
             Terminal.error("\(command[0]): \(problem.message)")
             status = problem.status
-        case .success(let path):
-            status = Launcher.run(path: path, arguments: command)
         }
-        let elapsed = EventClock.monotonicNs() &- start
-        recorder.measure(durationNs: elapsed, status: status)
+        let end = EventClock.monotonicNs()
+        recording.measure(durationNs: end &- start, status: status, deadlineNs: end &+ recording.waitNs)
         return status
     }
 }
 
 /// Writes the mark and the measure of one `perflog exec` invocation, turning every
-/// failure into a warning: the command's status matters more than its record.
-private struct Recorder {
-    let eventLog: EventLog?
+/// failure into one warning at the end: the command's status matters more than its
+/// record. The mark is written on a thread of its own, so that the command need not
+/// wait for the log.
+private final class RunRecording: Sendable {
+    let location: LogLocation
     let stream: StreamName
     let invocation: InvocationID
     let pid: Int32
     let meta: Metadata
+    /// `--wait` in nanoseconds.
+    let waitNs: UInt64
+    private let thread = WriterThread()
+    /// What the mark's thread left: the open log (nil when it could not be opened) and
+    /// why the start was not recorded, if it was not.
+    private let marked = Mutex<(log: EventLog?, failure: String?)>((nil, nil))
 
     init(log: LogLocation, stream: StreamName, invocation: InvocationID, pid: Int32, meta: Metadata) {
+        location = log
         self.stream = stream
         self.invocation = invocation
         self.pid = pid
         self.meta = meta
-        do {
-            eventLog = try log.openForWriting()
-        } catch {
-            Terminal.warning("not recording this run: \(error.message)")
-            eventLog = nil
+        let (seconds, attoseconds) = log.waitLimit.components
+        waitNs = UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
+    }
+
+    /// Opens the log and commits the mark, on a thread, waiting for the log's write
+    /// lock until `deadlineNs`.
+    func markInBackground(wallTimeNs: Int64, deadlineNs: UInt64) {
+        let mark = Event.mark(stream, invocation: invocation, wallTimeNs: wallTimeNs, pid: pid, meta: meta)
+        thread.start { [self] in
+            let eventLog: EventLog
+            do throws(CLIFailure) {
+                eventLog = try location.openForWriting()
+            } catch {
+                marked.withLock { $0.failure = error.message }
+                return
+            }
+            var failure: String?
+            let remaining = deadlineNs &- min(deadlineNs, EventClock.monotonicNs())
+            do throws(PerfLogError) { try eventLog.append([mark], waitingUpTo: .nanoseconds(Int64(clamping: remaining))) } catch {
+                failure = CLIFailure(error).message
+            }
+            marked.withLock { $0 = (eventLog, failure) }
         }
     }
 
-    func mark() {
-        append(Event.mark(stream, invocation: invocation, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta),
-               what: "the start")
-    }
-
-    /// Records the end: ok for status 0, failed with the status as exit code otherwise.
-    func measure(durationNs: UInt64, status: Int32) {
+    /// Records the end once the mark is settled: ok for status 0, failed with the
+    /// status as exit code otherwise, waiting for the log until `deadlineNs`. Warns
+    /// once about whatever was not recorded.
+    func measure(durationNs: UInt64, status: Int32, deadlineNs: UInt64) {
+        thread.join()
+        let (eventLog, markFailure) = marked.withLock { $0 }
+        guard let eventLog else {
+            Terminal.warning("this run was not recorded: \(markFailure ?? "the log could not be opened")")
+            return
+        }
         let event = Event.measure(
             stream, invocation: invocation, durationNs: durationNs, outcome: status == 0 ? .ok : .failed,
             exitCode: status, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta)
-        append(event, what: "the end")
-    }
-
-    private func append(_ event: Event, what: String) {
-        guard let eventLog else { return }
-        do {
-            try eventLog.append([event])
-        } catch {
-            Terminal.warning("could not record \(what) of this run: \(CLIFailure(error).message)")
+        var measureFailure: String?
+        let remaining = deadlineNs &- min(deadlineNs, EventClock.monotonicNs())
+        do { try eventLog.append([event], waitingUpTo: .nanoseconds(Int64(clamping: remaining))) } catch {
+            measureFailure = CLIFailure(error).message
+        }
+        switch (markFailure, measureFailure) {
+        case (nil, nil): break
+        case (let why?, nil): Terminal.warning("the start of this run was not recorded (its end was): \(why)")
+        case (nil, let why?): Terminal.warning("the end of this run was not recorded (its start stays in flight): \(why)")
+        // The start's reason: it had the whole wait, the end only what was left of it.
+        case (let why?, _?): Terminal.warning("this run was not recorded: \(why)")
         }
     }
 }
@@ -204,19 +245,26 @@ private enum Launcher {
         return String(cString: text)
     }
 
-    /// Runs `path` with `arguments` (the first is the name the command sees as
-    /// `argv[0]`), sharing this process's standard streams, and returns its status in
-    /// the shell's convention: the exit code, or 128+N after signal N. Signals sent to
-    /// perflog reach the command while it runs.
-    static func run(path: String, arguments: [String]) -> Int32 {
-        switch Spawn.start(path: path, arguments: arguments) {
-        case .success(let pid):
-            SignalForwarding.attach(pid)
-            return Spawn.wait(pid, beforeReaping: SignalForwarding.detach)
-        case .failure(let error):
-            let problem: Problem = error.code == ENOENT ? .notFound() : .notExecutable(errorText(error.code))
-            Terminal.error("\(arguments[0]): \(problem.message)")
-            return problem.status
+    /// Starts the command (resolved through `PATH` like a shell), sharing this
+    /// process's standard streams, and passes signals sent to perflog on to it.
+    /// - Returns: its pid, or why it could not start, with the shell's status for that.
+    static func start(_ arguments: [String]) -> Result<pid_t, Problem> {
+        switch resolve(arguments[0]) {
+        case .failure(let problem): return .failure(problem)
+        case .success(let path):
+            switch Spawn.start(path: path, arguments: arguments) {
+            case .success(let pid):
+                SignalForwarding.attach(pid)
+                return .success(pid)
+            case .failure(let error):
+                return .failure(error.code == ENOENT ? .notFound() : .notExecutable(errorText(error.code)))
+            }
         }
+    }
+
+    /// Waits for the command started by ``start(_:)`` and returns its status in the
+    /// shell's convention: the exit code, or 128+N after signal N.
+    static func wait(_ pid: pid_t) -> Int32 {
+        Spawn.wait(pid, beforeReaping: SignalForwarding.detach)
     }
 }

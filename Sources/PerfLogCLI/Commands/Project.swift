@@ -162,6 +162,7 @@ extension Perflog {
         static func openExisting(_ log: LogOptions) throws(CLIFailure) -> EventLog {
             let path = try log.path()
             var options = EventLog.Options()
+            options.waitLimit = log.location.waitLimit
             options.create = false
             do {
                 return try EventLog(path: path, options: options)

@@ -38,7 +38,11 @@ extension Perflog {
                 reply is committed to the log. A bad line never closes the connection \
                 or costs the lines beside it. Lines longer than --max-line-bytes are \
                 refused and skipped; an unterminated last line (a client that died \
-                mid-line) is refused, never half recorded.
+                mid-line) is refused, never half recorded. When a commit fails (the disk \
+                is full, or another process held the log for longer than --wait), each of \
+                its lines is answered {"line":N,"error":"not stored: …"} and GET /healthz \
+                says degraded (503) until a commit succeeds again; lines the log was held \
+                for say "resend".
 
                 --http ADDRESS also serves HTTP: POST /events (an NDJSON body; 200 when \
                 every line was committed, 422 when some broke a rule, with the others \
@@ -121,6 +125,7 @@ extension Perflog {
             }
             var logOptions = EventLog.Options()
             logOptions.durability = EventLog.Durability(rawValue: durability) ?? .default
+            logOptions.waitLimit = log.location.waitLimit
             let eventLog: EventLog
             do { eventLog = try EventLog(path: path, options: logOptions) } catch { throw CLIFailure(error) }
 

@@ -3,7 +3,7 @@ import ArgumentParser
 /// The long names of the options and flags of `record` and `exec`. The ArgumentParser
 /// declarations take their names from here, and so does ``FastPath``.
 enum OptionName: String {
-    case agent, cli, meta, log, duration, failed, exitCode = "exit-code", json
+    case agent, cli, meta, log, wait, duration, failed, exitCode = "exit-code", json
 }
 
 /// Reads the plain, well-formed command lines of `perflog record` and `perflog exec`
@@ -42,18 +42,27 @@ enum FastPath {
         var takesCommand: Bool
     }
 
-    private static let record = Grammar(options: [.agent, .cli, .duration, .exitCode, .log], flags: [.failed, .json], takesCommand: false)
-    private static let exec = Grammar(options: [.agent, .cli, .log], flags: [], takesCommand: true)
+    private static let record = Grammar(options: [.agent, .cli, .duration, .exitCode, .log, .wait], flags: [.failed, .json], takesCommand: false)
+    private static let exec = Grammar(options: [.agent, .cli, .log, .wait], flags: [], takesCommand: true)
 
     /// The request `arguments` (without the program name) make, or `nil` when
     /// ArgumentParser must read them.
     static func parse(_ arguments: [String]) -> Request? {
         guard let first = arguments.first else { return nil }
         let rest = arguments.dropFirst()
+        /// `--log` and `--wait`, through the conversion ArgumentParser uses.
+        func location(_ line: Line) -> LogLocation? {
+            var location = LogLocation(log: line[.log])
+            if let text = line[.wait] {
+                guard let wait = try? WaitOption.parse(text) else { return nil }
+                location.wait = wait
+            }
+            return location
+        }
         switch first {
         case "record":
             guard let line = scan(rest, record),
-                  let agent = line[.agent], let cli = line[.cli], let duration = line[.duration]
+                  let agent = line[.agent], let cli = line[.cli], let duration = line[.duration], let log = location(line)
             else { return nil }
             var exitCode: Int32?
             if let text = line[.exitCode] {
@@ -64,14 +73,13 @@ enum FastPath {
             let request = RecordRequest(
                 stream: StreamArguments(agent: agent, cli: cli, meta: line.meta), duration: duration,
                 failed: line.flags.contains(.failed), exitCode: exitCode, json: line.flags.contains(.json),
-                log: LogLocation(log: line[.log]))
+                log: log)
             return request.contradiction == nil ? .record(request) : nil
         case "exec":
-            guard let line = scan(rest, exec), let agent = line[.agent], let cli = line[.cli]
+            guard let line = scan(rest, exec), let agent = line[.agent], let cli = line[.cli], let log = location(line)
             else { return nil }
             let request = ExecRequest(
-                stream: StreamArguments(agent: agent, cli: cli, meta: line.meta),
-                log: LogLocation(log: line[.log]), command: line.command)
+                stream: StreamArguments(agent: agent, cli: cli, meta: line.meta), log: log, command: line.command)
             return request.missingCommand == nil ? .exec(request) : nil
         default:
             return nil

@@ -6,7 +6,7 @@ import Glibc
 import Darwin
 #endif
 
-/// `--log PATH`, shared by every command that touches the log.
+/// `--log PATH` and `--wait DURATION`, shared by every command that touches the log.
 struct LogOptions: ParsableArguments {
     @Option(
         name: .customLong(OptionName.log.rawValue),
@@ -17,8 +17,23 @@ struct LogOptions: ParsableArguments {
         completion: .directory)
     var log: String?
 
-    /// The parsed value, for code that also runs without ArgumentParser.
-    var location: LogLocation { LogLocation(log: log) }
+    // Unconditional, so that `--wait -1s` gets the rule instead of "missing value".
+    @Option(
+        name: .customLong(OptionName.wait.rawValue), parsing: .unconditional,
+        help: ArgumentHelp(
+            "The longest to wait for another process that holds the log.",
+            discussion: "A number and a unit (ms, s; a bare number is seconds), at most 1 day. Default: 10s. Past it perflog gives up, names the process and exits 75.",
+            valueName: "duration"),
+        transform: { text in
+            // ArgumentParser names the option already: keep only the rule.
+            do throws(CLIFailure) { return try WaitOption.parse(text) } catch {
+                throw ValidationError(String(error.message.trimmingPrefix("--\(OptionName.wait.rawValue): ")))
+            }
+        })
+    var wait: Duration?
+
+    /// The parsed values, for code that also runs without ArgumentParser.
+    var location: LogLocation { LogLocation(log: log, wait: wait) }
 
     /// The path to use; see ``LogLocation/path()``.
     func path() throws(CLIFailure) -> String { try location.path() }
@@ -39,6 +54,11 @@ struct LogLocation: Equatable {
 
     /// The value of `--log`; `nil` when it was not given.
     var log: String?
+    /// The value of `--wait`; `nil` when it was not given (then 10 s).
+    var wait: Duration?
+
+    /// The wait to use: `--wait`, else the library's default.
+    var waitLimit: Duration { wait ?? EventLog.Options().waitLimit }
 
     /// The path to use: `--log`, else `PERFLOG_LOG`, else the default, without trailing
     /// slashes.
@@ -65,8 +85,10 @@ struct LogLocation: Equatable {
     ///   something other than a perflog log, 65 for an empty path.
     func openForWriting() throws(CLIFailure) -> EventLog {
         let path = try path()
+        var options = EventLog.Options()
+        options.waitLimit = waitLimit
         do {
-            return try EventLog(path: path)
+            return try EventLog(path: path, options: options)
         } catch {
             throw CLIFailure(error)
         }
@@ -80,10 +102,28 @@ struct LogLocation: Equatable {
         var options = EventLog.Options()
         options.create = false
         options.readOnly = true
+        options.waitLimit = waitLimit
         do {
             return try EventLog(path: path, options: options)
         } catch {
             throw CLIFailure(error)
+        }
+    }
+}
+
+/// `--wait DURATION`: how long to wait for a process that holds the log.
+enum WaitOption {
+    /// Parses a wait: a duration as ``DurationParser`` reads it, a bare number being
+    /// seconds, from 0 to ``EventLog/maxWaitLimit``.
+    /// - Throws: ``CLIFailure`` naming `--wait` and the rule (the command line is then
+    ///   a usage error, exit 64).
+    static func parse(_ text: String) throws(CLIFailure) -> Duration {
+        let field = "--" + OptionName.wait.rawValue
+        let limit = (ns: UInt64(EventLog.maxWaitLimit.components.seconds) * 1_000_000_000, text: "a day, 86400s")
+        do {
+            return .nanoseconds(Int64(try DurationParser.nanoseconds(text, field: field, bareUnit: "s", limit: limit)))
+        } catch {
+            throw CLIFailure(.usage, error.message)
         }
     }
 }

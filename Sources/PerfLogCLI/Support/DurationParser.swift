@@ -1,7 +1,8 @@
 /// Parses the durations people type: a decimal number and an optional unit.
 ///
 /// Units are `ns`, `us` (or `µs`), `ms` and `s`; a bare number is milliseconds, the
-/// unit the old tracker used. Examples: `812.4ms`, `812.4`, `1.5s`, `250us`, `1e3 ns`.
+/// unit the old tracker used (or the unit a caller names, such as seconds for
+/// `--wait`). Examples: `812.4ms`, `812.4`, `1.5s`, `250us`, `1e3 ns`.
 /// The result is rounded to the nearest nanosecond.
 enum DurationParser {
     /// The units accepted, with their size in nanoseconds.
@@ -13,7 +14,10 @@ enum DurationParser {
     /// - Throws: ``CLIFailure`` (exit 65) naming `field` and the rule broken: the text is
     ///   empty, not a number, negative, NaN or infinite, too large for 64 bits of
     ///   nanoseconds, or has an unknown unit.
-    static func nanoseconds(_ text: String, field: String = "duration") throws(CLIFailure) -> UInt64 {
+    ///   `limit`, when given, is the largest value accepted and how to say it.
+    static func nanoseconds(
+        _ text: String, field: String = "duration", bareUnit: String = "ms", limit: (ns: UInt64, text: String)? = nil
+    ) throws(CLIFailure) -> UInt64 {
         let trimmed = text.trimmingSpaces
         guard !trimmed.isEmpty else { throw .invalid(field, "must not be empty (e.g. 812.4ms)") }
 
@@ -34,12 +38,10 @@ enum DurationParser {
             throw .invalid(field, "must be a finite number (got \(trimmed))")
         }
         let factor: Double
-        if unit.isEmpty {
-            factor = 1e6
-        } else if let known = units.first(where: { $0.name == unit }) {
+        if let known = units.first(where: { $0.name == (unit.isEmpty ? bareUnit : unit) }) {
             factor = known.nanoseconds
         } else {
-            throw .invalid(field, "unknown unit '\(unit)' (use ns, us, ms or s; a bare number is ms)")
+            throw .invalid(field, "unknown unit '\(unit)' (use ns, us, ms or s; a bare number is \(bareUnit))")
         }
         // Only plain decimal notation: Double would also accept hexadecimal floats.
         let allowed = number.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x65 || $0 == 0x45 || $0 == 0x2B || $0 == 0x2D }
@@ -49,6 +51,7 @@ enum DurationParser {
         guard value.isFinite else { throw .invalid(field, "must be a finite number (got \(trimmed))") }
         guard value >= 0 else { throw .invalid(field, "must not be negative (got \(trimmed))") }
         let ns = (value * factor).rounded()
+        if let limit, !(ns <= Double(limit.ns)) { throw .invalid(field, "is too large (at most \(limit.text); got \(trimmed))") }
         // 2^64 itself is not representable as UInt64; every double below it is.
         guard ns < 18_446_744_073_709_551_616.0 else {
             throw .invalid(field, "is too large (at most about 584 years)")
