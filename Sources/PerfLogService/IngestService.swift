@@ -36,6 +36,9 @@ public final class IngestService: Sendable {
         public var socketPath: String
         /// Where HTTP listens, if anywhere.
         public var http: HTTPAddress?
+        /// The token HTTP clients must present to `POST /events`; without one, HTTP
+        /// serves only its reading routes and answers `POST /events` 403.
+        public var httpToken: HTTPToken?
         /// Line, request, connection and window bounds.
         public var limits = ServiceLimits()
         /// The recorder's batching.
@@ -72,7 +75,8 @@ public final class IngestService: Sendable {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         let recorder = Recorder(log: log, options: configuration.recorder)
-        let core = ServiceCore(log: log, recorder: recorder, limits: configuration.limits, pool: pool)
+        let core = ServiceCore(log: log, recorder: recorder, limits: configuration.limits, pool: pool,
+                               httpToken: configuration.httpToken)
         var listeners: [any Channel] = []
         func abandon() {
             for l in listeners { try? l.close().wait() }
@@ -111,7 +115,11 @@ public final class IngestService: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let limits = core.limits
+                        try channel.pipeline.syncOperations.addHandler(PeerLimit(peers: core.peers))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPTimeouts(headerTimeout: limits.headerTimeout, idleTimeout: limits.idleTimeout))
                         try channel.pipeline.syncOperations.addHandler(HTTPSession(core: core))
                     }
                 }
