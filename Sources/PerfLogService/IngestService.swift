@@ -61,7 +61,7 @@ public final class IngestService: Sendable {
     private let core: ServiceCore
     private let group: MultiThreadedEventLoopGroup
     private let listeners: [any Channel]
-    private let socketInode: UInt64?
+    private let socketIdentity: SocketFile.Identity?
     private let drained: EventLoopPromise<Void>
     private let finished = Mutex<ServiceCounters?>(nil)
 
@@ -95,18 +95,14 @@ public final class IngestService: Sendable {
                     try channel.pipeline.syncOperations.addHandler(LineSession(core: core, seed: seed))
                 }
             }
-        // The socket is created under umask 0177, so that it is 0600 from its first
-        // moment, not just after a chmod.
-        let oldMask = umask(0o177)
+        let (socketFD, createdSocket) = try SocketFile.bind(path)
         do {
-            listeners.append(try lines.bind(unixDomainSocketPath: path).wait())
-            umask(oldMask)
+            listeners.append(try lines.withBoundSocket(socketFD).wait())
         } catch {
-            umask(oldMask)
             abandon()
+            if let createdSocket, SocketFile.identity(path) == createdSocket { unlink(path) }
             throw .socket(path: path, reason: "cannot listen: \(error)")
         }
-        chmod(path, 0o600)
 
         var bound: HTTPAddress?
         if let http = configuration.http {
@@ -129,13 +125,13 @@ public final class IngestService: Sendable {
                 bound = HTTPAddress(host: http.host, port: channel.localAddress?.port ?? http.port)
             } catch {
                 abandon()
-                unlink(path)
+                if let createdSocket, SocketFile.identity(path) == createdSocket { unlink(path) }
                 throw .http(address: http.description, reason: "cannot listen: \(error)")
             }
         }
         socketPath = path
         httpAddress = bound
-        socketInode = SocketFile.inode(path)
+        socketIdentity = createdSocket
         self.core = core
         self.group = group
         self.listeners = listeners
@@ -181,7 +177,7 @@ public final class IngestService: Sendable {
         try? core.recorder.close()
         try? core.pool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
-        if let socketInode, SocketFile.inode(socketPath) == socketInode { unlink(socketPath) }
+        if let socketIdentity, SocketFile.identity(socketPath) == socketIdentity { unlink(socketPath) }
         var totals = core.counters.snapshot
         totals.lost = core.recorder.counters.lost
         let final = totals

@@ -1443,3 +1443,40 @@ struct ServeAccessTests {
         #expect(service.stop().status == 0)
     }
 }
+
+@Suite("perflog serve: the socket file is safe", .timeLimit(.minutes(2)))
+struct ServeSocketSafetyTests {
+    @Test("a socket in a directory every user may write, without the sticky bit, is refused (73); with the sticky bit it is taken")
+    func worldWritableDirectoryWithoutStickyBit() throws {
+        let dir = try scratch()
+        let open = dir.file("open")
+        mkdir(open, 0o777)
+        chmod(open, 0o777)
+        let r = try CLI.run(["serve", "--log", dir.file("log"), "--socket", open + "/s.sock"])
+        #expect(r.status == 73, "\(r)")
+        #expect(r.stderr.contains("sticky bit") && r.stderr.split(separator: "\n").count == 1, "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: open + "/s.sock"))
+
+        chmod(open, 0o1777)
+        let service = try Service(log: dir.file("log"), socket: open + "/s.sock")
+        #expect(service.stop().status == 0)
+    }
+
+    @Test("at its stop, serve leaves alone a socket another service bound at its path since")
+    func doesNotUnlinkAReplacedSocket() throws {
+        let dir = try scratch()
+        let path = dir.file("s.sock")
+        let service = try Service(log: dir.file("log"), socket: path)
+        #expect(rename(path, dir.file("moved.sock")) == 0)
+        let other = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(other) }
+        var address = unixAddress(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(other, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        #expect(service.stop().status == 0)
+        var st = stat()
+        #expect(lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK, "the other service's socket was removed")
+    }
+}
