@@ -462,17 +462,39 @@ extension Projector {
         return identity(st)
     }
 
-    /// Writes `bytes` to a temporary file beside `path`, flushes it, renames it over
-    /// `path` and flushes the directory. Returns the new file's identity.
+    /// Writes `bytes` to `path` by ``OutputPath``'s rules: for a file, to a temporary
+    /// file beside it (beside a link's target), flushed and renamed over it, then the
+    /// directory flushed; a device or FIFO is written directly. Returns the identity of
+    /// what was written.
     private static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ProjectionWriteError) -> FileIdentity {
-        let (directory, name) = split(path)
-        var random = SystemRandomNumberGenerator()
-        let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
         func failure(_ operation: String, _ code: Int32 = errno) -> ProjectionWriteError {
             ProjectionWriteError(path: path, operation: operation, code: code)
         }
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        let target: String, existing: stat?
+        switch OutputPath.resolve(path) {
+        case .directory: throw failure("writing", EISDIR)
+        case .direct(let device):
+            let fd = open(device, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw failure("opening") }
+            defer { close(fd) }
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw failure("writing", n < 0 ? errno : EIO) }
+                offset += n
+            }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw failure("fstat") }
+            return identity(st)
+        case .replace(let t, let e): (target, existing) = (t, e)
+        }
+        let (directory, name) = split(target)
+        var random = SystemRandomNumberGenerator()
+        let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FileModes.newFile(in: directory))
         guard fd >= 0 else { throw failure("creating a temporary file in \(directory)") }
+        OutputPath.keepMode(of: existing, on: fd)
         var isOpen = true
         defer {
             if isOpen { close(fd) }
@@ -492,7 +514,7 @@ extension Projector {
             guard fstat(fd, &st) == 0 else { throw failure("fstat") }
             isOpen = false
             guard close(fd) == 0 else { throw failure("closing") }
-            guard rename(temporary, path) == 0 else { throw failure("renaming into place") }
+            guard rename(temporary, target) == 0 else { throw failure("renaming into place") }
             let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if dir >= 0 {
                 // The rename is durable only once the directory is flushed; a file system
