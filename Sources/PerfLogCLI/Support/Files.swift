@@ -69,6 +69,7 @@ final class OutputTarget {
         let fd = self.fd
         let failure: Int32? = text.withUTF8 { FilePath.writeAll(fd, $0) }
         if let failure {
+            if path == nil { Terminal.standardOutputFailed(failure) }
             let what = path ?? "standard output"
             discard()
             throw CLIFailure(.ioError, "cannot write \(what): \(FilePath.reason(failure))")
