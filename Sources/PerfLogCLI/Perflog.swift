@@ -83,6 +83,10 @@ struct Perflog: ParsableCommand {
     /// Plain `record` and `exec` command lines skip ArgumentParser (see ``FastPath``):
     /// they run once per measured invocation, so their start-up time counts.
     static func main() {
+        if let problem = RawArguments.invalidArgument() {
+            Terminal.error(problem)
+            Terminal.exitProcess(ExitStatus.data.rawValue)
+        }
         let arguments = Array(CommandLine.arguments.dropFirst())
         let status: Int32
         if let request = FastPath.parse(arguments) {

@@ -1,9 +1,15 @@
+import PerfLog
+
 /// The bounds a service keeps to, so that no client can make it use unbounded memory
 /// or hold up others.
 public struct ServiceLimits: Sendable, Hashable {
-    /// The longest line accepted, in bytes (line feed excluded). A valid event is at
-    /// most a few KiB; a longer line gets an error reply and is skipped.
+    /// The longest line accepted, in bytes (line feed excluded), at most
+    /// ``maxLineBytesLimit``. A valid event is at most a few KiB; a longer line gets an
+    /// error reply and is skipped.
     public var maxLineBytes = 64 << 10
+    /// The largest ``maxLineBytes`` that means what it says: the event parser's own
+    /// bound on a line (1 MiB).
+    public static let maxLineBytesLimit = ImportedEvents.maxLineBytes
     /// The largest HTTP request body accepted, in bytes (413 beyond it).
     public var maxRequestBytes = 16 << 20
     /// Connections open at once, on the socket and on HTTP each; one more is told so

@@ -104,7 +104,7 @@ extension Perflog {
         @Option(help: ArgumentHelp("What a commit promises: durable (on disk when acknowledged), default (data flushed, LMDB's meta page not) or fast (flushed every second; a process crash still loses nothing acknowledged).", valueName: "mode"))
         var durability: String = "default"
 
-        @Option(help: ArgumentHelp("The longest line accepted, in bytes.", valueName: "bytes"))
+        @Option(help: ArgumentHelp("The longest line accepted, in bytes (1024 to 1048576).", valueName: "bytes"))
         var maxLineBytes: Int = ServiceLimits().maxLineBytes
 
         @Option(help: ArgumentHelp("The largest HTTP request body accepted, in bytes.", valueName: "bytes"))
@@ -134,7 +134,10 @@ extension Perflog {
             if EventLog.Durability(rawValue: durability) == nil {
                 throw ValidationError("--durability must be durable, default or fast")
             }
-            if maxLineBytes < 1024 || maxLineBytes > 16 << 20 { throw ValidationError("--max-line-bytes must be from 1024 to 16777216") }
+            // Beyond the parser's own bound a longer setting would be a promise not kept.
+            if maxLineBytes < 1024 || maxLineBytes > ServiceLimits.maxLineBytesLimit {
+                throw ValidationError("--max-line-bytes must be from 1024 to \(ServiceLimits.maxLineBytesLimit) (a valid event is a few KiB)")
+            }
             if maxRequestBytes < 1024 { throw ValidationError("--max-request-bytes must be at least 1024") }
             if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
             if lineTimeout < 0 { throw ValidationError("--line-timeout must not be negative") }
