@@ -375,6 +375,11 @@ extension Projector {
         log: EventLog, to path: String, now: Int64 = EventClock.wallNs(), force: Bool = false,
         options: Options = Options()
     ) throws -> WriteResult {
+        // A device or FIFO is written every time: it cannot be compared, and a reader
+        // waits on it.
+        var force = force
+        var direct = false
+        if case .direct = OutputPath.resolve(path) { (force, direct) = (true, true) }
         let key = ProjectionCheckpoint.key(for: canonicalPath(path))
         let optionBits: UInt32 = options.measurements ? 1 : 0
         let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: options.abandonAfterNs)
@@ -392,7 +397,7 @@ extension Projector {
         let bytes = projection.jsonBytes
 
         func checkpoint(_ file: FileIdentity) {
-            guard !log.isReadOnly else { return }
+            guard !log.isReadOnly, !direct else { return }
             let saved = ProjectionCheckpoint(options: optionBits, abandonAfterNs: options.abandonAfterNs,
                                              lastSeq: projection.lastSeq, abandoned: abandoned, file: file)
             // Not fatal: without a checkpoint the next call compares bytes instead.
@@ -442,11 +447,12 @@ extension Projector {
     /// The identity of the file at `path` when it holds exactly `bytes`; `nil` when it
     /// differs or cannot be read. Stops at the first differing block.
     private static func identityIfHolds(_ bytes: [UInt8], path: String) -> FileIdentity? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking: opening a FIFO to read would wait for a writer.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, Int(st.st_size) == bytes.count else { return nil }
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int(st.st_size) == bytes.count else { return nil }
         var block = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
         while offset < bytes.count {
