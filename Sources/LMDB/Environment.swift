@@ -315,10 +315,11 @@ public final class Environment: @unchecked Sendable {
         try check(rc, "mdb_env_set_mapsize", path)
     }
 
-    /// Creates `path` and any missing parents (`mkdir -p`), with `mode` less the umask.
+    /// Creates `path` and any missing parents (`mkdir -p`), with `mode` less the umask
+    /// (`path` itself with `finalMode` when given).
     /// - Throws: `LMDBError` with `ENOTDIR` when `path` exists and is not a directory, or
     ///   the `errno` of `mkdir`.
-    public static func makeDirectory(_ path: String, mode: mode_t = 0o777) throws(LMDBError) {
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o777, finalMode: mode_t? = nil) throws(LMDBError) {
         var stat_ = stat()
         if stat(path, &stat_) == 0 {
             if (stat_.st_mode & S_IFMT) != S_IFDIR {
@@ -329,7 +330,7 @@ public final class Environment: @unchecked Sendable {
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
             try makeDirectory(String(path[..<slash]), mode: mode)
         }
-        if mkdir(path, mode) != 0 && errno != EEXIST {
+        if mkdir(path, finalMode ?? mode) != 0 && errno != EEXIST {
             throw LMDBError(LMDBError.Code(rawValue: errno), operation: "mkdir", context: path)
         }
     }

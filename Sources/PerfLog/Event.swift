@@ -1,7 +1,9 @@
 /// The (agent, CLI) pair that a measurement belongs to: one **stream**.
 ///
 /// Names are non-empty UTF-8 of at most ``StreamName/maxBytes`` bytes without control
-/// characters; ``init(agent:cli:)`` enforces this.
+/// characters or bidirectional formatting characters (which make a name display as
+/// another); ``init(agent:cli:)`` enforces this. Names already stored are read as they
+/// are.
 public struct StreamName: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The largest name, in UTF-8 bytes.
     public static let maxBytes = 128
@@ -35,6 +37,21 @@ public struct StreamName: Hashable, Sendable, Comparable, CustomStringConvertibl
         }
         if name.unicodeScalars.contains(where: isControl) {
             throw .invalidInput(field: field, rule: "must not contain control characters")
+        }
+        if let bidi = name.unicodeScalars.first(where: isBidirectionalControl) {
+            let hex = String(bidi.value, radix: 16, uppercase: true)
+            throw .invalidInput(
+                field: field,
+                rule: "must not contain bidirectional control characters (U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex)), which make a name display as another")
+        }
+    }
+
+    /// U+061C, U+200E, U+200F, U+202A–U+202E and U+2066–U+2069: the characters that
+    /// reorder text around them (Trojan Source, CVE-2021-42574).
+    static func isBidirectionalControl(_ s: Unicode.Scalar) -> Bool {
+        switch s.value {
+        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        default: return false
         }
     }
 

@@ -151,9 +151,10 @@ public final class EventLog: Sendable {
         // this process cannot write (read-only media), where no one else can write either.
         // Reading commands only ever begin read transactions, so nothing is changed.
         envOptions.createDirectory = creating
+        envOptions.fileMode = FileModes.newFile(in: path)
         environmentOptions = envOptions
         if creating && !options.readOnly {
-            do { try Environment.makeDirectory(path) } catch { throw .cannotCreate(path: path, reason: "\(error.code)") }
+            do { try Environment.makeDirectory(path, finalMode: FileModes.newDirectory(path)) } catch { throw .cannotCreate(path: path, reason: "\(error.code)") }
         }
         // A compaction in another process swaps the file under an exclusive gate; wait
         // for it to finish before opening. The gate file is made only for a log of

@@ -39,7 +39,7 @@ final class Gate: Sendable {
 
     init(directory: String, create: Bool) {
         let path = directory + "/" + Gate.fileName
-        var fd = create ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666) : -1
+        var fd = create ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, FileModes.newFile(in: directory)) : -1
         if fd < 0 { fd = open(path, O_RDWR | O_CLOEXEC) }
         if fd < 0 { fd = open(path, O_RDONLY | O_CLOEXEC) }
         self.fd = fd

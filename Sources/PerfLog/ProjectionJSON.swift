@@ -375,6 +375,11 @@ extension Projector {
         log: EventLog, to path: String, now: Int64 = EventClock.wallNs(), force: Bool = false,
         options: Options = Options()
     ) throws -> WriteResult {
+        // A device or FIFO is written every time: it cannot be compared, and a reader
+        // waits on it.
+        var force = force
+        var direct = false
+        if case .direct = OutputPath.resolve(path) { (force, direct) = (true, true) }
         let key = ProjectionCheckpoint.key(for: canonicalPath(path))
         let optionBits: UInt32 = options.measurements ? 1 : 0
         let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: options.abandonAfterNs)
@@ -392,7 +397,7 @@ extension Projector {
         let bytes = projection.jsonBytes
 
         func checkpoint(_ file: FileIdentity) {
-            guard !log.isReadOnly else { return }
+            guard !log.isReadOnly, !direct else { return }
             let saved = ProjectionCheckpoint(options: optionBits, abandonAfterNs: options.abandonAfterNs,
                                              lastSeq: projection.lastSeq, abandoned: abandoned, file: file)
             // Not fatal: without a checkpoint the next call compares bytes instead.
@@ -442,11 +447,12 @@ extension Projector {
     /// The identity of the file at `path` when it holds exactly `bytes`; `nil` when it
     /// differs or cannot be read. Stops at the first differing block.
     private static func identityIfHolds(_ bytes: [UInt8], path: String) -> FileIdentity? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking: opening a FIFO to read would wait for a writer.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, Int(st.st_size) == bytes.count else { return nil }
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int(st.st_size) == bytes.count else { return nil }
         var block = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
         while offset < bytes.count {
@@ -462,17 +468,39 @@ extension Projector {
         return identity(st)
     }
 
-    /// Writes `bytes` to a temporary file beside `path`, flushes it, renames it over
-    /// `path` and flushes the directory. Returns the new file's identity.
+    /// Writes `bytes` to `path` by ``OutputPath``'s rules: for a file, to a temporary
+    /// file beside it (beside a link's target), flushed and renamed over it, then the
+    /// directory flushed; a device or FIFO is written directly. Returns the identity of
+    /// what was written.
     private static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ProjectionWriteError) -> FileIdentity {
-        let (directory, name) = split(path)
-        var random = SystemRandomNumberGenerator()
-        let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
         func failure(_ operation: String, _ code: Int32 = errno) -> ProjectionWriteError {
             ProjectionWriteError(path: path, operation: operation, code: code)
         }
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        let target: String, existing: stat?
+        switch OutputPath.resolve(path) {
+        case .directory: throw failure("writing", EISDIR)
+        case .direct(let device):
+            let fd = open(device, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw failure("opening") }
+            defer { close(fd) }
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw failure("writing", n < 0 ? errno : EIO) }
+                offset += n
+            }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw failure("fstat") }
+            return identity(st)
+        case .replace(let t, let e): (target, existing) = (t, e)
+        }
+        let (directory, name) = split(target)
+        var random = SystemRandomNumberGenerator()
+        let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FileModes.newFile(in: directory))
         guard fd >= 0 else { throw failure("creating a temporary file in \(directory)") }
+        OutputPath.keepMode(of: existing, on: fd)
         var isOpen = true
         defer {
             if isOpen { close(fd) }
@@ -492,7 +520,7 @@ extension Projector {
             guard fstat(fd, &st) == 0 else { throw failure("fstat") }
             isOpen = false
             guard close(fd) == 0 else { throw failure("closing") }
-            guard rename(temporary, path) == 0 else { throw failure("renaming into place") }
+            guard rename(temporary, target) == 0 else { throw failure("renaming into place") }
             let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if dir >= 0 {
                 // The rename is durable only once the directory is flushed; a file system

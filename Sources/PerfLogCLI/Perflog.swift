@@ -53,14 +53,18 @@ struct Perflog: ParsableCommand {
               1   check found problems (listed)
               64  the command line cannot be parsed: unknown flag, missing or
                   extra argument, a word where a number belongs, conflicting flags
-              65  a value breaks a rule: empty, oversized or control-character
-                  names; negative, NaN or infinite durations; unknown units;
-                  malformed --meta
+              65  a value breaks a rule: empty, oversized, control- or
+                  bidirectional-control-character names; invalid UTF-8 in an
+                  argument; negative, NaN or infinite durations; unknown units;
+                  malformed or repeated --meta keys; --exit-code outside 0-255
               66  there is no log at the path (tail, info, stats, compare, export,
                   project), or a file to import cannot be read
               73  the log, or the file of project or export --out, cannot be created
+                  (or --out is a directory)
               74  the path is not a perflog log, or the log is damaged, from a
-                  newer perflog, or the disk failed (the path is left untouched)
+                  newer perflog, or the disk failed (the path is left untouched);
+                  standard output cannot be written (141, quietly, when its
+                  reader has gone)
               75  the log is busy: another process held it for longer than
                   --wait (10s by default; the message names it), or another
                   perflog serve answers on the socket; try again
@@ -83,6 +87,10 @@ struct Perflog: ParsableCommand {
     /// Plain `record` and `exec` command lines skip ArgumentParser (see ``FastPath``):
     /// they run once per measured invocation, so their start-up time counts.
     static func main() {
+        if let problem = RawArguments.invalidArgument() {
+            Terminal.error(problem)
+            Terminal.exitProcess(ExitStatus.data.rawValue)
+        }
         let arguments = Array(CommandLine.arguments.dropFirst())
         let status: Int32
         if let request = FastPath.parse(arguments) {

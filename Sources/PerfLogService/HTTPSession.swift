@@ -7,7 +7,11 @@ import Glibc
 import Darwin
 #endif
 
-/// One HTTP connection: `POST /events`, `GET /streams`, `GET /metrics`, `GET /healthz`.
+/// One HTTP connection: `POST /events`, `GET /streams`, `GET /metrics`, `GET /healthz`, `GET /`.
+///
+/// `POST /events` needs the service's token (`Authorization: Bearer <token>`): without
+/// one it is answered 401; a service without a token answers it 403. The reading routes
+/// are open to whoever can connect.
 ///
 /// Requests are answered one at a time, in order (NIO's pipeline handler holds back
 /// pipelined ones). A body is read up to ``ServiceLimits/maxRequestBytes``; beyond it
@@ -63,6 +67,11 @@ final class HTTPSession: ChannelInboundHandler {
             head = h
             body = nil
             refused = false
+            if let refusal = authorizationRefusal(h) {
+                refused = true
+                respond(refusal.status, json: refusal.json, headers: refusal.headers, close: true)
+                return
+            }
             if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > core.limits.maxRequestBytes {
                 refuseTooLarge()
             }
@@ -104,6 +113,23 @@ final class HTTPSession: ChannelInboundHandler {
                 close: true)
     }
 
+    /// Why a request may not go on before its body is read: a `POST /events` without
+    /// the token, or to a service that has none. The connection is then closed, its
+    /// body unread.
+    private func authorizationRefusal(_ head: HTTPRequestHead) -> (status: HTTPResponseStatus, json: String, headers: HTTPHeaders)? {
+        guard head.method == .POST, head.uri.split(separator: "?", maxSplits: 1).first == "/events" else { return nil }
+        guard let token = core.httpToken else {
+            return (.forbidden,
+                    "{\"error\":\"this service takes events over HTTP only with a token: start perflog serve with --http-token-file FILE and send Authorization: Bearer <token>, or use its Unix socket\"}\n",
+                    HTTPHeaders())
+        }
+        guard !token.admits(authorization: head.headers.first(name: "authorization")) else { return nil }
+        var headers = HTTPHeaders()
+        headers.add(name: "www-authenticate", value: "Bearer realm=\"perflog\"")
+        let what = head.headers.contains(name: "authorization") ? "the token is wrong" : "a token is needed"
+        return (.unauthorized, "{\"error\":\"\(what): send Authorization: Bearer <token>, the token in the service's --http-token-file\"}\n", headers)
+    }
+
     // MARK: Routes
 
     private func route(_ head: HTTPRequestHead, body: ByteBuffer) {
@@ -128,6 +154,15 @@ final class HTTPSession: ChannelInboundHandler {
                            head: head.method == .HEAD)
             }
         case "/healthz": only([.GET, .HEAD]) { getHealth(keepAlive: keepAlive, head: head.method == .HEAD) }
+        case "/":
+            only([.GET, .HEAD]) {
+                let post = core.httpToken == nil ? "POST /events    disabled (the service has no --http-token-file)"
+                                                 : "POST /events    NDJSON events (Authorization: Bearer <token>)"
+                let text = "perflog serve\n\nGET /streams    the streams' figures (JSON)\nGET /metrics    OpenMetrics\nGET /healthz    status (JSON)\n\(post)\n"
+                var headers = HTTPHeaders()
+                headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+                respond(.ok, bytes: Array(text.utf8), headers: headers, close: !keepAlive, head: head.method == .HEAD)
+            }
         default:
             respond(.notFound, json: "{\"error\":\"no such path: \(JSONText.quoted(path).dropFirst().dropLast()); try /events, /streams, /metrics or /healthz\"}\n",
                     close: !keepAlive)

@@ -36,6 +36,9 @@ public final class IngestService: Sendable {
         public var socketPath: String
         /// Where HTTP listens, if anywhere.
         public var http: HTTPAddress?
+        /// The token HTTP clients must present to `POST /events`; without one, HTTP
+        /// serves only its reading routes and answers `POST /events` 403.
+        public var httpToken: HTTPToken?
         /// Line, request, connection and window bounds.
         public var limits = ServiceLimits()
         /// The recorder's batching.
@@ -58,7 +61,7 @@ public final class IngestService: Sendable {
     private let core: ServiceCore
     private let group: MultiThreadedEventLoopGroup
     private let listeners: [any Channel]
-    private let socketInode: UInt64?
+    private let socketIdentity: SocketFile.Identity?
     private let drained: EventLoopPromise<Void>
     private let finished = Mutex<ServiceCounters?>(nil)
 
@@ -72,7 +75,8 @@ public final class IngestService: Sendable {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         let recorder = Recorder(log: log, options: configuration.recorder)
-        let core = ServiceCore(log: log, recorder: recorder, limits: configuration.limits, pool: pool)
+        let core = ServiceCore(log: log, recorder: recorder, limits: configuration.limits, pool: pool,
+                               httpToken: configuration.httpToken)
         var listeners: [any Channel] = []
         func abandon() {
             for l in listeners { try? l.close().wait() }
@@ -91,18 +95,14 @@ public final class IngestService: Sendable {
                     try channel.pipeline.syncOperations.addHandler(LineSession(core: core, seed: seed))
                 }
             }
-        // The socket is created under umask 0177, so that it is 0600 from its first
-        // moment, not just after a chmod.
-        let oldMask = umask(0o177)
+        let (socketFD, createdSocket) = try SocketFile.bind(path)
         do {
-            listeners.append(try lines.bind(unixDomainSocketPath: path).wait())
-            umask(oldMask)
+            listeners.append(try lines.withBoundSocket(socketFD).wait())
         } catch {
-            umask(oldMask)
             abandon()
+            if let createdSocket, SocketFile.identity(path) == createdSocket { unlink(path) }
             throw .socket(path: path, reason: "cannot listen: \(error)")
         }
-        chmod(path, 0o600)
 
         var bound: HTTPAddress?
         if let http = configuration.http {
@@ -111,7 +111,11 @@ public final class IngestService: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let limits = core.limits
+                        try channel.pipeline.syncOperations.addHandler(PeerLimit(peers: core.peers))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(
+                            HTTPTimeouts(headerTimeout: limits.headerTimeout, idleTimeout: limits.idleTimeout))
                         try channel.pipeline.syncOperations.addHandler(HTTPSession(core: core))
                     }
                 }
@@ -121,13 +125,13 @@ public final class IngestService: Sendable {
                 bound = HTTPAddress(host: http.host, port: channel.localAddress?.port ?? http.port)
             } catch {
                 abandon()
-                unlink(path)
+                if let createdSocket, SocketFile.identity(path) == createdSocket { unlink(path) }
                 throw .http(address: http.description, reason: "cannot listen: \(error)")
             }
         }
         socketPath = path
         httpAddress = bound
-        socketInode = SocketFile.inode(path)
+        socketIdentity = createdSocket
         self.core = core
         self.group = group
         self.listeners = listeners
@@ -173,7 +177,7 @@ public final class IngestService: Sendable {
         try? core.recorder.close()
         try? core.pool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
-        if let socketInode, SocketFile.inode(socketPath) == socketInode { unlink(socketPath) }
+        if let socketIdentity, SocketFile.identity(socketPath) == socketIdentity { unlink(socketPath) }
         var totals = core.counters.snapshot
         totals.lost = core.recorder.counters.lost
         let final = totals

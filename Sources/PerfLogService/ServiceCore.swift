@@ -16,6 +16,10 @@ final class ServiceCore: Sendable {
     let stopping = Atomic<Bool>(false)
     /// HTTP connections open now (bounded by ``ServiceLimits/maxConnections`` too).
     let openHTTPConnections = Atomic<Int>(0)
+    /// HTTP connections open per peer.
+    let peers: PeerConnections
+    /// The token `POST /events` must present; `nil`: HTTP takes no events.
+    let httpToken: HTTPToken?
 
     private struct Connection {
         let channel: any Channel
@@ -79,8 +83,10 @@ final class ServiceCore: Sendable {
         for resume in waiting { resume() }
     }
 
-    init(log: EventLog, recorder: Recorder, limits: ServiceLimits, pool: NIOThreadPool) {
+    init(log: EventLog, recorder: Recorder, limits: ServiceLimits, pool: NIOThreadPool, httpToken: HTTPToken? = nil) {
         self.log = log
+        self.httpToken = httpToken
+        peers = PeerConnections(limit: limits.maxConnectionsPerPeer)
         self.recorder = recorder
         self.limits = limits
         self.pool = pool

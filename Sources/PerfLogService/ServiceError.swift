@@ -10,6 +10,11 @@ public enum ServiceError: Error, Sendable, CustomStringConvertible {
     case http(address: String, reason: String)
     /// The log could not be opened.
     case log(PerfLogError)
+    /// The HTTP token file cannot be opened or read.
+    case tokenFileUnreadable(path: String, reason: String)
+    /// The HTTP token file could be read by others, is not this user's, or holds no
+    /// usable token.
+    case tokenFileUnsafe(path: String, reason: String)
 
     /// One line for a person.
     public var description: String {
@@ -19,6 +24,8 @@ public enum ServiceError: Error, Sendable, CustomStringConvertible {
             return "socket \(path): another perflog serve is listening on it (stop it, or pass --socket PATH)"
         case .http(let address, let reason): return "http \(address): \(reason)"
         case .log(let error): return "\(error)"
+        case .tokenFileUnreadable(let path, let reason), .tokenFileUnsafe(let path, let reason):
+            return "token file \(path) \(reason)"
         }
     }
 }

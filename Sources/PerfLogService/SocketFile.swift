@@ -15,11 +15,23 @@ enum SocketFile {
 
     /// Makes `path` ready to bind: removes a stale socket.
     /// - Throws: ``ServiceError/socketInUse(path:)`` when a service answers on it;
-    ///   ``ServiceError/socket(path:reason:)`` when the path is too long or holds
-    ///   something other than a socket.
+    ///   ``ServiceError/socket(path:reason:)`` when the path is too long, holds
+    ///   something other than a socket, or is in a directory that every user may write
+    ///   without the sticky bit (any of them could rename the socket away and bind their
+    ///   own in its place, to read what clients send).
     static func prepare(_ path: String) throws(ServiceError) {
         guard path.utf8.count <= maxPathBytes else {
             throw .socket(path: path, reason: "is longer than \(maxPathBytes) bytes, the limit of a Unix socket address; pass a shorter --socket")
+        }
+        let directory: String
+        if let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) {
+            directory = slash == path.utf8.startIndex ? "/" : String(path[..<slash])
+        } else {
+            directory = "."
+        }
+        var dir = stat()
+        if stat(directory, &dir) == 0, dir.st_mode & S_IWOTH != 0, dir.st_mode & S_ISVTX == 0 {
+            throw .socket(path: path, reason: "is in \(directory), which every user may write and which lacks the sticky bit: another user could replace the socket; put it in a directory of your own (--socket PATH)")
         }
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
@@ -30,6 +42,47 @@ enum SocketFile {
         guard unlink(path) == 0 || errno == ENOENT else {
             throw .socket(path: path, reason: "a stale socket is there and cannot be removed: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Binds a new Unix socket at `path`, mode 0600 from its first moment (created under
+    /// umask 0177), and returns its descriptor and the identity of its file.
+    ///
+    /// The service binds it itself, not through NIO: a socket NIO binds is unlinked by
+    /// path when it closes, even when the path names another service's socket by then.
+    /// - Throws: ``ServiceError/socket(path:reason:)`` when it cannot be created or bound.
+    static func bind(_ path: String) throws(ServiceError) -> (fd: Int32, identity: Identity?) {
+        #if canImport(Glibc)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw .socket(path: path, reason: "cannot listen: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let oldMask = umask(0o177)
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { systemBind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        let code = errno
+        umask(oldMask)
+        guard rc == 0 else {
+            close(fd)
+            throw .socket(path: path, reason: "cannot listen: \(String(cString: strerror(code)))")
+        }
+        return (fd, identity(path))
+    }
+
+    private static func systemBind(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+        #if canImport(Glibc)
+        Glibc.bind(fd, address, length)
+        #else
+        Darwin.bind(fd, address, length)
+        #endif
     }
 
     /// Whether something accepts connections on the socket at `path`.
@@ -54,11 +107,17 @@ enum SocketFile {
         return rc == 0
     }
 
-    /// The inode of the socket file at `path`, to remove it on shutdown only if it is
-    /// still ours.
-    static func inode(_ path: String) -> UInt64? {
+    /// The device and inode of the socket file at `path`, to remove it on shutdown only
+    /// if it is still the one this service bound (not one another service bound since).
+    static func identity(_ path: String) -> Identity? {
         var st = stat()
-        guard lstat(path, &st) == 0 else { return nil }
-        return UInt64(st.st_ino)
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else { return nil }
+        return Identity(device: UInt64(truncatingIfNeeded: st.st_dev), inode: UInt64(truncatingIfNeeded: st.st_ino))
+    }
+
+    /// A file's device and inode.
+    struct Identity: Hashable, Sendable {
+        var device: UInt64
+        var inode: UInt64
     }
 }

@@ -170,6 +170,10 @@ struct FastPathEndToEndTests {
         Case(arguments: ["exec", "--agent", "a", "--cli", "c", "--", "/perflog/no/such/file"]),
         Case(arguments: ["exec", "--agent", "a", "--cli", "c\tx", "--", "true"]),
         Case(arguments: ["exec", "--agent", "a", "--cli", "c", "--meta", "x", "--", "true"]),
+        Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "1", "--meta", "k=1", "--meta", "k=2"]),
+        Case(arguments: ["exec", "--agent", "a", "--cli", "c", "--meta", "k=1", "--meta", "k=1", "--", "true"]),
+        Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "1", "--exit-code", "300"]),
+        Case(arguments: ["record", "--agent", "a\u{202E}b", "--cli", "c", "--duration", "1"]),
     ]
 
     @Test(arguments: cases)

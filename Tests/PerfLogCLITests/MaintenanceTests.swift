@@ -151,7 +151,7 @@ struct PermissionTests {
         (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
     }
 
-    @Test("files and directories are created with the umask's permissions, and compaction keeps them")
+    @Test("a new log is private whatever the umask (parents as the umask makes them), and compaction keeps data.mdb's mode")
     func umask() throws {
         let dir = try TemporaryDirectory()
         let log = dir.file("shared/metrics/log")
@@ -168,10 +168,10 @@ struct PermissionTests {
         #expect(p.terminationStatus == 0)
         #expect(try mode(dir.file("shared")) == 0o750)
         #expect(try mode(dir.file("shared/metrics")) == 0o750)
-        #expect(try mode(log) == 0o750)
-        #expect(try mode(log + "/lock.mdb") == 0o640)
-        #expect(try mode(log + "/perflog.lock") == 0o640)
-        #expect(try mode(dir.file("shared/agent-performance.json")) == 0o640)
+        #expect(try mode(log) == 0o700)
+        #expect(try mode(log + "/lock.mdb") == 0o600)
+        #expect(try mode(log + "/perflog.lock") == 0o600)
+        #expect(try mode(dir.file("shared/agent-performance.json")) == 0o600)
         // Compaction replaced data.mdb with a copy that kept the mode it had.
         #expect(try mode(log + "/data.mdb") == 0o660)
     }

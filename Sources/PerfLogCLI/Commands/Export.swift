@@ -12,7 +12,9 @@ extension Perflog {
                                import reads it back (into another log, too)
                   csv          RFC 4180: a header line, then one record per event; CR LF
                                line ends; fields holding a comma, quote or line break are
-                               quoted, quotes doubled
+                               quoted, quotes doubled; a name a spreadsheet would run as
+                               a formula (beginning with = + - @, tab or CR) gets a '
+                               in front (OWASP's advice); numbers are never changed
                   seed         the old tracker's flat array of measures:
                                [{agent, cli, duration (ms), timestamp, success}]
 
@@ -28,10 +30,15 @@ extension Perflog {
                 --out the text goes to standard output. With --out it goes to a \
                 temporary file beside FILE that is renamed over FILE once complete, so a \
                 reader never sees half a file: the file node_exporter's textfile \
-                collector wants (it reads *.prom files in its directory on each scrape).
+                collector wants (it reads *.prom files in its directory on each scrape). \
+                A new FILE is private (0600; 0660 less the umask in a setgid directory); \
+                a replaced one keeps its mode and group. A symbolic link is written \
+                through (its target replaced, the link kept); a device or FIFO is \
+                written directly; a directory is refused.
 
                 The log is opened read-only; a missing log exits 66. A FILE that cannot be \
-                created exits 73, a failed write 74; FILE is then left as it was.
+                created, or a directory, exits 73, a failed write 74 (standard output \
+                too); FILE is then left as it was.
 
                 Examples:
                   perflog export --format ndjson --out events.ndjson

@@ -22,7 +22,10 @@ extension Perflog {
                 over it), so readers never see half of it, and only when its content \
                 would change: perflog says "wrote PATH (N streams, M measurements)" or \
                 "PATH is up to date". --force writes it anyway. An unchanged log gives a \
-                byte-identical file.
+                byte-identical file. A new file is private (0600; 0660 less the umask in \
+                a setgid directory); a replaced one keeps its mode and group. Through a \
+                symbolic link the target is replaced (the link stays); a device or FIFO \
+                is written directly; a directory is refused (exit 73).
 
                 --watch keeps running and rewrites the file within about 200 ms of any \
                 commit by any process, until interrupted (SIGINT or SIGTERM, exit 0). If \

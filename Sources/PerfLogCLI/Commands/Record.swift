@@ -45,7 +45,7 @@ extension Perflog {
 
         @Option(
             name: .customLong(OptionName.exitCode.rawValue), parsing: .unconditional,
-            help: ArgumentHelp("The invocation's exit code; anything but 0 means it failed.", valueName: "code"))
+            help: ArgumentHelp("The invocation's exit code, 0 to 255; anything but 0 means it failed.", valueName: "code"))
         var exitCode: Int32?
 
         @Flag(
@@ -96,6 +96,10 @@ struct RecordRequest: Equatable {
         let name = try stream.stream()
         let meta = try stream.metadata()
         let durationNs = try DurationParser.nanoseconds(duration)
+        // A process's exit status is 0 to 255 (a signal death is 128+N).
+        if let exitCode, !(0...255).contains(exitCode) {
+            throw .invalid("exit-code", "must be from 0 to 255 (got \(exitCode))")
+        }
         let outcome: Outcome = failed || (exitCode ?? 0) != 0 ? .failed : .ok
 
         let eventLog = try log.openForWriting()

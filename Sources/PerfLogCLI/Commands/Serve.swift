@@ -44,14 +44,30 @@ extension Perflog {
                 says degraded (503) until a commit succeeds again; lines the log was held \
                 for say "resend".
 
-                --http ADDRESS also serves HTTP: POST /events (an NDJSON body; 200 when \
-                every line was committed, 422 when some broke a rule, with the others \
-                committed; the JSON answer lists them), GET /streams (as perflog stats \
-                --json; ?agent= and ?cli= filter), GET /metrics (OpenMetrics text for \
-                Prometheus: the log's statistics and the service's counters) and GET \
-                /healthz. ADDRESS is PORT (on 127.0.0.1), 127.0.0.1:PORT or [::1]:PORT; \
-                PORT 0 takes a free port. Any other address must be written out and is \
-                reachable from other machines: there is no authentication.
+                --http ADDRESS also serves HTTP: GET /streams (as perflog stats --json; \
+                ?agent= and ?cli= filter), GET /metrics (OpenMetrics text for \
+                Prometheus: the log's statistics and the service's counters), GET \
+                /healthz and GET /. These read routes are open to whoever can connect \
+                (every local user, on loopback). ADDRESS is PORT (on 127.0.0.1), \
+                127.0.0.1:PORT or [::1]:PORT; PORT 0 takes a free port. Any other \
+                address must be written out and is reachable from other machines.
+
+                POST /events (an NDJSON body; 200 when every line was committed, 422 \
+                when some broke a rule, with the others committed; the JSON answer \
+                lists them) is taken only with --http-token-file FILE, and then only \
+                with the header Authorization: Bearer <token> (401 without it, 403 \
+                without a token file). FILE must be a regular file of this user that \
+                its group and others cannot read (else serve exits 65):
+                  (umask 077; head -c 32 /dev/urandom | base64 > ~/.perflog-token)
+                  curl -H "Authorization: Bearer $(cat ~/.perflog-token)" \\
+                       --data-binary @events.ndjson http://127.0.0.1:9464/events
+
+                An HTTP connection must send its request head within --header-timeout \
+                seconds (10) and its next request within --idle-timeout seconds (60); \
+                each local user (on Linux, told apart by the kernel's socket table; \
+                elsewhere each address) may hold --max-connections-per-user (64) HTTP \
+                connections: one more is answered 503 and closed, so no user can take \
+                the service's connections from the others.
 
                 SIGINT or SIGTERM stops the service gracefully: it stops accepting and \
                 reading, commits and answers every line it has read (lines it had not \
@@ -65,7 +81,7 @@ extension Perflog {
                   perflog serve --project      # also keeps agent-performance.json current
                   ev='{"kind":"measure","agent":"a","cli":"c","durationMs":5,"outcome":"ok"}'
                   echo "$ev" | socat - UNIX-CONNECT:.planning/metrics/perflog.sock
-                  curl --data-binary @events.ndjson http://127.0.0.1:9464/events
+                  curl http://127.0.0.1:9464/metrics
                 """)
 
         @Option(help: ArgumentHelp("The Unix socket to listen on.", discussion: "Default: the log's path with .sock appended.", valueName: "path"),
@@ -75,10 +91,24 @@ extension Perflog {
         @Option(help: ArgumentHelp("Also serve HTTP here: PORT, 127.0.0.1:PORT or [::1]:PORT.", valueName: "address"))
         var http: String?
 
+        @Option(help: ArgumentHelp("Take POST /events over HTTP from clients that send this file's token (Authorization: Bearer <token>).",
+                                   discussion: "The file must be this user's, mode 0600 or stricter.", valueName: "file"),
+                completion: .file())
+        var httpTokenFile: String?
+
+        @Option(help: ArgumentHelp("Seconds an HTTP client may take to send its request head (0: no limit).", valueName: "seconds"))
+        var headerTimeout: Int = 10
+
+        @Option(help: ArgumentHelp("Seconds a kept-alive HTTP connection may wait for its next request, or a request body stall (0: no limit).", valueName: "seconds"))
+        var idleTimeout: Int = 60
+
+        @Option(help: ArgumentHelp("HTTP connections one local user (or one remote address) may hold open at once.", valueName: "n"))
+        var maxConnectionsPerUser: Int = ServiceLimits().maxConnectionsPerPeer
+
         @Option(help: ArgumentHelp("What a commit promises: durable (on disk when acknowledged), default (data flushed, LMDB's meta page not) or fast (flushed every second; a process crash still loses nothing acknowledged).", valueName: "mode"))
         var durability: String = "default"
 
-        @Option(help: ArgumentHelp("The longest line accepted, in bytes.", valueName: "bytes"))
+        @Option(help: ArgumentHelp("The longest line accepted, in bytes (1024 to 1048576).", valueName: "bytes"))
         var maxLineBytes: Int = ServiceLimits().maxLineBytes
 
         @Option(help: ArgumentHelp("The largest HTTP request body accepted, in bytes.", valueName: "bytes"))
@@ -108,10 +138,17 @@ extension Perflog {
             if EventLog.Durability(rawValue: durability) == nil {
                 throw ValidationError("--durability must be durable, default or fast")
             }
-            if maxLineBytes < 1024 || maxLineBytes > 16 << 20 { throw ValidationError("--max-line-bytes must be from 1024 to 16777216") }
+            // Beyond the parser's own bound a longer setting would be a promise not kept.
+            if maxLineBytes < 1024 || maxLineBytes > ServiceLimits.maxLineBytesLimit {
+                throw ValidationError("--max-line-bytes must be from 1024 to \(ServiceLimits.maxLineBytesLimit) (a valid event is a few KiB)")
+            }
             if maxRequestBytes < 1024 { throw ValidationError("--max-request-bytes must be at least 1024") }
             if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
             if lineTimeout < 0 { throw ValidationError("--line-timeout must not be negative") }
+            if headerTimeout < 0 { throw ValidationError("--header-timeout must not be negative") }
+            if idleTimeout < 0 { throw ValidationError("--idle-timeout must not be negative") }
+            if maxConnectionsPerUser < 1 { throw ValidationError("--max-connections-per-user must be at least 1") }
+            if httpTokenFile != nil && http == nil { throw ValidationError("--http-token-file needs --http") }
             if out.isEmpty { throw ValidationError("--out must not be empty") }
         }
 
@@ -122,6 +159,10 @@ extension Perflog {
             var httpAddress: HTTPAddress?
             if let http {
                 do { httpAddress = try HTTPAddress(parsing: http) } catch { throw CLIFailure(.usage, "--http: \(error)") }
+            }
+            var token: HTTPToken?
+            if let httpTokenFile {
+                do { token = try HTTPToken(contentsOf: httpTokenFile) } catch { throw Serve.failure(error) }
             }
             var logOptions = EventLog.Options()
             logOptions.durability = EventLog.Durability(rawValue: durability) ?? .default
@@ -134,21 +175,24 @@ extension Perflog {
             configuration.limits.maxRequestBytes = maxRequestBytes
             configuration.limits.maxConnections = maxConnections
             configuration.limits.lineTimeout = lineTimeout == 0 ? nil : .seconds(lineTimeout)
+            configuration.limits.headerTimeout = headerTimeout == 0 ? nil : .seconds(headerTimeout)
+            configuration.limits.idleTimeout = idleTimeout == 0 ? nil : .seconds(idleTimeout)
+            configuration.limits.maxConnectionsPerPeer = maxConnectionsPerUser
+            configuration.httpToken = token
+            Serve.raiseOpenFileLimit()
             if project { configuration.recorder.projectionPath = out }
             let service: IngestService
             do {
                 service = try IngestService(log: eventLog, configuration: configuration)
             } catch {
-                switch error {
-                case .socketInUse: throw CLIFailure(.temporary, "\(error)")
-                case .log(let e): throw CLIFailure(e)
-                case .socket, .http: throw CLIFailure(.cannotCreate, "\(error)")
-                }
+                throw Serve.failure(error)
             }
             StopSignals.watch { _ in service.shutdown() }
 
             if let address = service.httpAddress, !address.isLoopback {
-                Terminal.warning("HTTP listens on \(address), reachable from other machines, without authentication")
+                Terminal.warning(token == nil
+                    ? "HTTP listens on \(address), reachable from other machines: anyone there can read the log's figures"
+                    : "HTTP listens on \(address), reachable from other machines: anyone there can read the log's figures, and the token travels unencrypted")
             }
             if json {
                 var line = "{\"socket\":\(JSONText.quoted(service.socketPath)),\"log\":\(JSONText.quoted(path))"
@@ -171,6 +215,32 @@ extension Perflog {
             } else {
                 Terminal.status("perflog serve: stopped: \(totals.committed) events committed, \(totals.rejected) lines refused, \(totals.connections) connections")
             }
+        }
+
+        /// The exit status and line for a service that cannot start.
+        static func failure(_ error: ServiceError) -> CLIFailure {
+            switch error {
+            case .socketInUse: return CLIFailure(.temporary, "\(error)")
+            case .log(let e): return CLIFailure(e)
+            case .socket, .http: return CLIFailure(.cannotCreate, "\(error)")
+            case .tokenFileUnreadable: return CLIFailure(.noInput, "--http-token-file: \(error)")
+            case .tokenFileUnsafe: return CLIFailure(.data, "--http-token-file: \(error)")
+            }
+        }
+
+        /// Raises the soft limit of open files to the hard limit: each connection is a
+        /// file descriptor, and the usual soft limit (1,024) is below what the
+        /// connection limits allow.
+        static func raiseOpenFileLimit() {
+            var limit = rlimit()
+            #if canImport(Glibc)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+            #else
+            let resource = RLIMIT_NOFILE
+            #endif
+            guard getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(resource, &limit)
         }
     }
 }

@@ -41,15 +41,20 @@ struct StreamArguments: Equatable {
     }
 
     /// The validated metadata.
-    /// - Throws: ``CLIFailure`` (exit 65) when an entry is not KEY=VALUE or breaks a
-    ///   metadata rule.
+    /// - Throws: ``CLIFailure`` (exit 65) when an entry is not KEY=VALUE, repeats a
+    ///   key, or breaks a metadata rule.
     func metadata() throws(CLIFailure) -> Metadata {
         var pairs: [(String, String)] = []
         for entry in meta {
             guard let eq = entry.firstIndex(of: "=") else {
                 throw .invalid("meta", "must be KEY=VALUE (got '\(entry)')")
             }
-            pairs.append((String(entry[..<eq]), String(entry[entry.index(after: eq)...])))
+            let key = String(entry[..<eq])
+            // Keeping the last (or first) silently would record what was not meant.
+            if pairs.contains(where: { $0.0 == key }) {
+                throw .invalid("meta", "the key '\(key)' is given more than once; give each key once")
+            }
+            pairs.append((key, String(entry[entry.index(after: eq)...])))
         }
         do { return try Metadata.validated(pairs) } catch { throw CLIFailure(error) }
     }

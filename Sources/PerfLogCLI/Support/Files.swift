@@ -1,3 +1,4 @@
+import PerfLog
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -5,7 +6,8 @@ import Darwin
 #endif
 
 /// Where a command's output goes: standard output, or a file that is replaced
-/// atomically once everything has been written.
+/// atomically once everything has been written (``OutputPath``'s rules: through a
+/// symbolic link to its target, straight into a device or FIFO, never a directory).
 ///
 /// A file is written as a temporary file beside it (same directory, so the rename stays
 /// on one file system), flushed, and renamed over the target: a reader (a scraper, a
@@ -16,32 +18,47 @@ final class OutputTarget {
     /// The file to replace; `nil` for standard output.
     private let path: String?
     private let temporary: String?
+    /// The file the temporary file is renamed over (a link's target, not the link).
+    private let target: String?
     private var finished = false
 
     /// Standard output. Unlike ``Terminal/out(_:)``, a failed write is reported: an
     /// export cut short by a full disk must not look like a complete one.
-    static func standardOutput() -> OutputTarget { OutputTarget(fd: STDOUT_FILENO, path: nil, temporary: nil) }
+    static func standardOutput() -> OutputTarget { OutputTarget(fd: STDOUT_FILENO, path: nil, temporary: nil, target: nil) }
 
-    private init(fd: Int32, path: String?, temporary: String?) {
+    private init(fd: Int32, path: String?, temporary: String?, target: String?) {
         self.fd = fd
         self.path = path
         self.temporary = temporary
+        self.target = target
     }
 
-    /// Starts replacing `path`: creates the temporary file beside it.
-    /// - Throws: ``CLIFailure`` (exit 73) when the temporary file cannot be created:
-    ///   the directory is missing or not writable.
+    /// Starts writing `path`: creates the temporary file beside it (beside a link's
+    /// target), or opens the device or FIFO it names.
+    /// - Throws: ``CLIFailure`` (exit 73) when `path` is a directory or the temporary
+    ///   file cannot be created (the directory is missing or not writable); 74 when a
+    ///   device cannot be opened.
     static func replacing(_ path: String) throws(CLIFailure) -> OutputTarget {
         guard !path.isEmpty else { throw .invalid("out", "must not be empty") }
-        let (directory, name) = FilePath.split(path)
-        var random = SystemRandomNumberGenerator()
-        let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-"
-            + String(random.next() & 0xFFFF_FFFF, radix: 16)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            throw CLIFailure(.cannotCreate, "cannot write \(path): \(FilePath.reason(errno)) (creating a file in \(directory))")
+        switch OutputPath.resolve(path) {
+        case .directory:
+            throw CLIFailure(.cannotCreate, "cannot write \(path): it is a directory; name a file in it")
+        case .direct(let device):
+            let fd = open(device, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CLIFailure(.ioError, "cannot write \(path): \(FilePath.reason(errno))") }
+            return OutputTarget(fd: fd, path: path, temporary: nil, target: nil)
+        case .replace(let target, let existing):
+            let (directory, name) = FilePath.split(target)
+            var random = SystemRandomNumberGenerator()
+            let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-"
+                + String(random.next() & 0xFFFF_FFFF, radix: 16)
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FileModes.newFile(in: directory))
+            guard fd >= 0 else {
+                throw CLIFailure(.cannotCreate, "cannot write \(path): \(FilePath.reason(errno)) (creating a file in \(directory))")
+            }
+            OutputPath.keepMode(of: existing, on: fd)
+            return OutputTarget(fd: fd, path: path, temporary: temporary, target: target)
         }
-        return OutputTarget(fd: fd, path: path, temporary: temporary)
     }
 
     /// Writes all of `text`.
@@ -52,6 +69,7 @@ final class OutputTarget {
         let fd = self.fd
         let failure: Int32? = text.withUTF8 { FilePath.writeAll(fd, $0) }
         if let failure {
+            if path == nil { Terminal.standardOutputFailed(failure) }
             let what = path ?? "standard output"
             discard()
             throw CLIFailure(.ioError, "cannot write \(what): \(FilePath.reason(failure))")
@@ -62,8 +80,13 @@ final class OutputTarget {
     /// - Throws: ``CLIFailure`` (74 when flushing fails, 73 when the rename does); the
     ///   target is then left as it was.
     func commit() throws(CLIFailure) {
-        guard !finished, let path, let temporary else { return }
+        guard !finished, let path else { return }
         finished = true
+        guard let temporary, let target else {
+            // A device or FIFO, written directly.
+            if close(fd) != 0 { throw CLIFailure(.ioError, "cannot write \(path): \(FilePath.reason(errno)) (closing)") }
+            return
+        }
         if fsync(fd) != 0 {
             let code = errno
             close(fd)
@@ -75,14 +98,14 @@ final class OutputTarget {
             unlink(temporary)
             throw CLIFailure(.ioError, "cannot write \(path): \(FilePath.reason(code)) (closing)")
         }
-        guard rename(temporary, path) == 0 else {
+        guard rename(temporary, target) == 0 else {
             let code = errno
             unlink(temporary)
             throw CLIFailure(.cannotCreate, "cannot write \(path): \(FilePath.reason(code)) (renaming into place)")
         }
         // The rename survives a crash only once the directory is flushed; a file system
         // that cannot flush directories still has the file in place.
-        let directory = open(FilePath.split(path).directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directory = open(FilePath.split(target).directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {
             _ = fsync(directory)
             close(directory)
@@ -91,18 +114,15 @@ final class OutputTarget {
 
     /// Abandons a file that is being written: the target keeps its old content.
     private func discard() {
-        guard !finished, let temporary else { return }
+        guard !finished, path != nil else { return }
         finished = true
         close(fd)
-        unlink(temporary)
+        if let temporary { unlink(temporary) }
     }
 
     deinit {
         // A target dropped without commit() (an error on the way) leaves no litter.
-        if !finished, let temporary {
-            close(fd)
-            unlink(temporary)
-        }
+        discard()
     }
 }
 

@@ -61,8 +61,14 @@ enum Spawn {
         #endif
         posix_spawnattr_setflags(&attributes, Int16(truncatingIfNeeded: flags))
 
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
+        // Byte for byte as perflog was given them, invalid UTF-8 included.
+        var argv: [UnsafeMutablePointer<CChar>?] = RawArguments.bytes(ofTrailing: arguments).map { bytes in
+            let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+            for (i, b) in bytes.enumerated() { copy[i] = CChar(bitPattern: b) }
+            copy[bytes.count] = 0
+            return copy
+        } + [nil]
+        defer { for pointer in argv { pointer?.deallocate() } }
         var pid: pid_t = 0
         rc = posix_spawn(&pid, path, &actions, &attributes, &argv, environment)
         return rc == 0 ? .success(pid) : .failure(SpawnError(rc))

@@ -10,8 +10,20 @@ import Darwin
 /// batch of lines reaches a pipe reader (`perflog tail -f | …`) as soon as it is
 /// printed, and a line is never split across two writes by stdio buffering.
 enum Terminal {
-    /// Writes `text` to standard output.
-    static func out(_ text: String) { write(text, to: STDOUT_FILENO) }
+    /// Writes `text` to standard output. A failed write ends the process: with 74 and a
+    /// message (a full disk: output cut short must not look complete), or, when the
+    /// reader has gone (a closed pipe, `perflog tail | head -1`), quietly with 141 as
+    /// if by SIGPIPE, as git does.
+    static func out(_ text: String) {
+        if let code = write(text, to: STDOUT_FILENO) { standardOutputFailed(code) }
+    }
+
+    /// Ends the process after a failed write to standard output (see ``out(_:)``).
+    static func standardOutputFailed(_ code: Int32) -> Never {
+        if code == EPIPE { exitProcess(128 + SIGPIPE) }
+        error("cannot write standard output: \(String(cString: strerror(code)))")
+        exitProcess(ExitStatus.ioError.rawValue)
+    }
 
     /// Writes `perflog: <message>` and a newline to standard error, on one line.
     static func error(_ message: String) { write("perflog: \(oneLine(message))\n", to: STDERR_FILENO) }
@@ -43,12 +55,13 @@ enum Terminal {
         s.value < 0x20 || (s.value >= 0x7F && s.value <= 0x9F)
     }
 
-    /// Writes all of `text`, retrying after partial writes and interruptions. Other
-    /// failures (a closed pipe with SIGPIPE ignored, a full disk) drop the rest: there
-    /// is nowhere left to report them.
-    static func write(_ text: String, to fd: Int32) {
+    /// Writes all of `text`, retrying after partial writes and interruptions.
+    /// - Returns: `nil`, or the `errno` of a failure that dropped the rest (standard
+    ///   error's are ignored: there is nowhere left to report them).
+    @discardableResult
+    static func write(_ text: String, to fd: Int32) -> Int32? {
         var text = text
-        text.withUTF8 { buffer in
+        return text.withUTF8 { buffer -> Int32? in
             var offset = 0
             while offset < buffer.count {
                 let n = systemWrite(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
@@ -57,9 +70,10 @@ enum Terminal {
                 } else if n < 0 && errno == EINTR {
                     continue
                 } else {
-                    return
+                    return n < 0 ? errno : EIO
                 }
             }
+            return nil
         }
     }
 
