@@ -1,3 +1,4 @@
+import LMDB
 import PerfLog
 #if canImport(Glibc)
 import Glibc
@@ -53,7 +54,7 @@ struct CLIFailure: Error {
         case .invalidInput: status = .data
         case .noLog: status = .noInput
         case .cannotCreate: status = .cannotCreate
-        case .notALog, .newerSchema, .corrupt: status = .ioError
+        case .notALog, .newerSchema, .corrupt, .damaged, .knownDamaged: status = .ioError
         case .busy: status = .temporary
         case .storage: status = error.isTemporary ? .temporary : .ioError
         }
@@ -67,5 +68,21 @@ struct CLIFailure: Error {
         case let error as PerfLogError: return CLIFailure(error)
         default: return CLIFailure(.ioError, "\(error)")
         }
+    }
+}
+
+extension CLIFailure {
+    /// Makes a fault while the log at `path` is mapped (SIGSEGV or SIGBUS inside liblmdb
+    /// on a damaged file, or one of LMDB's assertions) end the process the way any other
+    /// damage does: one line on stderr in ``PerfLogError/damaged(path:what:)``'s words,
+    /// the damage marker recorded (see ``DamageMarker``), exit 74. No core dump.
+    static func guardFaults(reading path: String) {
+        let line = "perflog: " + PerfLogError.damaged(path: Terminal.oneLine(path), what: "\u{0}").description + "\n"
+        guard let split = line.firstIndex(of: "\u{0}") else { return }
+        // Without the guard a fault is still a fault; there is nothing better to do
+        // than carry on when sigaction itself fails.
+        try? FaultGuard.install(
+            message: String(line[..<split]), suffix: String(line[line.index(after: split)...]),
+            dataFile: path + "/data.mdb", marker: DamageMarker.path(in: path), exitStatus: ExitStatus.ioError.rawValue)
     }
 }
