@@ -32,6 +32,10 @@ public final class EventLog: Sendable {
         public var mapSize: Int = 64 << 20
         /// Durability of each commit.
         public var durability: Durability = .default
+        /// With `readOnly`: walk the file's pages before mapping it (see
+        /// ``EventLog/checkPages(at:)``). Off only for salvage, which reads a damaged
+        /// log on purpose, in processes that may die of it.
+        package var checksPages = true
 
         /// Default options: create with retain 100, default durability.
         public init() {}
@@ -166,7 +170,7 @@ public final class EventLog: Sendable {
     private static func open(
         path: String, environmentOptions envOptions: Environment.Options, creating: Bool, options: Options
     ) throws(PerfLogError) -> Opened {
-        if options.readOnly { try checkPages(at: path) }
+        if options.readOnly && options.checksPages { try checkPages(at: path) }
         var env: Environment
         do {
             do {

@@ -41,6 +41,7 @@ struct Perflog: ParsableCommand {
               perflog import events.ndjson
               perflog check
               perflog compact --retain 50
+              perflog recover --out recovered
               perflog serve --http 9464 &
 
             The log is .planning/metrics/perflog/ under the current directory \
@@ -50,7 +51,8 @@ struct Perflog: ParsableCommand {
 
             Exit status (sysexits):
               0   success
-              1   check found problems (listed)
+              1   check found problems (listed); compact left problems;
+                  recover lost events (listed)
               64  the command line cannot be parsed: unknown flag, missing or
                   extra argument, a word where a number belongs, conflicting flags
               65  a value breaks a rule: empty, oversized or control-character
@@ -60,7 +62,9 @@ struct Perflog: ParsableCommand {
                   project), or a file to import cannot be read
               73  the log, or the file of project or export --out, cannot be created
               74  the path is not a perflog log, or the log is damaged, from a
-                  newer perflog, or the disk failed (the path is left untouched)
+                  newer perflog, or the disk failed (the path is left untouched;
+                  a damaged log is noted in perflog.damaged and writers refuse
+                  it until `perflog check` reads it sound)
               75  the log is busy (compact, while other processes keep it in
                   use), or another perflog serve answers on the socket; try
                   again
@@ -73,7 +77,7 @@ struct Perflog: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Record.self, Exec.self, Tail.self, Info.self, Stats.self, Compare.self, Project.self, Export.self,
-            Import.self, Check.self, Compact.self, Serve.self,
+            Import.self, Check.self, Compact.self, Recover.self, Serve.self,
         ])
 
     /// Runs the command and turns every failure into one line on stderr and a sysexits

@@ -11,6 +11,8 @@ import Darwin
 enum ExitStatus: Int32 {
     /// Everything worked.
     case ok = 0
+    /// `check` (or `compact`, or `recover`) found problems, listed (not a sysexits code).
+    case problems = 1
     /// The command line cannot be parsed: an unknown flag, a missing or extra
     /// argument, a word where a number is needed, flags that conflict (`EX_USAGE`).
     case usage = 64
@@ -84,5 +86,20 @@ extension CLIFailure {
         try? FaultGuard.install(
             message: String(line[..<split]), suffix: String(line[line.index(after: split)...]),
             dataFile: path + "/data.mdb", marker: DamageMarker.path(in: path), exitStatus: ExitStatus.ioError.rawValue)
+    }
+}
+
+extension CLIFailure {
+    /// Walks the pages of the log at `path` (see ``EventLog/checkPages(at:)``) before a
+    /// command writes it wholesale; damage found is recorded (see ``DamageMarker``).
+    /// - Throws: ``CLIFailure`` (74) naming the damage.
+    static func refuseDamagedPages(at path: String) throws(CLIFailure) {
+        do throws(PerfLogError) {
+            try EventLog.checkPages(at: path)
+        } catch {
+            guard case .corrupt(let what) = error else { throw CLIFailure(error) }
+            DamageMarker.record(at: path, found: what)
+            throw CLIFailure(PerfLogError.damaged(path: path, what: what))
+        }
     }
 }
