@@ -21,8 +21,18 @@ extension LogReader {
         var rings = RingCache(reader: self)
         try txn.withCursor(dbs.events) { c in
             var count = 0
+            var previous: UInt64?
             var entry = try Keys.with(seq) { k in try c.seek(k) }
             while let (k, v) = entry, count < limit {
+                // A damaged branch can send the cursor back or out of range: the tree
+                // is not to be trusted past that point.
+                if k.count == 8 {
+                    let key = Keys.integer(k)
+                    guard key >= seq, previous.map({ key > $0 }) ?? true else {
+                        throw PerfLogError.corrupt(what: "the timeline goes from seq \(previous ?? seq) back to \(key)")
+                    }
+                    previous = key
+                }
                 do {
                     if let e = try resolve(k, v, filter: StreamFilter(), rings: &rings) {
                         try body(.event(e))

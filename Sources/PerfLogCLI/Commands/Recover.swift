@@ -225,7 +225,8 @@ struct Salvage {
             var lastSeen: UInt64?
             var ignored = ""
             let clean = runReader(["--read-from", "\(position)"], stderr: &ignored) { line in
-                if let (seq, item) = Salvage.parse(line) {
+                // Only ever forward: a reader that strays behind its start adds nothing.
+                if let (seq, item) = Salvage.parse(line), seq >= position, lastSeen.map({ seq > $0 }) ?? true {
                     lastSeen = seq
                     switch item {
                     case .event(let e):
