@@ -96,6 +96,14 @@ struct DamageTests {
         }
         let serve = try Battery.serveBriefly(log: log, socket: dir.file("s.sock"))
         #expect(serve.status == 74, "perflog serve: \(serve)")
+
+        // A leaf that claims to be a branch sends a cursor astray: recover takes each
+        // event once, in order, and loses only that page's events.
+        let recovered = try CLI.run(["recover", "--json", "--out", dir.file("new"), "--log", log])
+        #expect(recovered.status == 1, "\(recovered)")
+        let count = decodeObject(recovered.stdout.trimmingCharacters(in: .newlines))["recovered"] as? Int ?? 0
+        #expect(count < 3000 && count > 2800, "\(recovered)")
+        #expect(try Self.identities(dir.file("new")).count == count)
         #expect(try Data(contentsOf: URL(fileURLWithPath: data)) == damaged, "data.mdb was changed")
     }
 
