@@ -20,7 +20,10 @@ let package = Package(
             pkgConfig: "lmdb",
             providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]
         ),
-        .target(name: "LMDB", dependencies: ["CLMDB"]),
+        // The fault guard: turns a fault inside liblmdb (a damaged file) into a reported
+        // failure; plain C, as it runs in a signal handler.
+        .target(name: "CFaultGuard", dependencies: ["CLMDB"]),
+        .target(name: "LMDB", dependencies: ["CLMDB", "CFaultGuard"]),
         .target(
             name: "PerfLog",
             dependencies: ["LMDB", .product(name: "Logging", package: "swift-log")]
@@ -40,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "PerfLogCLI",
             dependencies: [
-                "PerfLog", "PerfLogService",
+                "LMDB", "PerfLog", "PerfLogService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["exports.map"],

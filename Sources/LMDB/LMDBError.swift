@@ -24,6 +24,8 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let notFound = Code(rawValue: MDB_NOTFOUND)
         /// `MDB_CORRUPTED`: a page has an unexpected type; the file is damaged.
         public static let corrupted = Code(rawValue: MDB_CORRUPTED)
+        /// `MDB_PAGE_NOTFOUND`: a page the file refers to is not there; the file is damaged.
+        public static let pageNotFound = Code(rawValue: MDB_PAGE_NOTFOUND)
         /// `MDB_PANIC`: a fatal error; the environment must be closed.
         public static let panic = Code(rawValue: MDB_PANIC)
         /// `MDB_VERSION_MISMATCH`: the file was written by an incompatible LMDB.

@@ -36,6 +36,10 @@ public final class EventLog: Sendable {
         /// lock) before it fails with ``PerfLogError/busy(path:reason:)``, writing
         /// nothing. Default 10 s.
         public var waitLimit: Duration = .seconds(10)
+        /// With `readOnly`: walk the file's pages before mapping it (see
+        /// ``EventLog/checkPages(at:)``). Off only for salvage, which reads a damaged
+        /// log on purpose, in processes that may die of it.
+        package var checksPages = true
 
         /// Default options: create with retain 100, default durability.
         public init() {}
@@ -159,11 +163,20 @@ public final class EventLog: Sendable {
         // A compaction in another process swaps the file under an exclusive gate; wait
         // for it to finish before opening. The gate file is made only for a log of
         // perflog's (a new one, or one the probe recognised), never in a foreign directory.
+        if !options.readOnly && !creating { try EventLog.refuseIfKnownDamaged(path) }
         let gate = Gate(directory: path, create: creating && !options.readOnly)
         gate.lockShared()
         defer { gate.unlock() }
-        let opened = try EventLog.open(
-            path: path, environmentOptions: envOptions, creating: creating, options: options, writerLock: writerLock)
+        let opened: Opened
+        do {
+            opened = try EventLog.open(path: path, environmentOptions: envOptions, creating: creating, options: options, writerLock: writerLock)
+        } catch {
+            if let what = EventLog.damage(in: error), !creating {
+                DamageMarker.record(at: path, found: what)
+                throw .damaged(path: path, what: what)
+            }
+            throw error
+        }
         self.gate = gate.fd >= 0 || options.readOnly ? gate : Gate(directory: path, create: true)
         handle = Monitor(Handle(opened: opened))
     }
@@ -177,7 +190,7 @@ public final class EventLog: Sendable {
         // the environment is opened, so that a reader leaves a damaged log untouched;
         // opening checks it again under a read transaction, for writers too.
         // `checkPages` walks the rest.
-        if options.readOnly { try checkHead(at: path) }
+        if options.readOnly && options.checksPages { try checkHead(at: path) }
         var env: Environment
         do {
             do {
@@ -379,7 +392,7 @@ public final class EventLog: Sendable {
     }
 
     /// The files a log directory may hold.
-    static let ownFiles: Set<String> = ["lock.mdb", "data.mdb", Gate.fileName, Compaction.temporaryName]
+    static let ownFiles: Set<String> = ["lock.mdb", "data.mdb", Gate.fileName, Compaction.temporaryName, DamageMarker.fileName]
 
     private static func directoryEntries(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
@@ -447,8 +460,11 @@ public final class EventLog: Sendable {
 
     /// A log opened read-only never writes, even when its environment is mapped
     /// read-write (see ``init(path:options:)``).
-    func refuseIfReadOnly() throws(LMDBError) {
+    /// A log found damaged is not written either (one `stat` per commit; see
+    /// ``DamageMarker``).
+    func refuseIfReadOnly() throws {
         if isReadOnlyOpen { throw LMDBError(.permissionDenied, operation: "mdb_txn_begin", context: path + " (opened read-only)") }
+        try EventLog.refuseIfKnownDamaged(path)
     }
 
     /// Runs `body` with the current environment, holding this process's share of the
@@ -458,7 +474,7 @@ public final class EventLog: Sendable {
     func using<R>(_ body: (Opened) throws -> R) throws -> R {
         let opened = try enter()
         defer { leave() }
-        return try body(opened)
+        do { return try body(opened) } catch { throw noteDamage(error) }
     }
 
     private func enter() throws(PerfLogError) -> Opened {

@@ -239,7 +239,7 @@ public struct LogReader {
 
     /// Turns a stored event into an `Event`, or `nil` when `filter` drops it or it is a
     /// measure already evicted from its ring (garbage not yet collected).
-    private func resolve(
+    func resolve(
         _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, filter: StreamFilter, rings: inout RingCache
     ) throws -> Event? {
         guard key.count == 8 else { throw PerfLogError.corrupt(what: "event key of \(key.count) bytes") }

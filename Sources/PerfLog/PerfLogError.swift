@@ -20,6 +20,12 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case cannotCreate(path: String, reason: String)
     /// A stored value did not decode: the file is damaged.
     case corrupt(what: String)
+    /// Reading the log at `path` found its file damaged (`what`); it was left untouched
+    /// and later writers refuse it (see ``DamageMarker``).
+    case damaged(path: String, what: String)
+    /// The log at `path` was found damaged earlier (`found`: when and what), so it is not
+    /// written to.
+    case knownDamaged(path: String, found: String)
     /// The log is busy: other processes kept it in use; trying again later may work.
     case busy(path: String, reason: String)
     /// LMDB failed; `operation` says what perflog was doing.
@@ -44,6 +50,12 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
         case .cannotCreate(let path, let reason): return "cannot create a log at \(path): \(reason)"
         case .busy(let path, let reason): return "\(path) is busy: \(reason); try again"
         case .corrupt(let what): return "the log is damaged: \(what); run `perflog check`"
+        case .damaged(let path, let what):
+            return "the log at \(path) is damaged: \(what); it was left untouched; run `perflog check` to see what, "
+                + "and `perflog recover --out DIR` to copy every readable event into a new log"
+        case .knownDamaged(let path, let found):
+            return "the log at \(path) was found damaged (\(found)); it is not written to; run `perflog check` "
+                + "(which clears this when the file reads sound), or `perflog recover --out DIR` to copy every readable event into a new log"
         case .storage(let error, let operation):
             switch error.code {
             case .noSpace: return "\(operation) failed: no space left on the device (every earlier event is kept)"

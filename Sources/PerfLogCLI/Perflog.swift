@@ -41,6 +41,7 @@ struct Perflog: ParsableCommand {
               perflog import events.ndjson
               perflog check
               perflog compact --retain 50
+              perflog recover --out recovered
               perflog serve --http 9464 &
 
             The log is .planning/metrics/perflog/ under the current directory \
@@ -50,7 +51,8 @@ struct Perflog: ParsableCommand {
 
             Exit status (sysexits):
               0   success
-              1   check found problems (listed)
+              1   check found problems (listed); compact left problems;
+                  recover lost events (listed)
               64  the command line cannot be parsed: unknown flag, missing or
                   extra argument, a word where a number belongs, conflicting flags
               65  a value breaks a rule: empty, oversized, control- or
@@ -62,9 +64,10 @@ struct Perflog: ParsableCommand {
               73  the log, or the file of project or export --out, cannot be created
                   (or --out is a directory)
               74  the path is not a perflog log, or the log is damaged, from a
-                  newer perflog, or the disk failed (the path is left untouched);
-                  standard output cannot be written (141, quietly, when its
-                  reader has gone)
+                  newer perflog, or the disk failed (the path is left untouched;
+                  a damaged log is noted in perflog.damaged and writers refuse
+                  it until `perflog check` reads it sound); standard output
+                  cannot be written (141, quietly, when its reader has gone)
               75  the log is busy: another process held it for longer than
                   --wait (10s by default; the message names it), or another
                   perflog serve answers on the socket; try again
@@ -77,7 +80,7 @@ struct Perflog: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Record.self, Exec.self, Tail.self, Info.self, Stats.self, Compare.self, Project.self, Export.self,
-            Import.self, Check.self, Compact.self, Serve.self,
+            Import.self, Check.self, Compact.self, Recover.self, Serve.self,
         ])
 
     /// Runs the command and turns every failure into one line on stderr and a sysexits

@@ -18,8 +18,15 @@ extension Perflog {
                 longer than --abandon-after (an invocation that crashed or was killed) are \
                 expired; the log is then checked again.
 
+                A log found damaged (its pages, or a read that failed or faulted) is noted in \
+                perflog.damaged in its directory; writers, serve, compact and --repair refuse \
+                it while the note stands. A check that reads the whole log without damage \
+                removes the note. To get the events out of a damaged log, use `perflog \
+                recover --out DIR`.
+
                 Exit status: 0 the log is sound (after repair, with --repair); 1 problems \
-                were found (listed, one a line); 66 there is no log; 74 the log cannot be read.
+                were found (listed, one a line); 66 there is no log; 74 the log cannot be \
+                read (damaged), or --repair refused a log found damaged.
 
                 Examples:
                   perflog check
@@ -45,7 +52,7 @@ extension Perflog {
             switch open() {
             case .success(let opened):
                 eventLog = opened
-            case .failure(let failure) where failure.status == .ioError:
+            case .failure(let failure) where failure.status == .ioError && !repair:
                 // A log that cannot even be opened is a problem check reports, not a crash.
                 report(path: path, problems: [Problem(location: "data.mdb", message: failure.message)], repaired: nil)
                 throw ExitCode(1)
@@ -60,6 +67,12 @@ extension Perflog {
             } catch {
                 throw CLIFailure.from(error)
             }
+            // The file read through without damage: a marker left by an earlier reader
+            // (a false alarm, or damage since repaired by a restore) is cleared, so that
+            // writers and --repair accept the log again.
+            if !repair && DamageMarker.remove(at: path) {
+                Terminal.status("perflog: the log reads sound; the note that it was damaged is removed")
+            }
             report(path: eventLog.path, problems: problems, repaired: repaired)
             if !problems.isEmpty { throw ExitCode(1) }
         }
@@ -67,9 +80,8 @@ extension Perflog {
         private func open() -> Result<EventLog, CLIFailure> {
             Result { () throws(CLIFailure) -> EventLog in
                 // Damage below the log's own structure is beyond repair, and nothing may
-                // follow it: walk every page in use before opening.
-                let path = try log.path()
-                do throws(PerfLogError) { try EventLog.checkPages(at: path) } catch { throw CLIFailure(error) }
+                // follow it: walk every page in use before opening (damage found is noted).
+                try CLIFailure.refuseDamagedPages(at: try log.path())
                 return repair ? try log.openForWriting() : try log.openForReading()
             }
         }

@@ -20,6 +20,11 @@ extension Perflog {
                 keep it busy for longer, nothing is changed and the exit status is 75: try \
                 again.
 
+                A log whose pages are damaged, or that a perflog process found damaged, is \
+                refused (exit 74) and left untouched: use `perflog recover --out DIR`. After \
+                the copy the log is checked; problems that remain are reported with exit \
+                status 1.
+
                 --retain N keeps each stream's newest N measures (dropping older ones when N \
                 is smaller) and stores N as the log's ring size.
 
@@ -50,6 +55,8 @@ extension Perflog {
             let abandonNs = try MaintenanceDuration.parse(abandonAfter, field: "--abandon-after")
             let path = try log.path()
             guard EventLogPresence.exists(path) else { throw CLIFailure(.noInput, "no log at \(path)") }
+            // Copying a damaged file would carry its damage into the copy, or fault half way.
+            try CLIFailure.refuseDamagedPages(at: path)
             let eventLog = try log.openForWriting()
             let tty = ProgressLine.isShown && !json
             if tty { ProgressLine.show("compacting \(path) (\(HumanFormat.bytes(EventLogPresence.size(path))))…") }
@@ -63,6 +70,13 @@ extension Perflog {
                 throw CLIFailure.from(error)
             }
             if tty { ProgressLine.show(nil) }
+            // The repair pass before the copy rebuilds what is derived; whatever it could
+            // not fix is reported, not left behind an exit status of 0.
+            let remaining: [Problem]
+            do { remaining = try eventLog.read { try $0.verify() } } catch { throw CLIFailure.from(error) }
+            if let first = remaining.first {
+                throw CLIFailure(.problems, "compacted \(path), but \(remaining.count) problem\(remaining.count == 1 ? "" : "s") remain (first: \(first)); run `perflog check`")
+            }
             if json {
                 Terminal.out("{\"path\":\(JSONText.quoted(path)),\"bytesBefore\":\(report.bytesBefore),\"bytesAfter\":\(report.bytesAfter),"
                     + "\"retainBefore\":\(report.retainBefore),\"retainAfter\":\(report.retainAfter),\"measuresTrimmed\":\(report.measuresTrimmed),"

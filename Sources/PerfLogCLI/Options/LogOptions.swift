@@ -62,6 +62,7 @@ struct LogLocation: Equatable {
 
     /// The path to use: `--log`, else `PERFLOG_LOG`, else the default, without trailing
     /// slashes.
+    /// Installs the fault guard for that path (see ``CLIFailure/guardFaults(reading:)``).
     /// - Throws: ``CLIFailure`` (exit 65) when `--log` or `PERFLOG_LOG` is empty.
     func path() throws(CLIFailure) -> String {
         let chosen: String
@@ -77,6 +78,9 @@ struct LogLocation: Equatable {
         }
         var trimmed = Substring(chosen)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        // From here on the process may map this log: a fault inside liblmdb on a damaged
+        // file is reported as damage (exit 74), never a signal death.
+        CLIFailure.guardFaults(reading: String(trimmed))
         return String(trimmed)
     }
 

@@ -1,3 +1,4 @@
+import LMDB
 import PerfLog
 #if canImport(Glibc)
 import Glibc
@@ -10,6 +11,8 @@ import Darwin
 enum ExitStatus: Int32 {
     /// Everything worked.
     case ok = 0
+    /// `check` (or `compact`, or `recover`) found problems, listed (not a sysexits code).
+    case problems = 1
     /// The command line cannot be parsed: an unknown flag, a missing or extra
     /// argument, a word where a number is needed, flags that conflict (`EX_USAGE`).
     case usage = 64
@@ -53,7 +56,7 @@ struct CLIFailure: Error {
         case .invalidInput: status = .data
         case .noLog: status = .noInput
         case .cannotCreate: status = .cannotCreate
-        case .notALog, .newerSchema, .corrupt: status = .ioError
+        case .notALog, .newerSchema, .corrupt, .damaged, .knownDamaged: status = .ioError
         case .busy: status = .temporary
         case .storage: status = error.isTemporary ? .temporary : .ioError
         }
@@ -66,6 +69,37 @@ struct CLIFailure: Error {
         case let failure as CLIFailure: return failure
         case let error as PerfLogError: return CLIFailure(error)
         default: return CLIFailure(.ioError, "\(error)")
+        }
+    }
+}
+
+extension CLIFailure {
+    /// Makes a fault while the log at `path` is mapped (SIGSEGV or SIGBUS inside liblmdb
+    /// on a damaged file, or one of LMDB's assertions) end the process the way any other
+    /// damage does: one line on stderr in ``PerfLogError/damaged(path:what:)``'s words,
+    /// the damage marker recorded (see ``DamageMarker``), exit 74. No core dump.
+    static func guardFaults(reading path: String) {
+        let line = "perflog: " + PerfLogError.damaged(path: Terminal.oneLine(path), what: "\u{0}").description + "\n"
+        guard let split = line.firstIndex(of: "\u{0}") else { return }
+        // Without the guard a fault is still a fault; there is nothing better to do
+        // than carry on when sigaction itself fails.
+        try? FaultGuard.install(
+            message: String(line[..<split]), suffix: String(line[line.index(after: split)...]),
+            dataFile: path + "/data.mdb", marker: DamageMarker.path(in: path), exitStatus: ExitStatus.ioError.rawValue)
+    }
+}
+
+extension CLIFailure {
+    /// Walks the pages of the log at `path` (see ``EventLog/checkPages(at:)``) before a
+    /// command writes it wholesale; damage found is recorded (see ``DamageMarker``).
+    /// - Throws: ``CLIFailure`` (74) naming the damage.
+    static func refuseDamagedPages(at path: String) throws(CLIFailure) {
+        do throws(PerfLogError) {
+            try EventLog.checkPages(at: path)
+        } catch {
+            guard case .corrupt(let what) = error else { throw CLIFailure(error) }
+            DamageMarker.record(at: path, found: what)
+            throw CLIFailure(PerfLogError.damaged(path: path, what: what))
         }
     }
 }

@@ -24,7 +24,12 @@ enum Spawn {
     /// - Returns: the child's pid, or the `errno` of the failure: `ENOENT` when the file
     ///   is missing, `EACCES`, `ENOEXEC` and so on when it cannot be executed. glibc and
     ///   Darwin report a failed `execve` here rather than through a child that exits 127.
-    static func start(path: String, arguments: [String]) -> Result<pid_t, SpawnError> {
+    ///
+    /// `standardOutput` and `standardError`, when given, replace the child's standard
+    /// output and error (`perflog recover` reads its readers through a pipe).
+    static func start(
+        path: String, arguments: [String], standardOutput: Int32? = nil, standardError: Int32? = nil
+    ) -> Result<pid_t, SpawnError> {
         // An ignored SIGCHLD, inherited from whoever started perflog, would let the
         // kernel reap the child on its own and leave nothing for wait(_:) to read.
         signal(SIGCHLD, SIG_DFL)
@@ -52,6 +57,8 @@ enum Spawn {
         rc = posix_spawn_file_actions_init(&actions)
         guard rc == 0 else { return .failure(SpawnError(rc)) }
         defer { posix_spawn_file_actions_destroy(&actions) }
+        if let standardOutput { posix_spawn_file_actions_adddup2(&actions, standardOutput, STDOUT_FILENO) }
+        if let standardError { posix_spawn_file_actions_adddup2(&actions, standardError, STDERR_FILENO) }
         #if canImport(Darwin)
         // Close everything on exec except what is explicitly inherited.
         flags |= Int32(POSIX_SPAWN_CLOEXEC_DEFAULT)
