@@ -204,4 +204,19 @@ struct ImportStreamTests {
         let second = try other.importCommitting(reader, check: check, skipInvalid: false, eventsPerCommit: 500)
         #expect(second.read == 2000 && second.added == 2000)
     }
+
+    @Test("5,000 mutated inputs read in small chunks give exactly what one chunk gives")
+    func fuzzChunks() {
+        let seeds = [Self.ndjson, Self.flatArray] + Self.malformedArrays.map { Array($0.utf8) }
+        var m = Mutator(rng: SplitMix64(seed: 2027))
+        var differ = 0, valid = 0
+        for i in 0..<5000 {
+            let bytes = m.mutate(seeds)
+            let skip = i % 2 == 0
+            let whole = Self.read(bytes, chunkBytes: 1 << 24, skipInvalid: skip)
+            if case .success = whole { valid += 1 }
+            if !Self.same(Self.read(bytes, chunkBytes: 1 + m.int(9), skipInvalid: skip), whole) { differ += 1 }
+        }
+        #expect(differ == 0 && valid > 100)
+    }
 }
