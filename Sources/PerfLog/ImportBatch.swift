@@ -274,6 +274,10 @@ private struct ImportPlan {
         // Measures, stream by stream, in time order.
         var measuresByStream: [StreamName: [Int]] = [:]
         for i in order where events[i].kind == .measure { measuresByStream[events[i].stream, default: []].append(i) }
+        // Only the measures of the input's marks need their fate remembered: most
+        // inputs have few marks, and a dictionary of every measure cost a tenth of an import.
+        var markKeys: Set<MarkKey> = []
+        for e in events where e.kind == .mark { markKeys.insert(MarkKey(stream: e.stream, invocation: e.invocation)) }
         var measureFate: [MarkKey: Fate] = [:]
         for (stream, indices) in measuresByStream {
             let s = try state(stream)
@@ -288,9 +292,11 @@ private struct ImportPlan {
             let keptOlder = min(older.count, max(0, room - newer.count))
             for (n, i) in newer.enumerated() { fates[i] = n >= newer.count - keptNewer ? .added : .outside }
             for (n, i) in older.enumerated() { fates[i] = n >= older.count - keptOlder ? .added : .outside }
-            for i in indices {
-                let key = MarkKey(stream: stream, invocation: events[i].invocation)
-                if measureFate[key] == nil { measureFate[key] = fates[i] }
+            if !markKeys.isEmpty {
+                for i in indices {
+                    let key = MarkKey(stream: stream, invocation: events[i].invocation)
+                    if markKeys.contains(key) && measureFate[key] == nil { measureFate[key] = fates[i] }
+                }
             }
         }
 
