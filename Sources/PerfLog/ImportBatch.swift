@@ -37,6 +37,9 @@ public struct ImportCheck: Sendable {
     public var problems: [PerfLogError] = []
     /// Bytes of input read.
     public var bytes = 0
+    /// The records that can change a log of the ring size the check was told of; `nil`
+    /// when it was told none (the second pass then commits every record).
+    package var window: ImportWindow?
 }
 
 /// How far an import has got, for a progress display.
@@ -56,19 +59,25 @@ extension ImportedEvents {
     /// not depend on the input's size.
     /// - Parameters:
     ///   - skipInvalid: count records that break a rule instead of failing.
+    ///   - retain: the ring size of the log the input is for, when known: the check then
+    ///     also finds which records can change such a log (an ``ImportWindow``), so that
+    ///     the second pass commits only those.
     ///   - progress: called every few tens of thousands of records.
     /// - Throws: ``PerfLogError``: `invalidInput` naming the line or element, field and
     ///   rule of the first invalid record (any malformed flat array with `skipInvalid`);
     ///   `storage` when reading fails.
     public static func check(
-        _ reader: ImportReader, skipInvalid: Bool, progress: (ImportProgress) -> Void = { _ in }
+        _ reader: ImportReader, skipInvalid: Bool, retain: Int? = nil, progress: (ImportProgress) -> Void = { _ in }
     ) throws(PerfLogError) -> ImportCheck {
         var check = ImportCheck(format: .ndjson)
+        var window = retain.map { ImportWindowBuilder(retain: $0) }
         var records = 0
         while let record = try reader.next() {
             records += 1
             switch record {
-            case .success: check.events += 1
+            case .success(let event):
+                check.events += 1
+                window?.add(event, at: reader.position)
             case .failure(let error):
                 guard skipInvalid else { throw error }
                 check.invalid += 1
@@ -78,6 +87,7 @@ extension ImportedEvents {
         }
         check.format = reader.format ?? .ndjson
         check.bytes = reader.offset
+        check.window = window?.window()
         return check
     }
 }
@@ -110,16 +120,19 @@ extension EventLog {
         chunkBytes: Int = ImportReader.defaultChunkBytes, progress: (ImportProgress) -> Void = { _ in }
     ) throws(PerfLogError) -> ImportCounts {
         let reader = ImportReader(source, chunkBytes: chunkBytes)
-        let check = try ImportedEvents.check(reader, skipInvalid: skipInvalid, progress: progress)
+        let check = try ImportedEvents.check(reader, skipInvalid: skipInvalid, retain: retain, progress: progress)
         return try importCommitting(reader, check: check, skipInvalid: skipInvalid, eventsPerCommit: eventsPerCommit,
                                     progress: progress)
     }
 
     /// The second pass of an import: rewinds `reader` and commits the events of its
     /// input, `eventsPerCommit` at a time, each chunk by the rules of ``importEvents(_:)``
-    /// in input order. Importing the same input again adds nothing, so an import
-    /// interrupted between two commits (a crash, a full disk) is completed by running it
-    /// again.
+    /// in input order. When the first pass found an ``ImportWindow`` for a ring size at
+    /// least this log's, only the records in it are parsed and committed, the others
+    /// counted outside the window (they would be evicted by the same import), which
+    /// leaves the log as committing them all would. Importing the same input again adds
+    /// nothing, so an import interrupted between two commits (a crash, a full disk) is
+    /// completed by running it again.
     /// - Parameters:
     ///   - check: what the first pass found in the same input.
     ///   - skipInvalid: as in the first pass; invalid records are skipped again.
@@ -134,21 +147,42 @@ extension EventLog {
     ) throws(PerfLogError) -> ImportCounts {
         try reader.rewind()
         let size = max(1, eventsPerCommit)
+        // A window found for smaller rings than this log's (compacted to a larger retain
+        // since) may lack measures the log would keep: commit everything then.
+        let window = check.window.flatMap { $0.retain >= retain ? $0 : nil }
+        let parseAll = window.map { !$0.markKeys.isEmpty } ?? true
+        let expected = window?.positions.count ?? check.events
         var total = ImportCounts()
+        var committed = 0
         var chunk: [Event] = []
-        chunk.reserveCapacity(min(size, check.events))
+        chunk.reserveCapacity(min(size, expected))
         func commit() throws(PerfLogError) {
             let counts = try importEvents(chunk)
-            total.read += counts.read
+            committed += counts.read
             total.added += counts.added
             total.alreadyPresent += counts.alreadyPresent
             total.outsideWindow += counts.outsideWindow
             chunk.removeAll(keepingCapacity: true)
-            progress(.committed(events: total.read, of: check.events))
+            progress(.committed(events: committed, of: max(expected, committed)))
         }
-        while total.read + chunk.count < check.events, let record = try reader.next() {
+        var cursor = 0
+        var valid = 0, inWindow = 0
+        while parseAll || inWindow < expected,
+              let record = try (parseAll ? reader.next() : reader.next { window?.keeps($0, cursor: &cursor) ?? true }) {
             switch record {
             case .success(let event):
+                valid += 1
+                let kept: Bool
+                if let window {
+                    let inside = window.keeps(reader.position, cursor: &cursor)
+                    if inside { inWindow += 1 }
+                    kept = inside
+                        || (event.kind == .measure && window.markKeys.contains(ImportMarkKey(stream: event.stream, invocation: event.invocation)))
+                } else {
+                    inWindow += 1
+                    kept = true
+                }
+                guard kept else { continue }
                 chunk.append(event)
                 if chunk.count == size { try commit() }
             case .failure(let error):
@@ -157,7 +191,11 @@ extension EventLog {
             }
         }
         if !chunk.isEmpty { try commit() }
-        guard total.read == check.events else { throw changed("it now holds \(total.read) valid records, not \(check.events)") }
+        guard inWindow == expected, !parseAll || valid == check.events else {
+            throw changed("it now holds \(parseAll ? valid : inWindow) valid records, not \(parseAll ? check.events : expected)")
+        }
+        total.read = check.events
+        total.outsideWindow += check.events - committed
         total.invalid = check.invalid
         return total
     }

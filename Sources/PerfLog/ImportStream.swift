@@ -189,10 +189,22 @@ public final class ImportReader {
     ///   JSON (its elements cannot be told apart, so nothing after can be read); `storage`
     ///   when reading fails.
     public func next() throws(PerfLogError) -> Record? {
+        try next { _ in true }
+    }
+
+    /// The next record ``wanted`` asks for, or `nil` at the end of the input: NDJSON lines
+    /// whose ``position`` it refuses are passed over without being parsed (flat-array
+    /// elements must be parsed to be told apart, so they are all returned).
+    /// - Throws: as ``next()``.
+    package func next(wanted: (Int) -> Bool) throws(PerfLogError) -> Record? {
         if format == nil { try detect() }
-        if format == .ndjson { return try nextLine() }
+        if format == .ndjson { return try nextLine(wanted: wanted) }
         return try nextElement()
     }
+
+    /// Where the last record returned is: its line (NDJSON, counted from 1, blank lines
+    /// included) or its element (the flat array, counted from 1).
+    package var position: Int { format == .flatArray ? element : line }
 
     // MARK: Buffer
 
@@ -263,7 +275,7 @@ public final class ImportReader {
 
     // MARK: NDJSON
 
-    private func nextLine() throws(PerfLogError) -> Record? {
+    private func nextLine(wanted: (Int) -> Bool) throws(PerfLogError) -> Record? {
         nextLine: while true {
             var searched = pos
             var end: Int? = nil
@@ -286,6 +298,7 @@ public final class ImportReader {
             line += 1
             let start = pos
             pos = end.map { $0 + 1 } ?? filled
+            guard wanted(line) else { continue nextLine }
             do {
                 if let event = try ImportedEvents.ndjsonLine(UnsafeBufferPointer(buffer), from: start, to: lineEnd, line: line) {
                     return .success(event)

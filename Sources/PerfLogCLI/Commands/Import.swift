@@ -109,7 +109,7 @@ extension Perflog {
             let shown = Terminal.oneLine(name)
             let check: ImportCheck
             do {
-                check = try ImportedEvents.check(reader, skipInvalid: skipInvalid) { progress in
+                check = try ImportedEvents.check(reader, skipInvalid: skipInvalid, retain: ringSize(of: eventLog)) { progress in
                     if case .checking(let records, let bytes) = progress {
                         ProgressLine.show("\(shown): checked \(records) records (\(HumanFormat.bytes(bytes)))…")
                     }
@@ -143,6 +143,17 @@ extension Perflog {
                 Terminal.warning("\(name): skipped \(check.invalid - Self.shownProblems) more invalid records")
             }
             return counts
+        }
+
+        /// The ring size of the log the input goes to, for the first pass to find what can
+        /// change it: the open log's, else the existing log's (opened to read, then
+        /// closed), else the size a new log gets. A log that cannot be read now fails
+        /// later, when it is opened to be written.
+        private func ringSize(of eventLog: EventLog?) -> Int {
+            if let eventLog { return eventLog.retain }
+            // Released (and so closed) at the end of the statement, before the log is
+            // opened to be written.
+            return (try? log.openForReading())?.retain ?? EventLog.defaultRetain
         }
 
         /// Where standard input is spooled: `$TMPDIR`, else `/tmp`.
