@@ -161,6 +161,7 @@ public final class ImportReader {
     private var element = 0
     private enum ArrayState { case first, next, done }
     private var arrayState = ArrayState.first
+    private var fast = ImportFastLine()
 
     /// A reader of `source`.
     /// - Parameter chunkBytes: how many bytes to read at a time (tests make it small so
@@ -299,6 +300,7 @@ public final class ImportReader {
             let start = pos
             pos = end.map { $0 + 1 } ?? filled
             guard wanted(line) else { continue nextLine }
+            if let event = fast.event(UnsafeBufferPointer(buffer), from: start, to: lineEnd) { return .success(event) }
             do {
                 if let event = try ImportedEvents.ndjsonLine(UnsafeBufferPointer(buffer), from: start, to: lineEnd, line: line) {
                     return .success(event)
