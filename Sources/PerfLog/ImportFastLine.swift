@@ -42,6 +42,7 @@ struct ImportFastLine {
             let from = i
             var v: Int64 = 0
             while i < end, b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9") {
+                guard i - from < 18 else { return nil }
                 v = v * 10 + Int64(b[i] - UInt8(ascii: "0"))
                 i += 1
             }
