@@ -28,8 +28,10 @@ extension Perflog {
                 alreadyPresent, outsideWindow, invalid.
 
                 Each file is read twice, in bounded memory whatever its size: a first \
-                pass checks every record, a second commits the events, \
-                \(EventLog.importEventsPerCommit) at a time. A record that breaks a rule \
+                pass checks every record and finds the events the log's rings can keep \
+                (each stream's newest measures, the marks and their measures), a second \
+                commits only those, \(EventLog.importEventsPerCommit) at a time; the \
+                others are counted outside the window. A record that breaks a rule \
                 (malformed JSON, a missing or unknown key, a negative duration) stops the \
                 import in the first pass with perflog: FILE: line N: <field>: <rule> and \
                 exit 65; nothing of that file is committed, the files before it stay \
