@@ -56,7 +56,8 @@ public struct ImportedEvents: Sendable {
     /// (NDJSON) or element, the field and the rule.
     public var problems: [PerfLogError]
 
-    /// Parses import input.
+    /// Parses import input held in memory (read in chunks by ``ImportReader``, as a
+    /// file is).
     /// - Parameters:
     ///   - bytes: the whole input (UTF-8).
     ///   - skipInvalid: skip (and count) records that break a rule instead of failing.
@@ -67,19 +68,23 @@ public struct ImportedEvents: Sendable {
     ///   `element N (line L): <field>` (elements count from 1); the rule says what is
     ///   required. Malformed JSON names the column too.
     public init(parsing bytes: [UInt8], skipInvalid: Bool = false) throws(PerfLogError) {
+        try self.init(reading: ImportReader(ImportBytes(bytes)), skipInvalid: skipInvalid)
+    }
+
+    /// Every record `reader` reads, kept in memory; see ``init(parsing:skipInvalid:)``.
+    /// - Throws: ``PerfLogError``: `invalidInput` as for ``init(parsing:skipInvalid:)``,
+    ///   `storage` when reading fails.
+    package init(reading reader: ImportReader, skipInvalid: Bool) throws(PerfLogError) {
         var parsed = ImportedEvents(format: .ndjson, events: [], invalid: 0, problems: [])
-        try bytes.withUnsafeBufferPointer { (b: UnsafeBufferPointer<UInt8>) throws(PerfLogError) in
-            var start = 0
-            if b.count >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF { start = 3 }
-            var first = start
-            while first < b.count, JSONParser.isSpace(b[first]) { first += 1 }
-            if first < b.count && b[first] == UInt8(ascii: "[") {
-                parsed.format = .flatArray
-                try parsed.parseFlatArray(b, from: first, skipInvalid: skipInvalid)
-            } else {
-                try parsed.parseNDJSON(b, from: start, skipInvalid: skipInvalid)
+        while let record = try reader.next() {
+            switch record {
+            case .success(let event): parsed.events.append(event)
+            case .failure(let error):
+                guard skipInvalid else { throw error }
+                parsed.skip(error)
             }
         }
+        parsed.format = reader.format ?? .ndjson
         self = parsed
     }
 
@@ -96,28 +101,9 @@ public struct ImportedEvents: Sendable {
         self.problems = problems
     }
 
-    private mutating func skip(_ error: PerfLogError) {
+    mutating func skip(_ error: PerfLogError) {
         invalid += 1
         if problems.count < ImportedEvents.maxProblems { problems.append(error) }
-    }
-
-    private mutating func parseNDJSON(_ b: UnsafeBufferPointer<UInt8>, from start: Int, skipInvalid: Bool) throws(PerfLogError) {
-        var lineStart = start
-        var lineNumber = 0
-        while lineStart < b.count {
-            lineNumber += 1
-            var lineEnd = lineStart
-            while lineEnd < b.count && b[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
-            defer { lineStart = lineEnd + 1 }
-            do {
-                if let event = try ImportedEvents.ndjsonLine(b, from: lineStart, to: lineEnd, line: lineNumber) {
-                    events.append(event)
-                }
-            } catch {
-                guard skipInvalid else { throw error }
-                skip(error)
-            }
-        }
     }
 
     /// One NDJSON line as an event, or `nil` for a blank line.
@@ -154,28 +140,6 @@ public struct ImportedEvents: Sendable {
         return pairs
     }
 
-    private mutating func parseFlatArray(_ b: UnsafeBufferPointer<UInt8>, from start: Int, skipInvalid: Bool) throws(PerfLogError) {
-        var parser = JSONParser(b, from: start, to: b.count)
-        var lines = LineCounter()
-        let elements: [(offset: Int, value: JSONValue)]
-        do {
-            elements = try parser.topLevelArray()
-        } catch {
-            let (line, column) = lines.position(of: error.offset, in: b)
-            throw .invalidInput(field: "line \(line)", rule: "invalid JSON at column \(column): \(error.message)")
-        }
-        events.reserveCapacity(elements.count)
-        for (n, element) in elements.enumerated() {
-            let location = "element \(n + 1) (line \(lines.position(of: element.offset, in: b).line))"
-            do {
-                events.append(try FlatRecordFields.event(element.value, at: location))
-            } catch {
-                guard skipInvalid else { throw error }
-                skip(error)
-            }
-        }
-    }
-
     /// The invocation id given to a flat-array record, which has none: a 64-bit FNV-1a
     /// hash of the agent, the CLI (each followed by a zero byte, which names cannot
     /// contain), the wall time and the duration (each as 8 little-endian bytes of
@@ -205,23 +169,6 @@ extension Event {
         }
         guard let event else { throw .invalidInput(field: "line 1", rule: "is empty") }
         self = event
-    }
-}
-
-/// Counts lines up to increasing byte offsets, in one pass over the input overall.
-private struct LineCounter {
-    var offset = 0
-    var line = 1
-    var lineStart = 0
-
-    /// The 1-based line and column of `target`; targets must not decrease.
-    mutating func position(of target: Int, in b: UnsafeBufferPointer<UInt8>) -> (line: Int, column: Int) {
-        let target = min(target, b.count)
-        while offset < target {
-            if b[offset] == UInt8(ascii: "\n") { line += 1; lineStart = offset + 1 }
-            offset += 1
-        }
-        return (line, target - lineStart + 1)
     }
 }
 
@@ -365,7 +312,7 @@ enum EventRecordFields {
 }
 
 /// Turns one element of the old tracker's flat array into a measure.
-private enum FlatRecordFields {
+enum FlatRecordFields {
     static func event(_ value: JSONValue, at location: String) throws(PerfLogError) -> Event {
         func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidInput(field: "\(location): \(field)", rule: rule) }
         guard case .object(let pairs) = value else {
@@ -692,29 +639,10 @@ struct JSONParser {
         return v
     }
 
-    /// A top-level array (the current byte is `[`), with each element's offset, and
-    /// nothing after it but white space.
-    mutating func topLevelArray() throws(JSONSyntaxError) -> [(offset: Int, value: JSONValue)] {
-        i += 1
-        var out: [(offset: Int, value: JSONValue)] = []
-        skipSpace()
-        if i < end && b[i] == UInt8(ascii: "]") {
-            i += 1
-        } else {
-            while true {
-                skipSpace()
-                let offset = i
-                out.append((offset, try value(depth: 1)))
-                skipSpace()
-                guard i < end else { throw failure("unexpected end of input (the array is not closed)") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; break }
-                throw failure("expected ',' or ']', found \(describe(b[i]))")
-            }
-        }
-        skipSpace()
-        guard i == end else { throw failure("unexpected \(describe(b[i])) after the array") }
-        return out
+    /// One element of a top-level array (parsed one level deep, as the array's own
+    /// parser would); the caller reads what follows it.
+    mutating func element() throws(JSONSyntaxError) -> JSONValue {
+        try value(depth: 1)
     }
 
     private mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONValue {
