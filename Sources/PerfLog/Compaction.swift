@@ -63,8 +63,10 @@ enum Compaction {
     /// Removes the temporary copy (a directory with the environment's files; a plain
     /// file from older versions).
     static func remove(_ temporary: String) {
-        for name in ["data.mdb", "lock.mdb"] { unlink(temporary + "/" + name) }
-        if rmdir(temporary) != 0 { unlink(temporary) }
+        for directory in [temporary + "/stage", temporary] {
+            for name in ["data.mdb", "lock.mdb"] { unlink(directory + "/" + name) }
+            if rmdir(directory) != 0 { unlink(directory) }
+        }
     }
 }
 
@@ -131,56 +133,47 @@ extension EventLog {
         let before = EventLog.fileSize(path + "/data.mdb")
         let liveRetain = retain
         phase(.copying)
-        guard mkdir(temporary, 0o700) == 0 else {
-            throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "mkdir", context: temporary), operation: "compacting the log")
+        let stage = temporary + "/stage"
+        for directory in [temporary, stage] {
+            guard mkdir(directory, 0o700) == 0 else {
+                throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "mkdir", context: directory), operation: "compacting the log")
+            }
         }
-        let fd = open(temporary + "/data.mdb", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-        guard fd >= 0 else {
-            throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "open", context: temporary), operation: "compacting the log")
-        }
-        // The copy takes the original's mode and group, so that a log shared by a
-        // group stays shared whoever compacts it.
-        var original = stat()
-        if stat(path + "/data.mdb", &original) == 0 {
-            _ = fchmod(fd, original.st_mode & 0o7777)
-            _ = fchown(fd, uid_t.max, original.st_gid)
-        }
-        do {
-            defer { close(fd) }
-            // A read snapshot of the live log: writers go on meanwhile.
+        // A read snapshot of the live log: writers go on meanwhile.
+        try copyFile(into: stage) { fd throws(PerfLogError) in
             try storage { try reading { opened in try opened.environment.copy(toFileDescriptor: fd, compact: true) } }
         }
-
-        // The copy is an environment of this process alone: no lock file, no syncs
-        // until the end.
-        var options = Environment.Options()
-        options.createDirectory = false
-        options.maxDatabases = 8
-        options.mapSize = max(64 << 20, before * 2)
-        options.flags = [.noLock, .noSync]
-        let copy: Environment
-        do { copy = try Environment(path: temporary, options: options) } catch {
-            throw .storage(error, operation: "compacting the log")
-        }
-        defer { copy.close() }
-        var replay = Replay(log: self, copy: copy, liveRetain: liveRetain)
+        var staged = try privateEnvironment(stage, size: before)
+        var replay = Replay(log: self, copy: staged, liveRetain: liveRetain)
         var report = CompactionReport(
             bytesBefore: before, bytesAfter: 0, retainBefore: liveRetain, retainAfter: newRetain ?? liveRetain,
             measuresTrimmed: 0, repair: RepairReport())
         phase(.repairing)
         try storage {
             try replay.openCopy()
-            report.repair = try copy.write { txn in
+            report.repair = try staged.write { txn in
                 var pass = RepairPass(txn: txn, log: self, dbs: replay.dbs, retain: replay.retain)
                 return try pass.run(cutoffWallNs: cutoffWallNs)
             }
             if let newRetain, newRetain != replay.retain {
-                report.measuresTrimmed = try copy.write { txn in
+                report.measuresTrimmed = try staged.write { txn in
                     try EventLog.changeRetain(txn, dbs: replay.dbs, from: replay.retain, to: newRetain)
                 }
                 replay.retain = newRetain
             }
         }
+        // What the repair freed is copied out again (from this process's own copy,
+        // still with no lock on the log), so that the result is compact.
+        try copyFile(into: temporary) { fd throws(PerfLogError) in
+            do throws(LMDBError) { try staged.copy(toFileDescriptor: fd, compact: true) } catch { throw .storage(error, operation: "compacting the log") }
+        }
+        staged.close()
+        Compaction.remove(stage)
+        staged = try privateEnvironment(temporary, size: before)
+        let copy = staged
+        defer { copy.close() }
+        replay = Replay(log: self, copy: copy, liveRetain: liveRetain, retain: replay.retain)
+        try storage { try replay.openCopy() }
 
         // Catch up without a lock until what is left is small, then take the gate for
         // the rest and the swap. Giving up the turnstile between tries keeps writers
@@ -220,9 +213,41 @@ extension EventLog {
         }
         Compaction.remove(temporary)
         phase(.swapped(heldNs: report.exclusiveHoldNs))
+        // This process opens the new file now (which also makes its lock file).
+        _ = try? reading { _ in }
         report.bytesAfter = EventLog.fileSize(path + "/data.mdb")
-        report.retainAfter = retain
+        report.retainAfter = replay.retain
         return report
+    }
+
+    /// Creates `directory/data.mdb` with the log's data file's mode and group (so that
+    /// a log shared by a group stays shared whoever compacts it) and has `body` write it.
+    private func copyFile(into directory: String, _ body: (Int32) throws(PerfLogError) -> Void) throws(PerfLogError) {
+        let file = directory + "/data.mdb"
+        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "open", context: file), operation: "compacting the log")
+        }
+        defer { close(fd) }
+        var original = stat()
+        if stat(path + "/data.mdb", &original) == 0 {
+            _ = fchmod(fd, original.st_mode & 0o7777)
+            _ = fchown(fd, uid_t.max, original.st_gid)
+        }
+        try body(fd)
+    }
+
+    /// Opens a compaction's copy as an environment of this process alone: no lock file,
+    /// no syncs until the end.
+    private func privateEnvironment(_ directory: String, size: Int) throws(PerfLogError) -> Environment {
+        var options = Environment.Options()
+        options.createDirectory = false
+        options.maxDatabases = 8
+        options.mapSize = max(64 << 20, size * 2)
+        options.flags = [.noLock, .noSync]
+        do { return try Environment(path: directory, options: options) } catch {
+            throw .storage(error, operation: "compacting the log")
+        }
     }
 
     /// Re-trims every ring to `newRetain`, keeping the newest measures, and stores the
@@ -289,10 +314,11 @@ private struct Replay {
     var dbs: EventLog.Databases!
     var retain = 0
 
-    init(log: EventLog, copy: Environment, liveRetain: Int) {
+    init(log: EventLog, copy: Environment, liveRetain: Int, retain: Int = 0) {
         self.log = log
         self.copy = copy
         self.liveRetain = liveRetain
+        self.retain = retain
     }
 
     static let counters: Set<[UInt8]> = [Array("schema".utf8), Array("retain".utf8), AppendBatch.seqKey, AppendBatch.streamsKey,
