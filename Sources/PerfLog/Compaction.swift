@@ -112,7 +112,7 @@ extension EventLog {
         Compaction.remove(temporary)
         do {
             return try compactCopy(into: temporary, own: own, newRetain: newRetain, cutoffWallNs: cutoffWallNs,
-                                   timeout: timeout, deadlineNs: deadline, phase: phase)
+                                   timeout: timeout, phase: phase)
         } catch {
             Compaction.remove(temporary)
             throw error
@@ -120,7 +120,7 @@ extension EventLog {
     }
 
     private func compactCopy(
-        into temporary: String, own: Gate, newRetain: Int?, cutoffWallNs: Int64?, timeout: Duration, deadlineNs: UInt64,
+        into temporary: String, own: Gate, newRetain: Int?, cutoffWallNs: Int64?, timeout: Duration,
         phase: (CompactionPhase) -> Void
     ) throws(PerfLogError) -> CompactionReport {
         func storage(_ body: () throws -> Void) throws(PerfLogError) {
@@ -178,7 +178,10 @@ extension EventLog {
         // Catch up without a lock until what is left is small, then take the gate for
         // the rest and the swap. Giving up the turnstile between tries keeps writers
         // from waiting for longer than its window.
+        // The wait bound counts from the first try for the gate: the copy itself keeps
+        // no one waiting, however long it takes.
         var passes = 0
+        var deadlineNs: UInt64?
         while true {
             var applied = 0
             try storage { applied = try replay.catchUp() }
@@ -188,8 +191,10 @@ extension EventLog {
                 phase(.catchingUp(events: applied))
                 continue
             }
-            if own.lockExclusive(windowNs: Compaction.turnstileWindowNs, deadlineNs: deadlineNs) { break }
-            if EventClock.monotonicNs() >= deadlineNs {
+            let deadline = deadlineNs ?? Gate.deadline(after: timeout)
+            deadlineNs = deadline
+            if own.lockExclusive(windowNs: Compaction.turnstileWindowNs, deadlineNs: deadline) { break }
+            if EventClock.monotonicNs() >= deadline {
                 throw .busy(path: path, reason: "other processes kept it in use for \(timeout); nothing was changed")
             }
             phase(.catchingUp(events: applied))
