@@ -184,7 +184,12 @@ extension EventLog {
         var deadlineNs: UInt64?
         while true {
             var applied = 0
-            try storage { applied = try replay.catchUp() }
+            // Flushing the copy now leaves only the last commits to flush while the
+            // gate is held.
+            try storage {
+                applied = try replay.catchUp()
+                try copy.sync(force: true)
+            }
             report.eventsCaughtUp += applied
             passes += 1
             if applied > 2_000 && passes < 8 {
