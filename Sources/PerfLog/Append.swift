@@ -127,14 +127,21 @@ struct AppendBatch {
         return raw.withUnsafeBytes { Keys.readU32($0) }
     }
 
-    mutating func run(_ events: [Event]) throws -> UInt64 {
+    /// Appends `events`; with `keepingSeqs`, each keeps its own `seq` (increasing, above
+    /// the last committed one), as when a compaction replays another log's commits.
+    mutating func run(_ events: [Event], keepingSeqs: Bool = false) throws -> UInt64 {
         var seq = try AppendBatch.metaU64(txn, dbs, AppendBatch.seqKey)
-        let first = seq + 1
+        let first = keepingSeqs ? (events.first?.seq ?? seq) : seq + 1
         if events.isEmpty { return seq }
 
         try txn.withCursor(dbs.events) { cursor in
             for var event in events {
-                seq += 1
+                if keepingSeqs {
+                    guard event.seq > seq else { throw PerfLogError.corrupt(what: "event \(event.seq) replayed out of order") }
+                    seq = event.seq
+                } else {
+                    seq += 1
+                }
                 event.seq = seq
                 let i = try ringIndex(named: event.stream)
                 switch event.kind {

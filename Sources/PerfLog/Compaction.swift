@@ -5,7 +5,7 @@ import Glibc
 import Darwin
 #endif
 
-/// What ``EventLog/compact(retain:expiringMarksOlderThan:waitingUpTo:)`` did.
+/// What ``EventLog/compact(retain:expiringMarksOlderThan:waitingUpTo:phase:)`` did.
 public struct CompactionReport: Sendable, Hashable {
     /// Size of `data.mdb` before, in bytes.
     public var bytesBefore: Int
@@ -17,130 +17,246 @@ public struct CompactionReport: Sendable, Hashable {
     public var retainAfter: Int
     /// Measures dropped because the ring size shrank.
     public var measuresTrimmed: Int
-    /// What the repair pass that precedes the copy changed (evicted measures collected,
-    /// abandoned marks expired, …).
+    /// What the repair pass on the copy changed (evicted measures collected, abandoned
+    /// marks expired, …).
     public var repair: RepairReport
+    /// Events committed to the log during the copy and applied to it before the swap.
+    public var eventsCaughtUp: Int = 0
+    /// How long the gate was held exclusively (writers waited at most this, plus the
+    /// wait for it), in nanoseconds.
+    public var exclusiveHoldNs: UInt64 = 0
+}
+
+/// The steps of a compaction, as reported to its `phase` callback.
+public enum CompactionPhase: Sendable, Hashable {
+    /// Copying the log from a snapshot, without free pages; nobody waits for it.
+    case copying
+    /// Collecting evicted measures, expiring marks and changing the ring size, in the copy.
+    case repairing
+    /// Applying what was committed during the copy (`events` of them), without a lock.
+    case catchingUp(events: Int)
+    /// Holding the gate exclusively: the last commits are applied and the copy is
+    /// renamed over `data.mdb`; `heldNs` is how long that took.
+    case swapped(heldNs: UInt64)
 }
 
 enum Compaction {
-    /// The copy being written, in the log directory until it replaces `data.mdb`.
+    /// The directory the copy is written in (as its own environment, private to the
+    /// compacting process) until its data file replaces `data.mdb`.
     static let temporaryName = "data.mdb.compact"
+
+    /// How long a compaction keeps writers queued at the turnstile while it waits for
+    /// the commits under way to finish; it lets them in again and retries after that.
+    static let turnstileWindowNs: UInt64 = 50_000_000
+
+    /// Removes a copy left by a killed compaction, when no compaction runs (the
+    /// maintenance lock is free). Errors are ignored: the next compaction replaces it.
+    static func removeLeftover(in path: String, gate: Gate) {
+        let temporary = path + "/" + temporaryName
+        var st = stat()
+        guard lstat(temporary, &st) == 0 else { return }
+        guard gate.lockMaintenance(deadlineNs: 0, recordingPid: false) else { return }
+        defer { gate.unlockMaintenance() }
+        remove(temporary)
+    }
+
+    /// Removes the temporary copy (a directory with the environment's files; a plain
+    /// file from older versions).
+    static func remove(_ temporary: String) {
+        for directory in [temporary + "/stage", temporary] {
+            for name in ["data.mdb", "lock.mdb"] { unlink(directory + "/" + name) }
+            if rmdir(directory) != 0 { unlink(directory) }
+        }
+    }
 }
 
 extension EventLog {
-    /// Rewrites the log compactly and swaps it in: collects evicted measures, expires
-    /// marks older than `cutoffWallNs` when given, changes the ring size to `retain`
-    /// when given (keeping each stream's newest measures), copies the environment
-    /// without free pages (`mdb_env_copyfd2` with `MDB_CP_COMPACT`) and renames the copy
-    /// over `data.mdb`.
+    /// Rewrites the log compactly and swaps it in: copies the environment from a read
+    /// snapshot without free pages (`mdb_env_copyfd2` with `MDB_CP_COMPACT`), then, in
+    /// the copy: collects evicted measures, expires marks older than `cutoffWallNs` when
+    /// given, changes the ring size to `retain` when given (keeping each stream's newest
+    /// measures); replays what was committed meanwhile; and renames it over `data.mdb`.
     ///
-    /// Other processes keep working: the swap happens while this process holds the
-    /// log's gate exclusively, so no operation of any process is under way, and each
-    /// process reopens the new file before its next operation. Nothing committed is
-    /// lost. When other processes keep the gate busy for longer than `timeout`, the
-    /// compaction gives up and changes nothing.
-    /// - Throws: ``PerfLogError``: `busy` when the gate could not be taken in time;
-    ///   `invalidInput` for a bad `retain`; `storage` when writing fails.
+    /// Nobody waits for the copy: readers never wait for a compaction, and writers only
+    /// while it holds the gate exclusively to replay the last commits and rename the
+    /// file (``CompactionReport/exclusiveHoldNs``). Each process reopens the new file
+    /// before its next operation; nothing committed is lost. The maintenance lock is
+    /// held throughout, so a second compaction or a repair meanwhile is refused. When
+    /// writers keep the gate busy past `timeout`, the compaction gives up and changes
+    /// nothing.
+    /// - Parameter phase: called as each step begins (on this thread).
+    /// - Throws: ``PerfLogError``: `busy` when the gate could not be taken in time or
+    ///   another compaction or repair runs; `invalidInput` for a bad `retain`;
+    ///   `storage` when writing fails.
     public func compact(
         retain newRetain: Int? = nil, expiringMarksOlderThan cutoffWallNs: Int64? = nil,
-        waitingUpTo timeout: Duration = .seconds(10)
+        waitingUpTo timeout: Duration = .seconds(10), phase: (CompactionPhase) -> Void = { _ in }
     ) throws(PerfLogError) -> CompactionReport {
         if let newRetain, newRetain < 1 || newRetain > EventLog.maxRetain {
             throw .invalidInput(field: "retain", rule: "must be between 1 and \(EventLog.maxRetain)")
         }
         guard !isReadOnlyOpen else { throw .invalidInput(field: "log", rule: "is open read-only; it cannot be compacted") }
-        guard gate.fd >= 0 else {
+        // A gate file description of the compaction's own, so that its exclusive hold
+        // conflicts with this process's writers as with any other's.
+        let own = Gate(directory: path, create: false)
+        guard own.fd >= 0, gate.fd >= 0 else {
             throw .storage(LMDBError(.permissionDenied, operation: "open", context: path + "/" + Gate.fileName), operation: "compacting the log")
         }
-
-        // This process first: wait until none of its operations is under way, then keep
-        // its lock while waiting for the others, so that its own threads queue on the
-        // lock rather than on the gate (where they would hold the lock and block the
-        // swap).
-        let deadline = EventClock.monotonicNs() &+ ProjectionWatcher.ns(timeout)
-        while true {
-            let result: Result<CompactionReport, PerfLogError>? = handle.withLock { h in
-                guard h.users == 0 else { return nil }
-                guard gate.lockExclusive(deadlineNs: deadline) else {
-                    return .failure(.busy(path: path, reason: "other processes kept it in use for \(timeout); nothing was changed"))
-                }
-                defer { gate.unlockExclusive() }
-                return Result { () throws(PerfLogError) -> CompactionReport in
-                    try swapInCompactCopy(&h, newRetain: newRetain, cutoffWallNs: cutoffWallNs)
-                }
-            }
-            if let result {
-                handleChanged.broadcast()
-                return try result.get()
-            }
-            _ = handle.wait(on: handleChanged) { $0.users == 0 }
+        let deadline = Gate.deadline(after: timeout)
+        guard own.lockMaintenance(deadlineNs: deadline, recordingPid: true) else {
+            let pid = own.maintenanceHolder().map { " (pid \($0))" } ?? ""
+            throw .busy(path: path, reason: "another compaction or repair is running\(pid); nothing was changed")
+        }
+        defer { own.unlockMaintenance() }
+        let temporary = path + "/" + Compaction.temporaryName
+        Compaction.remove(temporary)
+        do {
+            return try compactCopy(into: temporary, own: own, newRetain: newRetain, cutoffWallNs: cutoffWallNs,
+                                   timeout: timeout, phase: phase)
+        } catch {
+            Compaction.remove(temporary)
+            throw error
         }
     }
 
-    /// The compaction proper, with every process outside the environment.
-    private func swapInCompactCopy(_ h: inout Handle, newRetain: Int?, cutoffWallNs: Int64?) throws(PerfLogError) -> CompactionReport {
-        do {
-            if h.opened.file != DataFileIdentity(path: path + "/data.mdb") { h.opened = try reopen(h.opened) }
-            let before = EventLog.fileSize(path + "/data.mdb")
-            let retainBefore = h.opened.retain
-            let env = h.opened.environment
-            let dbs = h.opened.dbs
-            var repair = RepairReport()
-            var trimmed = 0
-            do {
-                repair = try writeTransaction(env) { txn in
-                    var pass = RepairPass(txn: txn, log: self, dbs: dbs, retain: retainBefore)
-                    return try pass.run(cutoffWallNs: cutoffWallNs)
-                }
-                if let newRetain, newRetain != retainBefore {
-                    trimmed = try writeTransaction(env) { txn in try EventLog.changeRetain(txn, dbs: dbs, from: retainBefore, to: newRetain) }
-                }
-                try env.sync(force: true)
-            } catch let error as PerfLogError {
-                throw error
-            } catch let error as LMDBError {
+    private func compactCopy(
+        into temporary: String, own: Gate, newRetain: Int?, cutoffWallNs: Int64?, timeout: Duration,
+        phase: (CompactionPhase) -> Void
+    ) throws(PerfLogError) -> CompactionReport {
+        func storage(_ body: () throws -> Void) throws(PerfLogError) {
+            do { try body() } catch let error as PerfLogError { throw error } catch let error as LMDBError {
                 throw .storage(error, operation: "compacting the log")
             } catch {
                 throw .storage(LMDBError(.invalid, operation: "compact"), operation: "compacting the log")
             }
+        }
+        let before = EventLog.fileSize(path + "/data.mdb")
+        let liveRetain = retain
+        phase(.copying)
+        let stage = temporary + "/stage"
+        for directory in [temporary, stage] {
+            guard mkdir(directory, 0o700) == 0 else {
+                throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "mkdir", context: directory), operation: "compacting the log")
+            }
+        }
+        // A read snapshot of the live log: writers go on meanwhile.
+        try copyFile(into: stage) { fd throws(PerfLogError) in
+            try storage { try reading { opened in try opened.environment.copy(toFileDescriptor: fd, compact: true) } }
+        }
+        var staged = try privateEnvironment(stage, size: before)
+        var replay = Replay(log: self, copy: staged, liveRetain: liveRetain)
+        var report = CompactionReport(
+            bytesBefore: before, bytesAfter: 0, retainBefore: liveRetain, retainAfter: newRetain ?? liveRetain,
+            measuresTrimmed: 0, repair: RepairReport())
+        phase(.repairing)
+        try storage {
+            try replay.openCopy()
+            report.repair = try staged.write { txn in
+                var pass = RepairPass(txn: txn, log: self, dbs: replay.dbs, retain: replay.retain)
+                return try pass.run(cutoffWallNs: cutoffWallNs)
+            }
+            if let newRetain, newRetain != replay.retain {
+                report.measuresTrimmed = try staged.write { txn in
+                    try EventLog.changeRetain(txn, dbs: replay.dbs, from: replay.retain, to: newRetain)
+                }
+                replay.retain = newRetain
+            }
+        }
+        // What the repair freed is copied out again (from this process's own copy,
+        // still with no lock on the log), so that the result is compact.
+        try copyFile(into: temporary) { fd throws(PerfLogError) in
+            do throws(LMDBError) { try staged.copy(toFileDescriptor: fd, compact: true) } catch { throw .storage(error, operation: "compacting the log") }
+        }
+        staged.close()
+        Compaction.remove(stage)
+        staged = try privateEnvironment(temporary, size: before)
+        let copy = staged
+        defer { copy.close() }
+        replay = Replay(log: self, copy: copy, liveRetain: liveRetain, retain: replay.retain)
+        try storage { try replay.openCopy() }
 
-            let temporary = path + "/" + Compaction.temporaryName
-            unlink(temporary)
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-            guard fd >= 0 else {
-                throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "open", context: temporary), operation: "compacting the log")
+        // Catch up without a lock until what is left is small, then take the gate for
+        // the rest and the swap. Giving up the turnstile between tries keeps writers
+        // from waiting for longer than its window.
+        // The wait bound counts from the first try for the gate: the copy itself keeps
+        // no one waiting, however long it takes.
+        var passes = 0
+        var deadlineNs: UInt64?
+        while true {
+            var applied = 0
+            // Flushing the copy now leaves only the last commits to flush while the
+            // gate is held.
+            try storage {
+                applied = try replay.catchUp()
+                try copy.sync(force: true)
             }
-            // The copy takes the original's mode and group, so that a log shared by a
-            // group stays shared whoever compacts it.
-            var original = stat()
-            if stat(path + "/data.mdb", &original) == 0 {
-                _ = fchmod(fd, original.st_mode & 0o7777)
-                _ = fchown(fd, uid_t.max, original.st_gid)
+            report.eventsCaughtUp += applied
+            passes += 1
+            if applied > 2_000 && passes < 8 {
+                phase(.catchingUp(events: applied))
+                continue
             }
-            do throws(LMDBError) {
-                try env.copy(toFileDescriptor: fd, compact: true)
-                guard fsync(fd) == 0 else { throw LMDBError(LMDBError.Code(rawValue: errno), operation: "fsync", context: temporary) }
-                close(fd)
-            } catch {
-                close(fd)
-                unlink(temporary)
-                throw .storage(error, operation: "compacting the log")
+            let deadline = deadlineNs ?? Gate.deadline(after: timeout)
+            deadlineNs = deadline
+            if own.lockExclusive(windowNs: Compaction.turnstileWindowNs, deadlineNs: deadline) { break }
+            if EventClock.monotonicNs() >= deadline {
+                throw .busy(path: path, reason: "other processes kept it in use for \(timeout); nothing was changed")
             }
-            // Every process is outside the environment; replace the file and its lock
-            // file (whose reader table and transaction ids belong to the old file).
-            env.close()
-            guard rename(temporary, path + "/data.mdb") == 0 else {
-                let code = errno
-                unlink(temporary)
-                h.opened = try reopen(h.opened)
-                throw .storage(LMDBError(LMDBError.Code(rawValue: code), operation: "rename", context: temporary), operation: "compacting the log")
+            phase(.catchingUp(events: applied))
+        }
+        let start = EventClock.monotonicNs()
+        do {
+            defer { own.unlockExclusive() }
+            try storage {
+                report.eventsCaughtUp += try replay.catchUp()
+                try copy.sync(force: true)
+            }
+            // Every commit is in the copy and no one can commit: replace the file and its
+            // lock file (whose reader table and transaction ids belong to the old file).
+            copy.close()
+            guard rename(temporary + "/data.mdb", path + "/data.mdb") == 0 else {
+                throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "rename", context: temporary), operation: "compacting the log")
             }
             unlink(path + "/lock.mdb")
             EventLog.syncDirectory(path)
-            h.opened = try reopen(h.opened)
-            return CompactionReport(
-                bytesBefore: before, bytesAfter: EventLog.fileSize(path + "/data.mdb"), retainBefore: retainBefore,
-                retainAfter: h.opened.retain, measuresTrimmed: trimmed, repair: repair)
+            report.exclusiveHoldNs = EventClock.monotonicNs() - start
+        }
+        Compaction.remove(temporary)
+        phase(.swapped(heldNs: report.exclusiveHoldNs))
+        // This process opens the new file now (which also makes its lock file).
+        _ = try? reading { _ in }
+        report.bytesAfter = EventLog.fileSize(path + "/data.mdb")
+        report.retainAfter = replay.retain
+        return report
+    }
+
+    /// Creates `directory/data.mdb` with the log's data file's mode and group (so that
+    /// a log shared by a group stays shared whoever compacts it) and has `body` write it.
+    private func copyFile(into directory: String, _ body: (Int32) throws(PerfLogError) -> Void) throws(PerfLogError) {
+        let file = directory + "/data.mdb"
+        let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        guard fd >= 0 else {
+            throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "open", context: file), operation: "compacting the log")
+        }
+        defer { close(fd) }
+        var original = stat()
+        if stat(path + "/data.mdb", &original) == 0 {
+            _ = fchmod(fd, original.st_mode & 0o7777)
+            _ = fchown(fd, uid_t.max, original.st_gid)
+        }
+        try body(fd)
+    }
+
+    /// Opens a compaction's copy as an environment of this process alone: no lock file,
+    /// no syncs until the end.
+    private func privateEnvironment(_ directory: String, size: Int) throws(PerfLogError) -> Environment {
+        var options = Environment.Options()
+        options.createDirectory = false
+        options.maxDatabases = 8
+        options.mapSize = max(64 << 20, size * 2)
+        options.flags = [.noLock, .noSync]
+        do { return try Environment(path: directory, options: options) } catch {
+            throw .storage(error, operation: "compacting the log")
         }
     }
 
@@ -186,5 +302,158 @@ extension EventLog {
             fsync(fd)
             close(fd)
         }
+    }
+}
+
+/// Brings a compaction's copy up to date with the live log: replays, through the
+/// append logic and keeping their `seq`s, the events committed after the copy's `seq`,
+/// so that rings, evictions, collection and open marks evolve in the copy as they did
+/// in the log.
+///
+/// Some of those events may be gone from the log by the time they are read (an
+/// evicted measure already collected, a mark already closed); the replay makes up for
+/// them from the log's own records: streams created meanwhile are created with the
+/// same ids; rings touched are taken as the log holds them (when the ring size is
+/// unchanged; the copy keeps its own in-flight counts, which expiry may have lowered);
+/// open marks the log closed meanwhile are closed; meta values other than the
+/// counters (projection checkpoints) are copied.
+private struct Replay {
+    let log: EventLog
+    let copy: Environment
+    let liveRetain: Int
+    var dbs: EventLog.Databases!
+    var retain = 0
+
+    init(log: EventLog, copy: Environment, liveRetain: Int, retain: Int = 0) {
+        self.log = log
+        self.copy = copy
+        self.liveRetain = liveRetain
+        self.retain = retain
+    }
+
+    static let counters: Set<[UInt8]> = [Array("schema".utf8), Array("retain".utf8), AppendBatch.seqKey, AppendBatch.streamsKey,
+                                          AppendBatch.gcKey, AppendBatch.garbageKey]
+
+    mutating func openCopy() throws {
+        let (dbs, retain) = try copy.read { txn -> (EventLog.Databases, Int) in
+            let dbs = try EventLog.Databases.open(txn, create: false)
+            guard let r = try txn.value(in: dbs.meta, forKey: Array("retain".utf8)), r.count == 4 else {
+                throw PerfLogError.corrupt(what: "the ring size is missing")
+            }
+            return (dbs, Int(r.withUnsafeBytes { Keys.readU32($0) }))
+        }
+        self.dbs = dbs
+        self.retain = retain
+    }
+
+    /// What one read of the live log gives the replay.
+    private struct Delta {
+        var seq: UInt64 = 0
+        var lastStream: UInt32 = 0
+        var events: [Event] = []
+        var newStreams: [(id: UInt32, name: StreamName)] = []
+        var rings: [UInt32: Ring] = [:]
+        var open: [UInt64: UInt64] = [:]
+        var extraMeta: [([UInt8], [UInt8])] = []
+    }
+
+    /// Applies what the log committed after the copy's `seq`, in one commit of the copy.
+    /// - Returns: how many events were replayed.
+    mutating func catchUp() throws -> Int {
+        let dbs = self.dbs!
+        let (covered, copyLast) = try copy.read { txn in
+            (try AppendBatch.metaU64(txn, dbs, AppendBatch.seqKey), try AppendBatch.metaU32(txn, dbs, AppendBatch.streamsKey))
+        }
+        let liveLog = self.log
+        let delta: Delta = try liveLog.reading { opened in
+            try opened.environment.read { txn in
+                let reader = LogReader(txn: txn, log: liveLog)
+                var d = Delta()
+                d.seq = try reader.lastSeq()
+                guard d.seq > covered else { return d }
+                let live = reader.dbs
+                d.lastStream = try AppendBatch.metaU32(txn, live, AppendBatch.streamsKey)
+                d.events = try reader.timeline(after: covered)
+                try txn.withCursor(live.streams) { c in
+                    var entry = try Keys.with(copyLast &+ 1) { k in try c.seek(k) }
+                    while copyLast < UInt32.max, let (k, v) = entry {
+                        d.newStreams.append((Keys.integer32(k), try RingRecord.decodeSummary(v).stream))
+                        entry = try c.next()
+                    }
+                }
+                var names: [StreamName: UInt32] = [:]
+                for e in d.events where names[e.stream] == nil {
+                    guard let id = try reader.streamID(e.stream) else { continue }
+                    names[e.stream] = id
+                    d.rings[id] = try reader.ring(id: id)
+                }
+                for (id, _) in d.newStreams where d.rings[id] == nil { d.rings[id] = try reader.ring(id: id) }
+                try txn.withCursor(live.open) { c in
+                    var entry = try c.first()
+                    while let (k, v) = entry {
+                        if k.count == 8 && v.count == 8 { d.open[Keys.integer(k)] = Keys.integer(v) }
+                        entry = try c.next()
+                    }
+                }
+                try txn.withCursor(live.meta) { c in
+                    var entry = try c.first()
+                    while let (k, v) = entry {
+                        let key = Array(k)
+                        if !Replay.counters.contains(key) { d.extraMeta.append((key, Array(v))) }
+                        entry = try c.next()
+                    }
+                }
+                return d
+            }
+        }
+        guard delta.seq > covered else { return 0 }
+        let retain = self.retain, liveRetain = self.liveRetain
+        try copy.write { txn in
+            for (id, name) in delta.newStreams where id > copyLast {
+                try txn.put(dbs.names, key: Keys.name(name), value: Keys.u32(id))
+                try liveLog.put(Ring(stream: name), id: id, txn: txn, dbs: dbs)
+            }
+            if delta.lastStream > copyLast { try txn.put(dbs.meta, key: AppendBatch.streamsKey, value: Keys.u32(delta.lastStream)) }
+            var batch = try AppendBatch(txn: txn, dbs: dbs, retain: retain, known: [:])
+            _ = try batch.run(delta.events, keepingSeqs: true)
+
+            // Marks the log closed by an event no longer stored.
+            var closed: [(invocation: UInt64, seq: UInt64)] = []
+            try txn.withCursor(dbs.open) { c in
+                var entry = try c.first()
+                while let (k, v) = entry {
+                    if k.count == 8 && v.count == 8, delta.open[Keys.integer(k)] != Keys.integer(v) {
+                        closed.append((Keys.integer(k), Keys.integer(v)))
+                    }
+                    entry = try c.next()
+                }
+            }
+            for mark in closed {
+                let owner = try Keys.with(mark.seq) { k in try txn.value(in: dbs.events, forKey: k).flatMap(StoredEvent.stream) }
+                try Keys.with(mark.seq) { k in _ = try txn.delete(dbs.events, key: k) }
+                try Keys.with(mark.invocation) { k in _ = try txn.delete(dbs.open, key: k) }
+                guard let owner, let raw = try Keys.with(owner, { k in try txn.value(in: dbs.streams, forKey: k) }) else { continue }
+                var ring = try RingRecord.decode(raw, retain: retain)
+                ring.summary.inFlight = max(0, ring.summary.inFlight - 1)
+                try liveLog.put(ring, id: owner, txn: txn, dbs: dbs)
+            }
+
+            // Rings as the log holds them.
+            for (id, live) in delta.rings {
+                guard let raw = try Keys.with(id, { k in try txn.value(in: dbs.streams, forKey: k) }) else { continue }
+                let mine = try RingRecord.decode(raw, retain: retain)
+                var fixed = mine
+                if retain == liveRetain {
+                    fixed = live
+                    fixed.summary.inFlight = mine.summary.inFlight
+                } else {
+                    fixed.summary.lastSeq = max(mine.summary.lastSeq, live.summary.lastSeq)
+                }
+                if fixed.summary != mine.summary || fixed.slots != mine.slots { try liveLog.put(fixed, id: id, txn: txn, dbs: dbs) }
+            }
+            for (key, value) in delta.extraMeta { try txn.put(dbs.meta, key: key, value: value) }
+            try txn.put(dbs.meta, key: AppendBatch.seqKey, value: Keys.u64(delta.seq))
+        }
+        return delta.events.count
     }
 }

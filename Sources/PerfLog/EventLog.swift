@@ -83,12 +83,17 @@ public final class EventLog: Sendable {
     let handle: Monitor<Handle>
     let handleChanged = Monitor<Handle>.Condition()
     let gate: Gate
+    /// How many operations of this process share its hold of the gate (see ``joinGate``).
+    private let gateShares = Mutex<Int>(0)
     let environmentOptions: Environment.Options
 
     /// What is open, and how many operations of this process are using it.
     struct Handle {
         var opened: Opened
         var users = 0
+        /// A writer found the file replaced while operations of this process still use
+        /// the old one: new operations wait until it has reopened.
+        var reopenWanted = false
     }
 
     /// One opening of the environment.
@@ -165,10 +170,12 @@ public final class EventLog: Sendable {
         // perflog's (a new one, or one the probe recognised), never in a foreign directory.
         if !options.readOnly && !creating { try EventLog.refuseIfKnownDamaged(path) }
         let gate = Gate(directory: path, create: creating && !options.readOnly)
-        gate.lockShared()
-        defer { gate.unlock() }
+        guard gate.lockSharedForOpening(deadlineNs: EventLog.deadline(options.waitLimit)) else {
+            throw .busy(path: path, reason: "a compaction kept it for longer than \(options.waitLimit)")
+        }
         let opened: Opened
         do {
+            defer { gate.unlock() }
             opened = try EventLog.open(path: path, environmentOptions: envOptions, creating: creating, options: options, writerLock: writerLock)
         } catch {
             if let what = EventLog.damage(in: error), !creating {
@@ -179,6 +186,7 @@ public final class EventLog: Sendable {
         }
         self.gate = gate.fd >= 0 || options.readOnly ? gate : Gate(directory: path, create: true)
         handle = Monitor(Handle(opened: opened))
+        if !options.readOnly { Compaction.removeLeftover(in: path, gate: self.gate) }
     }
 
     /// Opens the environment at `path` and finds (or creates) the log in it.
@@ -425,7 +433,7 @@ public final class EventLog: Sendable {
     /// - Throws: ``PerfLogError`` from reading, or whatever `body` throws.
     public func read<R>(_ body: (LogReader) throws -> R) throws -> R {
         do {
-            return try using { opened in try opened.environment.read { txn in try body(LogReader(txn: txn, log: self)) } }
+            return try reading { opened in try opened.environment.read { txn in try body(LogReader(txn: txn, log: self)) } }
         } catch let error as LMDBError {
             throw PerfLogError.storage(error, operation: "reading the log")
         }
@@ -467,49 +475,107 @@ public final class EventLog: Sendable {
         try EventLog.refuseIfKnownDamaged(path)
     }
 
-    /// Runs `body` with the current environment, holding this process's share of the
-    /// gate so that no other process can swap the file meanwhile. The first operation
-    /// to enter after a compaction elsewhere reopens the environment.
-    /// - Throws: ``PerfLogError`` when reopening fails, or whatever `body` throws.
+    /// Runs `body` with the current environment, for a writer: holds this process's
+    /// share of the gate so that no compaction can swap the file meanwhile. The first
+    /// operation to enter after a compaction elsewhere reopens the environment.
+    /// - Throws: ``PerfLogError`` (`busy` when a compaction kept the gate past the wait
+    ///   bound) when entering fails, or whatever `body` throws.
     func using<R>(_ body: (Opened) throws -> R) throws -> R {
-        let opened = try enter()
-        defer { leave() }
+        let opened = try enter(writing: true)
+        defer { leave(writing: true) }
         do { return try body(opened) } catch { throw noteDamage(error) }
     }
 
-    private func enter() throws(PerfLogError) -> Opened {
-        var failure: PerfLogError?
-        let opened: Opened? = handle.withLock { h in
-            if h.users == 0 {
-                gate.lockShared()
-                if h.opened.file != DataFileIdentity(path: path + "/data.mdb") {
-                    do {
-                        h.opened = try reopen(h.opened)
-                    } catch let error as PerfLogError {
-                        gate.unlock()
-                        failure = error
-                        return nil
-                    } catch {
-                        gate.unlock()
-                        failure = .corrupt(what: "\(error)")
-                        return nil
-                    }
-                }
-            }
-            h.users += 1
-            return h.opened
-        }
-        if let failure { throw failure }
-        guard let opened else { throw .corrupt(what: "the log could not be opened") }
-        return opened
+    /// Runs `body` with the current environment, for a reader: holds no lock, so that a
+    /// compaction never delays it. When the file was replaced it reopens first, unless
+    /// other operations of this process still use the old environment, whose snapshot
+    /// is consistent (only older).
+    /// - Throws: ``PerfLogError`` when reopening fails, or whatever `body` throws.
+    func reading<R>(_ body: (Opened) throws -> R) throws -> R {
+        let opened = try enter(writing: false)
+        defer { leave(writing: false) }
+        do { return try body(opened) } catch { throw noteDamage(error) }
     }
 
-    private func leave() {
-        handle.withLock { h in
-            h.users -= 1
-            if h.users == 0 { gate.unlock() }
+    private func enter(writing: Bool) throws(PerfLogError) -> Opened {
+        let deadline = EventLog.deadline(waitLimit)
+        if writing {
+            guard joinGate(writer: true, deadlineNs: deadline) else {
+                throw .busy(path: path, reason: "a compaction kept it for longer than \(waitLimit)")
+            }
         }
+        while true {
+            let outcome: Result<Opened, PerfLogError>? = handle.withLock { (h: inout Handle) -> Result<Opened, PerfLogError>? in
+                if h.reopenWanted && !writing { return nil }
+                // A reader joining operations under way shares their environment; anyone
+                // else makes sure it is the current file's.
+                if h.users == 0 || writing, h.opened.file != DataFileIdentity(path: path + "/data.mdb") {
+                    if h.users > 0 {
+                        // Readers of this process still use the old file: the writer waits
+                        // for them, and new ones wait for it.
+                        h.reopenWanted = true
+                        return nil
+                    }
+                    let held = writing || joinGate(writer: false, deadlineNs: deadline)
+                    guard held else { return .failure(.busy(path: path, reason: "a compaction kept it for longer than \(waitLimit)")) }
+                    defer { if !writing { leaveGate() } }
+                    switch Result(catching: { () throws(PerfLogError) -> Opened in try reopen(h.opened) }) {
+                    case .success(let opened): h.opened = opened
+                    case .failure(let error):
+                        h.reopenWanted = false
+                        return .failure(error)
+                    }
+                    h.reopenWanted = false
+                }
+                h.users += 1
+                return .success(h.opened)
+            }
+            switch outcome {
+            case .success(let opened)?:
+                return opened
+            case .failure(let error)?:
+                if writing { leaveGate() }
+                handleChanged.broadcast()
+                throw error
+            case nil:
+                let done = handle.wait(on: handleChanged, deadlineNs: deadline) { h in writing ? h.users == 0 : !h.reopenWanted }
+                if !done {
+                    if writing {
+                        handle.withLock { $0.reopenWanted = false }
+                        leaveGate()
+                        handleChanged.broadcast()
+                    }
+                    throw .busy(path: path, reason: "operations of this process kept the replaced file in use for longer than \(waitLimit)")
+                }
+            }
+        }
+    }
+
+    private func leave(writing: Bool) {
+        handle.withLock { h in h.users -= 1 }
+        if writing { leaveGate() }
         handleChanged.broadcast()
+    }
+
+    /// Joins this process's shared hold of the gate (one lock of the gate file's
+    /// description, counted): the first writer takes it through the turnstile, a
+    /// reopening reader without it. Returns false when `deadlineNs` passed first.
+    private func joinGate(writer: Bool, deadlineNs: UInt64) -> Bool {
+        gateShares.withLock { n in
+            if n == 0 {
+                let ok = writer ? gate.lockShared(deadlineNs: deadlineNs) : gate.lockSharedForOpening(deadlineNs: deadlineNs)
+                guard ok else { return false }
+            }
+            n += 1
+            return true
+        }
+    }
+
+    private func leaveGate() {
+        gateShares.withLock { n in
+            n -= 1
+            if n == 0 { gate.unlock() }
+        }
     }
 
     /// Opens the environment again after the file was replaced by a compaction.

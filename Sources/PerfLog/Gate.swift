@@ -18,19 +18,28 @@ struct DataFileIdentity: Hashable, Sendable {
     }
 }
 
-/// `perflog.lock` in the log directory, with two lock bytes (open-file-description
-/// `fcntl` locks, so that each opening is its own holder):
+/// `perflog.lock` in the log directory, with lock bytes (open-file-description `fcntl`
+/// locks, so that each opening is its own holder and a killed process holds nothing):
 ///
-/// - the **gate** (byte 1): every operation of every process holds it shared while it
-///   uses the environment; a compaction holds it exclusively while it replaces the file.
-///   So no process ever uses a file that a compaction is replacing, and each process
-///   reopens the new file before its next operation.
-/// - the **turnstile** (byte 0): taken briefly, exclusively, on the way into the gate.
-///   A compaction keeps it while it waits for the gate, so that a steady stream of
-///   operations cannot starve it: new operations queue behind it instead.
+/// - the **gate** (byte 1): writers hold it shared for each commit, and every process
+///   holds it shared while it opens the environment; a compaction holds it exclusively
+///   only while it applies the last commits to its copy and renames the copy over
+///   `data.mdb`. So no commit goes to a file that is being replaced, and no process
+///   opens a data file with a lock file that belongs to another. Readers do not hold it
+///   while they read: a reader that still has the old file mapped reads a consistent,
+///   older snapshot, and reopens before its next operation.
+/// - the **turnstile** (byte 0): writers take it briefly, exclusively, on the way into
+///   the gate. A compaction holds it for a short window while it waits for the gate,
+///   so that a steady stream of commits cannot starve it; readers never take it.
+/// - the **maintenance lock** (byte 3): a compaction holds it exclusively from start
+///   to end, and a repair holds it while it runs, so that nothing but plain appends
+///   (which a compaction replays into its copy) changes the log under a compaction.
+///   Whoever opens the log for writing removes a copy left by a killed compaction
+///   when it can take this lock, that is, when no compaction runs. The holder's pid is
+///   stored at ``pidOffset`` so that a refusal can name it.
 ///
 /// A log in a directory that cannot be written has no gate file unless one exists; it
-/// cannot be compacted there either.
+/// cannot be compacted there either (and no one else can be writing it).
 final class Gate: Sendable {
     static let fileName = "perflog.lock"
 
@@ -49,14 +58,37 @@ final class Gate: Sendable {
         if fd >= 0 { close(fd) }
     }
 
-    private static let turnstile: Int = 0, gate: Int = 1
+    private static let turnstile: Int = 0, gate: Int = 1, maintenance: Int = 3
+    /// Where the maintenance lock's holder writes its pid (8 bytes, little-endian),
+    /// away from every lock byte.
+    static let pidOffset: off_t = 64
 
-    /// Waits until no compaction runs or waits, then holds the gate shared.
-    func lockShared() {
-        guard fd >= 0 else { return }
-        _ = lock(Gate.turnstile, F_WRLCK, wait: true)
-        _ = lock(Gate.gate, F_RDLCK, wait: true)
-        _ = lock(Gate.turnstile, F_UNLCK, wait: false)
+    /// A deadline on the monotonic clock, `wait` from now, in nanoseconds.
+    static func deadline(after wait: Duration) -> UInt64 {
+        let (seconds, attoseconds) = wait.components
+        guard seconds >= 0 else { return EventClock.monotonicNs() }
+        let ns = seconds >= Int64(UInt64.max / 2_000_000_000) ? UInt64.max / 2 : UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        let now = EventClock.monotonicNs()
+        return ns > UInt64.max - now ? UInt64.max : now + ns
+    }
+
+    /// A writer's entry: waits (no later than `deadlineNs` on the monotonic clock)
+    /// until no compaction is swapping the file, then holds the gate shared. Returns
+    /// false, holding nothing, when the deadline passed first.
+    func lockShared(deadlineNs: UInt64) -> Bool {
+        guard fd >= 0 else { return true }
+        guard poll(Gate.turnstile, F_WRLCK, deadlineNs: deadlineNs) else { return false }
+        defer { _ = lock(Gate.turnstile, F_UNLCK, wait: false) }
+        return poll(Gate.gate, F_RDLCK, deadlineNs: deadlineNs)
+    }
+
+    /// An opening's entry: holds the gate shared without the turnstile, so that a
+    /// compaction that waits for the gate never delays a reader; it waits only while a
+    /// compaction holds the gate for its swap. Returns false, holding nothing, when
+    /// `deadlineNs` passed first.
+    func lockSharedForOpening(deadlineNs: UInt64) -> Bool {
+        guard fd >= 0 else { return true }
+        return poll(Gate.gate, F_RDLCK, deadlineNs: deadlineNs)
     }
 
     /// Ends a shared hold.
@@ -65,19 +97,17 @@ final class Gate: Sendable {
         _ = lock(Gate.gate, F_UNLCK, wait: false)
     }
 
-    /// Holds the gate exclusively, waiting for operations under way to finish while new
-    /// ones queue; gives up (holding nothing) at `deadlineNs` on the monotonic clock.
-    func lockExclusive(deadlineNs: UInt64) -> Bool {
+    /// Holds the gate exclusively: takes the turnstile (so that new writers queue),
+    /// waits for the commits under way to finish, and gives up (holding nothing) after
+    /// `windowNs` or at `deadlineNs`, whichever is first, so that writers are never
+    /// held back for longer than the window by a compaction that only waits.
+    func lockExclusive(windowNs: UInt64, deadlineNs: UInt64) -> Bool {
         guard fd >= 0 else { return false }
-        for byte in [Gate.turnstile, Gate.gate] {
-            while !lock(byte, F_WRLCK, wait: false) {
-                if EventClock.monotonicNs() >= deadlineNs {
-                    if byte == Gate.gate { _ = lock(Gate.turnstile, F_UNLCK, wait: false) }
-                    return false
-                }
-                var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-                nanosleep(&pause, nil)
-            }
+        let end = min(deadlineNs, EventClock.monotonicNs() &+ windowNs)
+        guard poll(Gate.turnstile, F_WRLCK, deadlineNs: end) else { return false }
+        guard poll(Gate.gate, F_WRLCK, deadlineNs: end) else {
+            _ = lock(Gate.turnstile, F_UNLCK, wait: false)
+            return false
         }
         return true
     }
@@ -87,6 +117,44 @@ final class Gate: Sendable {
         guard fd >= 0 else { return }
         _ = lock(Gate.gate, F_UNLCK, wait: false)
         _ = lock(Gate.turnstile, F_UNLCK, wait: false)
+    }
+
+    /// Takes the maintenance lock, waiting no later than `deadlineNs`; on success, with
+    /// `recordingPid`, stores this process's pid for others to name. Returns false when another holds it.
+    func lockMaintenance(deadlineNs: UInt64, recordingPid: Bool) -> Bool {
+        guard fd >= 0 else { return false }
+        guard poll(Gate.maintenance, F_WRLCK, deadlineNs: deadlineNs) else { return false }
+        guard recordingPid else { return true }
+        var pid = UInt64(getpid()).littleEndian
+        _ = withUnsafeBytes(of: &pid) { pwrite(fd, $0.baseAddress, 8, Gate.pidOffset) }
+        return true
+    }
+
+    /// Ends the maintenance hold.
+    func unlockMaintenance() {
+        guard fd >= 0 else { return }
+        _ = lock(Gate.maintenance, F_UNLCK, wait: false)
+    }
+
+    /// The pid the maintenance lock's holder stored, if any.
+    func maintenanceHolder() -> Int32? {
+        guard fd >= 0 else { return nil }
+        var pid: UInt64 = 0
+        let n = withUnsafeMutableBytes(of: &pid) { pread(fd, $0.baseAddress, 8, Gate.pidOffset) }
+        guard n == 8 else { return nil }
+        let value = UInt64(littleEndian: pid)
+        return value > 0 && value <= UInt64(Int32.max) ? Int32(value) : nil
+    }
+
+    /// Tries `type` on `byte` until it is granted or the monotonic clock passes
+    /// `deadlineNs`, pausing a millisecond between tries (`fcntl` has no timed wait).
+    private func poll(_ byte: Int, _ type: Int32, deadlineNs: UInt64) -> Bool {
+        while !lock(byte, type, wait: false) {
+            if EventClock.monotonicNs() >= deadlineNs { return false }
+            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+            nanosleep(&pause, nil)
+        }
+        return true
     }
 
     /// `F_OFD_SETLK(W)` on one byte. Open-file-description locks belong to this opening

@@ -32,10 +32,22 @@ extension EventLog {
     /// than `cutoffWallNs` (abandoned invocations), when given.
     ///
     /// A sound log comes out with the same retained events; ``LogReader/verify()`` is
-    /// empty afterwards.
-    /// - Throws: ``PerfLogError`` (`storage` when the log cannot be written).
+    /// empty afterwards. A compaction running meanwhile is waited for, up to the wait
+    /// bound.
+    /// - Throws: ``PerfLogError`` (`busy` when a compaction runs past the wait bound,
+    ///   naming its pid; `storage` when the log cannot be written).
     @discardableResult
     public func repair(expiringMarksOlderThan cutoffWallNs: Int64? = nil) throws(PerfLogError) -> RepairReport {
+        // A compaction replays only appends into its copy: a repair waits for it (up to
+        // the wait bound) rather than change the log under it.
+        let maintenance = Gate(directory: path, create: false)
+        if maintenance.fd >= 0 && !isReadOnlyOpen {
+            guard maintenance.lockMaintenance(deadlineNs: EventLog.deadline(waitLimit), recordingPid: true) else {
+                let pid = maintenance.maintenanceHolder().map { " (pid \($0))" } ?? ""
+                throw .busy(path: path, reason: "a compaction is running\(pid)")
+            }
+        }
+        defer { maintenance.unlockMaintenance() }
         do {
             try refuseIfReadOnly()
             return try using { opened in

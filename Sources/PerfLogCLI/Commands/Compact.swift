@@ -12,13 +12,17 @@ extension Perflog {
         static let configuration = CommandConfiguration(
             abstract: "Rewrite the log compactly and swap it in; --retain changes the ring size.",
             discussion: """
-                Collects evicted measures, expires marks in flight for longer than \
-                --abandon-after, copies the log without its free pages and renames the copy \
-                over data.mdb. Other processes may keep recording meanwhile: the swap waits \
-                until none of them is inside the log (up to --wait), and each reopens the \
-                new file before its next operation, so nothing committed is lost. If they \
-                keep it busy for longer, nothing is changed and the exit status is 75: try \
-                again.
+                Copies the log from a snapshot without its free pages, then, in the copy, \
+                collects evicted measures, expires marks in flight for longer than \
+                --abandon-after and changes the ring size; replays into it what was \
+                recorded meanwhile, and renames it over data.mdb. Nobody waits for the \
+                copy: readers never wait for a compaction, and other processes keep \
+                recording; the gate is held exclusively only to apply the last commits and \
+                swap the file (typically milliseconds), and each process reopens the new \
+                file before its next operation, so nothing committed is lost. If writers \
+                keep the log busy past --wait, nothing is changed and the exit status is \
+                75: try again. One compaction (or repair) runs at a time; a copy left by a \
+                killed compaction is removed at the next open.
 
                 A log whose pages are damaged, or that a perflog process found damaged, is \
                 refused (exit 74) and left untouched: use `perflog recover --out DIR`. After \
@@ -43,6 +47,9 @@ extension Perflog {
         @Flag(help: "Print one JSON object: path, bytesBefore, bytesAfter, retainBefore, retainAfter, measuresTrimmed, garbageCollected, marksExpired.")
         var json = false
 
+        @Flag(help: "Print each step on stderr (copying, repairing, catching up, swapped: how long the gate was held).")
+        var verbose = false
+
         @OptionGroup var log: LogOptions
 
         func validate() throws {
@@ -64,7 +71,7 @@ extension Perflog {
             do {
                 report = try eventLog.compact(
                     retain: retain, expiringMarksOlderThan: EventClock.wallNs() - abandonNs,
-                    waitingUpTo: log.location.waitLimit)
+                    waitingUpTo: log.location.waitLimit, phase: announce)
             } catch {
                 if tty { ProgressLine.show(nil) }
                 throw CLIFailure.from(error)
@@ -80,7 +87,8 @@ extension Perflog {
             if json {
                 Terminal.out("{\"path\":\(JSONText.quoted(path)),\"bytesBefore\":\(report.bytesBefore),\"bytesAfter\":\(report.bytesAfter),"
                     + "\"retainBefore\":\(report.retainBefore),\"retainAfter\":\(report.retainAfter),\"measuresTrimmed\":\(report.measuresTrimmed),"
-                    + "\"garbageCollected\":\(report.repair.garbageCollected),\"marksExpired\":\(report.repair.marksExpired)}\n")
+                    + "\"garbageCollected\":\(report.repair.garbageCollected),\"marksExpired\":\(report.repair.marksExpired),"
+                + "\"eventsCaughtUp\":\(report.eventsCaughtUp),\"exclusiveHoldNs\":\(report.exclusiveHoldNs)}\n")
                 return
             }
             let saved = report.bytesBefore > 0 ? 100 * (report.bytesBefore - report.bytesAfter) / report.bytesBefore : 0
@@ -92,6 +100,28 @@ extension Perflog {
                 out += "\(report.repair.garbageCollected) evicted measures collected, \(report.repair.marksExpired) abandoned marks expired\n"
             }
             Terminal.out(out)
+        }
+    }
+}
+
+extension Perflog.Compact {
+    /// Prints a step with --verbose. With `PERFLOG_COMPACT_PAUSE` set to a step's name
+    /// (`copying`, `repairing`, `catching-up`), the step is printed and the compaction
+    /// waits for a line on stdin before it goes on: tests stop a compaction at a known
+    /// point this way, without sleeping.
+    func announce(_ phase: CompactionPhase) {
+        let name: String, detail: String
+        switch phase {
+        case .copying: (name, detail) = ("copying", "")
+        case .repairing: (name, detail) = ("repairing", "")
+        case .catchingUp(let events): (name, detail) = ("catching-up", " \(events) events")
+        case .swapped(let heldNs): (name, detail) = ("swapped", " the gate was held \(HumanFormat.duration(nanoseconds: heldNs))")
+        }
+        let pause = getenv("PERFLOG_COMPACT_PAUSE").map { String(cString: $0) } == name
+        if verbose || pause { Terminal.write("perflog: compact: \(name)\(detail)\n", to: STDERR_FILENO) }
+        if pause {
+            var byte: UInt8 = 0
+            while read(STDIN_FILENO, &byte, 1) == 1 && byte != 10 {}
         }
     }
 }

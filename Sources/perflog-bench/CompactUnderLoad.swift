@@ -1,0 +1,234 @@
+import ArgumentParser
+import PerfLog
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `compact-under-load`: compacts a large log while 4 processes record and one reads,
+/// and reports the latency of every operation that overlapped the compaction.
+struct CompactUnderLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact-under-load",
+        abstract: "Operation latencies of 4 recording processes and a reader while `perflog compact` runs on a large log.",
+        discussion: """
+            Builds a log of --size-mb (large metadata, fast durability; or reuses --log), \
+            then per repetition starts 4 writer processes (one commit per measure, default \
+            durability, each timing every commit) and a reader process (stats and tail \
+            reads, each timed), runs `perflog compact --json` and reports, for the \
+            operations that overlapped the compaction, p50, p99 and max latency of writers \
+            and of the reader, the longest stall, the exclusive hold the compaction reports, \
+            and whether every acknowledged commit is in the log afterwards. Medians over \
+            --repeat.
+            """)
+
+    @Option(help: "Size of the log to build, in MiB.") var sizeMb = 1024
+    @Option(help: "A log to use (built there when missing or smaller than --size-mb).") var log: String?
+    @Option(help: "Seconds the load runs before the compaction starts.") var warmup = 1.0
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        let perflog = try perflogBinary()
+        let me = String(perflog.dropLast("perflog".count)) + "perflog-bench"
+        let scratch = makeTemporaryDirectory("compact-load")
+        defer { removeTree(scratch) }
+        let path = log ?? scratch + "/log"
+        let buildStart = monotonicNs()
+        try build(path, bytes: sizeMb << 20)
+        let buildSeconds = Double(monotonicNs() - buildStart) / 1e9
+        var rounds: [Round] = []
+        for round in 0..<common.repeat {
+            rounds.append(try runRound(round, path: path, perflog: perflog, bench: me, scratch: scratch))
+            if !common.json { print(rounds.last!.line) }
+        }
+        var report = Report()
+        report.add("case", "compact-under-load")
+        report.add("logMiB", fileSize(path + "/data.mdb") >> 20)
+        report.add("buildSeconds", buildSeconds)
+        report.add("repeat", common.repeat)
+        for key in Round.keys { report.add(key, median(rounds.map { $0.values[key] ?? .nan })) }
+        report.add("lost", rounds.reduce(0) { $0 + $1.lost })
+        report.add("failedOperations", rounds.reduce(0) { $0 + $1.failed })
+        report.add("verified", rounds.allSatisfy { $0.lost == 0 && $0.compactStatus == 0 })
+        print(report.line)
+    }
+
+    /// Appends measures with ~900 bytes of metadata over 8 streams until data.mdb
+    /// reaches `bytes`.
+    func build(_ path: String, bytes: Int) throws {
+        if fileSize(path + "/data.mdb") >= bytes { return }
+        var options = EventLog.Options()
+        options.retain = EventLog.maxRetain
+        options.durability = .fast
+        options.mapSize = bytes * 2
+        let log = try EventLog(path: path, options: options)
+        let streams = try (0..<8).map { try StreamName(agent: "bulk\($0)", cli: "claude") }
+        let meta = try Metadata.validated((0..<9).map { ("note\($0)", String(repeating: "x", count: 96)) })
+        var n = 0
+        while fileSize(path + "/data.mdb") < bytes {
+            let batch = (0..<2_000).map { i in
+                Event.measure(streams[(n + i) % streams.count], invocation: .random(), durationNs: UInt64(1_000_000 + (n + i) % 5_000_000),
+                              outcome: .ok, exitCode: 0, wallTimeNs: EventClock.wallNs(), pid: 1, meta: meta)
+            }
+            try log.append(batch)
+            n += batch.count
+        }
+        try log.sync()
+    }
+
+    struct Round {
+        static let keys = ["compactSeconds", "exclusiveHoldMs", "writerP50Ms", "writerP99Ms", "writerMaxMs",
+                           "readerP50Ms", "readerP99Ms", "readerMaxMs", "longestStallMs", "writerOps", "readerOps"]
+        var values: [String: Double] = [:]
+        var lost = 0
+        var failed = 0
+        var compactStatus: Int32 = 0
+        var line: String {
+            var r = Report()
+            for key in Round.keys { r.add(key, values[key] ?? .nan) }
+            r.add("lost", lost)
+            r.add("failedOperations", failed)
+            r.add("compactStatus", Int(compactStatus))
+            return r.line
+        }
+    }
+
+    func runRound(_ round: Int, path: String, perflog: String, bench: String, scratch: String) throws -> Round {
+        let stop = scratch + "/stop\(round)"
+        var workers: [(pid: pid_t, out: String, stream: String?)] = []
+        for i in 0..<4 {
+            let out = scratch + "/writer\(round)-\(i)"
+            let stream = "load\(round)-\(i)"
+            workers.append((try spawn([bench, "compact-load-worker", "--role", "writer", "--log", path, "--stream", stream, "--stop", stop], stdout: out), out, stream))
+        }
+        let readerOut = scratch + "/reader\(round)"
+        workers.append((try spawn([bench, "compact-load-worker", "--role", "reader", "--log", path, "--stop", stop], stdout: readerOut), readerOut, nil))
+        var pause = timespec(tv_sec: Int(warmup), tv_nsec: Int((warmup - warmup.rounded(.down)) * 1e9))
+        nanosleep(&pause, nil)
+        let compactOut = scratch + "/compact\(round)"
+        let start = monotonicNs()
+        let compactPid = try spawn([perflog, "compact", "--json", "--log", path], stdout: compactOut)
+        var status: Int32 = 0
+        while waitpid(compactPid, &status, 0) < 0 && errno == EINTR {}
+        let end = monotonicNs()
+        var after = timespec(tv_sec: 0, tv_nsec: 300_000_000)
+        nanosleep(&after, nil)
+        _ = creat(stop, 0o644)
+        for w in workers { var s: Int32 = 0; while waitpid(w.pid, &s, 0) < 0 && errno == EINTR {} }
+
+        var result = Round()
+        result.compactStatus = (status >> 8) & 0xff
+        var writerLatencies: [Double] = [], readerLatencies: [Double] = []
+        var acked: [String: Int] = [:]
+        for w in workers {
+            let text = try readText(w.out)
+            for line in text.split(separator: "\n") {
+                let f = line.split(separator: " ")
+                if f.first == "failed" { result.failed += Int(f.dropFirst().first ?? "0") ?? 0; continue }
+                if f.first == "acked", let stream = w.stream { acked[stream] = Int(f[1]) ?? 0; continue }
+                guard f.count == 2, let s = UInt64(f[0]), let e = UInt64(f[1]), e >= start, s <= end else { continue }
+                let ms = Double(e - s) / 1e6
+                if w.stream != nil { writerLatencies.append(ms) } else { readerLatencies.append(ms) }
+            }
+        }
+        let reopened = try EventLog(path: path, options: { var o = EventLog.Options(); o.create = false; return o }())
+        for (stream, count) in acked {
+            let stored = try reopened.read { try $0.summary(try StreamName(agent: stream, cli: "bench"))?.count } ?? 0
+            result.lost += max(0, count - stored)
+        }
+        func q(_ xs: [Double], _ p: Double) -> Double {
+            let s = xs.sorted()
+            guard !s.isEmpty else { return .nan }
+            return s[min(s.count - 1, max(0, Int((p * Double(s.count)).rounded(.up)) - 1))]
+        }
+        let compactJSON = try readText(compactOut)
+        result.values["compactSeconds"] = Double(end - start) / 1e9
+        result.values["exclusiveHoldMs"] = jsonNumber(compactJSON, "exclusiveHoldNs").map { $0 / 1e6 } ?? .nan
+        result.values["writerP50Ms"] = q(writerLatencies, 0.5)
+        result.values["writerP99Ms"] = q(writerLatencies, 0.99)
+        result.values["writerMaxMs"] = writerLatencies.max() ?? .nan
+        result.values["readerP50Ms"] = q(readerLatencies, 0.5)
+        result.values["readerP99Ms"] = q(readerLatencies, 0.99)
+        result.values["readerMaxMs"] = readerLatencies.max() ?? .nan
+        result.values["longestStallMs"] = max(writerLatencies.max() ?? 0, readerLatencies.max() ?? 0)
+        result.values["writerOps"] = Double(writerLatencies.count)
+        result.values["readerOps"] = Double(readerLatencies.count)
+        return result
+    }
+
+    func jsonNumber(_ text: String, _ key: String) -> Double? {
+        let parts = text.split(separator: "\"\(key)\":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        return Double(parts[1].prefix(while: { $0.isNumber }))
+    }
+}
+
+/// One process of `compact-under-load`'s load: a writer commits one measure at a time,
+/// a reader alternates `stats`-like and `tail`-like reads; each prints `start end`
+/// (monotonic ns) per operation, then `acked N` / `failed N`, when the stop file appears.
+struct CompactLoadWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "compact-load-worker", shouldDisplay: false)
+
+    @Option var role: String
+    @Option var log: String
+    @Option var stream: String = ""
+    @Option var stop: String
+
+    func run() throws {
+        let eventLog = try EventLog(path: log, options: { var o = EventLog.Options(); o.create = false; return o }())
+        var times: [(UInt64, UInt64)] = []
+        times.reserveCapacity(1 << 20)
+        var acked = 0, failed = 0
+        let name = role == "writer" ? try StreamName(agent: stream, cli: "bench") : nil
+        var n = 0
+        while access(stop, F_OK) != 0 {
+            let s = monotonicNs()
+            do {
+                if let name {
+                    try eventLog.append([.measure(name, invocation: .random(), durationNs: 1_000_000, outcome: .ok, wallTimeNs: EventClock.wallNs(), pid: getpid())])
+                    acked += 1
+                } else if n % 2 == 0 {
+                    _ = try eventLog.read { try $0.streams() }
+                } else {
+                    _ = try eventLog.read { try $0.tail(20) }
+                }
+            } catch {
+                failed += 1
+            }
+            times.append((s, monotonicNs()))
+            n += 1
+        }
+        var out = ""
+        out.reserveCapacity(times.count * 24)
+        for (s, e) in times { out += "\(s) \(e)\n" }
+        out += "acked \(acked)\nfailed \(failed)\n"
+        print(out, terminator: "")
+    }
+}
+
+/// Starts `argv` with standard output to `stdout` (a new file) and returns its pid.
+func spawn(_ argv: [String], stdout: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    var cArgs = argv.map { strdup($0) } + [nil]
+    defer { for p in cArgs { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+    guard rc == 0 else { throw BenchError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+    return pid
+}
+
+func readText(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw BenchError("cannot read \(path)") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        bytes += buffer[..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
