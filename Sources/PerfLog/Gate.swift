@@ -157,10 +157,15 @@ final class Gate: Sendable {
         return true
     }
 
-    /// `F_OFD_SETLK(W)` on one byte. Open-file-description locks belong to this opening
-    /// of the file, not to the process, and are released when it is closed (or the
-    /// process dies), so a killed process never leaves the gate held.
     private func lock(_ byte: Int, _ type: Int32, wait: Bool) -> Bool {
+        Gate.setByteLock(fd, byte: byte, type: type, wait: wait)
+    }
+
+    /// `F_OFD_SETLK(W)` on one byte of a lock file: the one place perflog's byte locks
+    /// (turnstile, gate, writer lock, maintenance lock) meet `fcntl`. Open-file-description
+    /// locks belong to this opening of the file, not to the process, and are released
+    /// when it is closed (or the process dies), so a killed process never leaves one held.
+    static func setByteLock(_ fd: Int32, byte: Int, type: Int32, wait: Bool) -> Bool {
         #if os(Linux)
         let setLock: Int32 = wait ? 38 : 37  // F_OFD_SETLKW, F_OFD_SETLK
         #else

@@ -157,21 +157,7 @@ final class WriterLock: Sendable {
 
     /// `F_OFD_SETLK` on the lock byte: never waits.
     private static func setLock(_ fd: Int32, _ type: Int32) -> Bool {
-        #if os(Linux)
-        let setLock: Int32 = 37  // F_OFD_SETLK
-        #else
-        let setLock: Int32 = F_SETLK
-        #endif
-        var fl = flock()
-        fl.l_type = Int16(type)
-        fl.l_whence = Int16(SEEK_SET)
-        fl.l_start = off_t(byte)
-        fl.l_len = 1
-        fl.l_pid = 0
-        while true {
-            if fcntl(fd, setLock, &fl) == 0 { return true }
-            if errno != EINTR { return false }
-        }
+        Gate.setByteLock(fd, byte: byte, type: type, wait: false)
     }
 }
 
