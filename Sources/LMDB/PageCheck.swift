@@ -85,7 +85,7 @@ extension Environment {
         for _ in 0..<100 {
             let walk: PageWalk?
             do {
-                walk = try read { txn in try PageWalker.run(path: path + "/data.mdb", snapshot: UInt64(txn.id), extent: extent) }
+                walk = try read { txn in try PageWalker.run(path: path + "/data.mdb", snapshot: txn.id, extent: extent) }
             } catch let error as LMDBError {
                 throw error
             } catch {

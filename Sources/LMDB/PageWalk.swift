@@ -50,7 +50,7 @@ public struct PageWalk: Sendable, Hashable {
     /// The last page number the walked meta page names.
     public var lastPage = 0
     /// The transaction id of the walked meta page.
-    public var transaction = 0
+    public var transaction: UInt64 = 0
     /// The file's size in bytes.
     public var fileSize = 0
     /// The trees walked: the free list, the main database, then each named database in

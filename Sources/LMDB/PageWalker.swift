@@ -85,7 +85,7 @@ struct PageWalker: ~Copyable {
         let which = meta.transaction == meta1.transaction && meta1.transaction > meta0.transaction ? 1 : 0
         result.pageSize = meta.pageSize
         result.lastPage = Int(meta.lastPage)
-        result.transaction = Int(meta.transaction)
+        result.transaction = meta.transaction
         let lastPage = Int(meta.lastPage)
         if case .metas = extent { return result }
         let filePages = fileSize / meta.pageSize

@@ -21,7 +21,7 @@ public struct Transaction {
 
     /// The transaction's id (`mdb_txn_id`): for a read transaction, the id of the commit
     /// it sees.
-    public var id: Int { Int(mdb_txn_id(handle)) }
+    public var id: UInt64 { UInt64(UInt(bitPattern: mdb_txn_id(handle))) }
 
     /// Flags for ``openDatabase(_:create:)``-style calls (`mdb_dbi_open`).
     public struct DatabaseFlags: OptionSet, Sendable {

@@ -61,6 +61,20 @@ struct DamageTests {
         Self.expectDamageReported(r, "export")
     }
 
+    @Test("a meta page whose transaction id has its top bit set (found by file fuzzing): no command dies of it")
+    func hugeTransactionID() throws {
+        let dir = try TemporaryDirectory(prefix: "pl-damage")
+        let (log, _) = try Self.healthyLog(in: dir)
+        // mm_txnid of the second meta page: 16-byte page header + 128 bytes into MDB_meta.
+        try Damage.edit(log + "/data.mdb") { bytes in
+            for i in 0..<8 { bytes[LMDBPages.pageSize + 144 + i] = 0xFF }
+        }
+        for command in [["info"], ["check"], ["stats"], ["tail", "-n", "1"]] {
+            let r = try CLI.run(command + ["--log", log])
+            #expect([0, 1, 74].contains(r.status), "perflog \(command): \(r)")
+        }
+    }
+
     @Test("bad node offsets in the streams leaf: info exits 74")
     func badStreamsOffsets() throws {
         let dir = try TemporaryDirectory(prefix: "pl-damage")
