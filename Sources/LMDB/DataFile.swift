@@ -12,16 +12,40 @@ final class DataFile {
     let path: String
 
     /// Opens `path` read-only.
-    /// - Throws: `LMDBError` with the `errno` of `open`.
+    /// - Throws: `LMDBError` with the `errno` of `open`; `MDB_INVALID` when `path` is not
+    ///   a regular file.
     init(path: String) throws(LMDBError) {
         self.path = path
         var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        repeat { fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { throw LMDBError(LMDBError.Code(rawValue: errno), operation: "open", context: path) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            DataFile.close(fd)
+            throw LMDBError(.invalid, operation: "open", context: "\(path) is not a regular file")
+        }
         self.fd = fd
     }
 
-    deinit {
+    /// Refuses the files of an environment in `directory` that exist and are not regular
+    /// files: LMDB's own `open` of a FIFO there would wait forever, and of a device would
+    /// map it.
+    /// - Throws: `MDB_INVALID` whose context is `"NAME is not a regular file"`.
+    static func requireRegularFiles(in directory: String) throws(LMDBError) {
+        for name in ["data.mdb", "lock.mdb"] {
+            var st = stat()
+            let path = directory + "/" + name
+            if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+                throw LMDBError(.invalid, operation: "mdb_env_open", context: "\(name) is not a regular file")
+            }
+        }
+    }
+
+    deinit { DataFile.close(fd) }
+
+    /// The one `close(2)` of the module's own descriptors.
+    static func close(_ fd: Int32) {
         #if canImport(Glibc)
         _ = Glibc.close(fd)
         #else

@@ -108,12 +108,9 @@ public final class Environment: @unchecked Sendable {
     /// meta page of `directory/data.mdb` without opening the environment (so nothing is
     /// created or locked). Returns `false` when the file is missing or foreign.
     public static func containsEnvironment(at directory: String) -> Bool {
-        let fd = open(directory + "/data.mdb", O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return false }
-        defer { closeDescriptor(fd) }
+        guard let file = try? DataFile(path: directory + "/data.mdb") else { return false }
         var header = [UInt8](repeating: 0, count: 24)
-        let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 24, 0) }
-        guard n == 24 else { return false }
+        guard (try? file.read(into: &header, at: 0)) == 24 else { return false }
         // MDB_meta starts after the 16-byte page header; mm_magic is 0xBEEFC0DE, mm_version 1.
         let magic = UInt32(header[16]) | UInt32(header[17]) << 8 | UInt32(header[18]) << 16 | UInt32(header[19]) << 24
         return magic == 0xBEEF_C0DE
@@ -133,6 +130,7 @@ public final class Environment: @unchecked Sendable {
         if options.createDirectory && !options.flags.contains(.readOnly) {
             try Environment.makeDirectory(path, mode: 0o777)
         }
+        try DataFile.requireRegularFiles(in: path)
         var env: OpaquePointer?
         try check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw LMDBError(.invalid, operation: "mdb_env_create") }
@@ -337,10 +335,3 @@ public final class Environment: @unchecked Sendable {
     }
 }
 
-private func closeDescriptor(_ fd: Int32) {
-    #if canImport(Glibc)
-    _ = Glibc.close(fd)
-    #else
-    _ = Darwin.close(fd)
-    #endif
-}

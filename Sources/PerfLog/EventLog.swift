@@ -213,6 +213,8 @@ public final class EventLog: Sendable {
         } catch {
             if creating { throw .cannotCreate(path: path, reason: "\(error.code)") }
             switch error.code {
+            case .invalid where error.operation == "mdb_env_open" && error.context?.hasSuffix("is not a regular file") == true:
+                throw .notALog(path: path, reason: error.context ?? "")
             case .invalid, .versionMismatch:
                 throw .notALog(path: path, reason: "data.mdb is not a readable LMDB file")
             case .corrupted:
@@ -388,8 +390,9 @@ public final class EventLog: Sendable {
         }
         if Environment.containsEnvironment(at: path) { return false }
         var dataStat = stat()
-        if stat(path + "/data.mdb", &dataStat) == 0 && dataStat.st_size > 0 {
-            throw .notALog(path: path, reason: "data.mdb is not an LMDB file")
+        if stat(path + "/data.mdb", &dataStat) == 0 {
+            if (dataStat.st_mode & S_IFMT) != S_IFREG { throw .notALog(path: path, reason: "data.mdb is not a regular file") }
+            if dataStat.st_size > 0 { throw .notALog(path: path, reason: "data.mdb is not an LMDB file") }
         }
         let entries = directoryEntries(path).filter { !EventLog.ownFiles.contains($0) }
         if !entries.isEmpty {

@@ -49,6 +49,29 @@ struct DamageTests {
         #expect(FileManager.default.fileExists(atPath: log + "/perflog.damaged"))
     }
 
+    @Test("a FIFO in place of data.mdb or lock.mdb: every command ends with one line naming it, none waits for a writer of the FIFO",
+          arguments: ["data.mdb", "lock.mdb"])
+    func fifoInPlaceOfAFile(name: String) throws {
+        let dir = try TemporaryDirectory(prefix: "pl-damage")
+        let log = dir.file("log")
+        try CLI.record(log: log)
+        try FileManager.default.removeItem(atPath: log + "/" + name)
+        try #require(mkfifo(log + "/" + name, 0o600) == 0)
+        let message = "perflog: \(log) is not a perflog log: \(name) is not a regular file; it was left untouched"
+        for command in [["info"], ["stats"], ["tail"], ["export", "--format", "ndjson"], ["compact"],
+                        ["record", "--agent", "a", "--cli", "c", "--duration", "1s"]] {
+            let r = try CLI.run(command + ["--log", log])
+            #expect(r.status == 74, "perflog \(command.joined(separator: " ")): \(r)")
+            #expect(r.stderrLines == [message], "perflog \(command.joined(separator: " ")): \(r)")
+        }
+        let check = try CLI.run(["check", "--log", log])
+        #expect(check.status == 1, "\(check)")
+        #expect(check.stdout.contains("\(name) is not a regular file"), "\(check)")
+        let recover = try CLI.run(["recover", "--log", log, "--out", dir.file("recovered")])
+        #expect(recover.status == 74, "\(recover)")
+        #expect(recover.stderr.contains("\(name) is not a regular file"), "\(recover)")
+    }
+
     @Test("export that printed part of a damaged log still exits 74")
     func exportStopsWith74() throws {
         let dir = try TemporaryDirectory(prefix: "pl-damage")
@@ -121,6 +144,38 @@ struct DamageTests {
         #expect(count < 3000 && count > 2800, "\(recovered)")
         #expect(try Self.identities(dir.file("new")).count == count)
         #expect(try Data(contentsOf: URL(fileURLWithPath: data)) == damaged, "data.mdb was changed")
+    }
+
+    @Test("recover stops a reader that sends nothing (here: stopped by SIGSTOP) and goes on from where it was")
+    func recoverStopsAStuckReader() throws {
+        let dir = try TemporaryDirectory(prefix: "pl-damage")
+        let log = dir.file("log")
+        // Enough events that the reader is still at work when it is found.
+        try FileFuzzTests.runStress(["--log", log, "--events", "50000", "--streams", "20", "--batch", "1000", "--retain", "10000", "--seed", "3"])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["recover", "--json", "--out", dir.file("new"), "--log", log]
+        let output = dir.file("recover.out")
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        try process.run()
+        // The first child reads the header; the one reading the timeline is stopped.
+        var stopped: pid_t?
+        while stopped == nil && process.isRunning {
+            let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
+            for child in children.split(separator: " ").compactMap({ pid_t($0) }) {
+                let command = (try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8)) ?? ""
+                if command.contains("--read-from") && kill(child, SIGSTOP) == 0 { stopped = child; break }
+            }
+        }
+        process.waitUntilExit()
+        try #require(stopped != nil, "the timeline reader ended before it could be stopped")
+        #expect(process.terminationStatus == 0)
+        let report = decodeObject(try String(contentsOfFile: output, encoding: .utf8).trimmingCharacters(in: .newlines))
+        #expect(report["complete"] as? Bool == true, "\(report)")
+        #expect((report["readers"] as? Int ?? 0) >= 3, "\(report)")
+        let all = try CLI.run(["export", "--format", "ndjson", "--log", log])
+        #expect(try Self.identities(dir.file("new")) == Self.identities(all.stdout))
     }
 
     @Test("recover copies every readable event into a new log and names what it lost")

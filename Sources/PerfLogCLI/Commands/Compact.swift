@@ -128,7 +128,13 @@ extension Perflog.Compact {
 
 /// Looking at a log directory without opening it.
 enum EventLogPresence {
-    static func exists(_ path: String) -> Bool { size(path) > 0 }
+    /// Whether `path` has a data file to look at: a non-empty one, or something that is
+    /// not a regular file (opening it then says what it is).
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path + "/data.mdb", &st) == 0 else { return false }
+        return (st.st_mode & S_IFMT) != S_IFREG || st.st_size > 0
+    }
 
     static func size(_ path: String) -> Int {
         var st = stat()

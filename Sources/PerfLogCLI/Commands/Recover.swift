@@ -22,8 +22,9 @@ extension Perflog {
 
                 Damage can crash whatever reads it, so the reading is done by child perflog \
                 processes, each reading part of the timeline and streaming it back. When \
-                one fails, the part it could not read is narrowed down by bisection to \
-                the seq numbers that cannot be read. Events whose record does not decode \
+                one fails (or sends nothing for 10 s, and is stopped), the part it could \
+                not read is narrowed down by bisection to the seq numbers that cannot be \
+                read. Events whose record does not decode \
                 are skipped one by one.
 
                 What was lost is printed: the ranges of seq numbers that could not be \
@@ -221,6 +222,7 @@ struct Salvage {
             pending.removeAll(keepingCapacity: true)
         }
         var position: UInt64 = 1
+        var retried: UInt64?
         while position <= upper {
             var lastSeen: UInt64?
             var ignored = ""
@@ -247,6 +249,13 @@ struct Salvage {
                 guard lastSeen < upper else { break }
                 position = lastSeen + 1
                 continue
+            }
+            // A reader that got nothing may have been stopped rather than have failed
+            // (killed when silent): one more try at the same place tells them apart.
+            if retried != position {
+                retried = position
+                result.readers += 1
+                if starts(at: position) { continue }
             }
             // Nothing can be read starting at `position`: find the first seq after it
             // from which a reader gets going, doubling the step, then bisecting.
@@ -303,7 +312,8 @@ struct Salvage {
     /// Runs `perflog recover --log SOURCE arguments…` with its standard output on a pipe,
     /// handing `body` each complete line as it arrives.
     /// - Returns: whether the reader ended cleanly (wrote `end` and exited 0); a reader
-    ///   that died of a signal or failed returns `false`, with its standard error (the
+    ///   that died of a signal, failed, or sent nothing for ``silenceLimitMs`` (it is
+    ///   killed) returns `false`, with its standard error (the
     ///   first line, without the `perflog: ` prefix) in `stderr`.
     private func runReader(_ arguments: [String], stderr: inout String, _ body: (Substring) -> Void) -> Bool {
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
@@ -317,9 +327,19 @@ struct Salvage {
         defer { close(out[0]); close(err[0]) }
         guard case .success(let pid) = started else { return false }
         var sawEnd = false
+        var stalled = false
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
+            var ready = pollfd(fd: out[0], events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Salvage.silenceLimitMs)
+            if polled < 0 && errno == EINTR { continue }
+            if polled == 0 {
+                // Stuck, not slow: a healthy reader sends a line an event.
+                kill(pid, SIGKILL)
+                stalled = true
+                break
+            }
             let n = chunk.withUnsafeMutableBytes { read(out[0], $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
@@ -333,8 +353,10 @@ struct Salvage {
             buffer.removeFirst(start)
         }
         // The reader's stderr is one line at most; it fits the pipe.
-        let n = chunk.withUnsafeMutableBytes { read(err[0], $0.baseAddress, $0.count) }
-        if n > 0 {
+        let n = stalled ? 0 : chunk.withUnsafeMutableBytes { read(err[0], $0.baseAddress, $0.count) }
+        if stalled {
+            stderr = "a reader sent nothing for \(Salvage.silenceLimitMs / 1000) s and was stopped"
+        } else if n > 0 {
             var text = String(decoding: chunk[0..<n], as: UTF8.self)
             if text.hasPrefix("perflog: ") { text.removeFirst(9) }
             stderr = String(text.prefix(while: { $0 != "\n" }))
@@ -342,6 +364,11 @@ struct Salvage {
         let status = Spawn.wait(pid) {}
         return sawEnd && status == 0
     }
+
+    /// How long a reader may send nothing before it is taken for stuck and killed, in
+    /// milliseconds: damage can send LMDB round in a loop, and readers take no lock, so
+    /// a healthy one never waits this long.
+    static let silenceLimitMs: Int32 = 10_000
 
     /// This program, to run as the reader.
     static let executable: String = {
