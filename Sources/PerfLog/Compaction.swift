@@ -45,6 +45,10 @@ enum Compaction {
     /// compacting process) until its data file replaces `data.mdb`.
     static let temporaryName = "data.mdb.compact"
 
+    /// From this size of the copy (in bytes), a repair that changed nothing does not
+    /// have it copied a second time.
+    static let singleCopyBytes = 64 << 20
+
     /// How long a compaction keeps writers queued at the turnstile while it waits for
     /// the commits under way to finish; it lets them in again and retries after that.
     static let turnstileWindowNs: UInt64 = 50_000_000
@@ -163,13 +167,23 @@ extension EventLog {
             }
         }
         // What the repair freed is copied out again (from this process's own copy,
-        // still with no lock on the log), so that the result is compact.
-        try copyFile(into: temporary) { fd throws(PerfLogError) in
-            do throws(LMDBError) { try staged.copy(toFileDescriptor: fd, compact: true) } catch { throw .storage(error, operation: "compacting the log") }
+        // still with no lock on the log), so that the result is compact. When it
+        // changed nothing, it only rewrote the indexes (a few pages): a large first copy
+        // is the result, rather than written a second time.
+        let result: String
+        if report.repair.changedAnything || replay.retain != liveRetain
+            || EventLog.fileSize(stage + "/data.mdb") < Compaction.singleCopyBytes {
+            try copyFile(into: temporary) { fd throws(PerfLogError) in
+                do throws(LMDBError) { try staged.copy(toFileDescriptor: fd, compact: true) } catch { throw .storage(error, operation: "compacting the log") }
+            }
+            staged.close()
+            Compaction.remove(stage)
+            result = temporary
+        } else {
+            staged.close()
+            result = stage
         }
-        staged.close()
-        Compaction.remove(stage)
-        staged = try privateEnvironment(temporary, size: before)
+        staged = try privateEnvironment(result, size: before)
         let copy = staged
         defer { copy.close() }
         replay = Replay(log: self, copy: copy, liveRetain: liveRetain, retain: replay.retain)
@@ -214,8 +228,8 @@ extension EventLog {
             // Every commit is in the copy and no one can commit: replace the file and its
             // lock file (whose reader table and transaction ids belong to the old file).
             copy.close()
-            guard rename(temporary + "/data.mdb", path + "/data.mdb") == 0 else {
-                throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "rename", context: temporary), operation: "compacting the log")
+            guard rename(result + "/data.mdb", path + "/data.mdb") == 0 else {
+                throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "rename", context: result), operation: "compacting the log")
             }
             unlink(path + "/lock.mdb")
             EventLog.syncDirectory(path)
@@ -231,7 +245,8 @@ extension EventLog {
     }
 
     /// Creates `directory/data.mdb` with the log's data file's mode and group (so that
-    /// a log shared by a group stays shared whoever compacts it) and has `body` write it.
+    /// a log shared by a group stays shared whoever compacts it) and has `body` write it
+    /// (through a pipe, paced: see ``PacedWrite``).
     private func copyFile(into directory: String, _ body: (Int32) throws(PerfLogError) -> Void) throws(PerfLogError) {
         let file = directory + "/data.mdb"
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
@@ -244,7 +259,7 @@ extension EventLog {
             _ = fchmod(fd, original.st_mode & 0o7777)
             _ = fchown(fd, uid_t.max, original.st_gid)
         }
-        try body(fd)
+        try PacedWrite.run(into: fd, body)
     }
 
     /// Opens a compaction's copy as an environment of this process alone: no lock file,

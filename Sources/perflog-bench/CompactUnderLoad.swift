@@ -15,10 +15,12 @@ struct CompactUnderLoad: ParsableCommand {
             then per repetition starts 4 writer processes (one commit per measure, default \
             durability, each timing every commit) and a reader process (stats and tail \
             reads, each timed), runs `perflog compact --json` and reports, for the \
-            operations that overlapped the compaction, p50, p99 and max latency of writers \
-            and of the reader, the longest stall, the exclusive hold the compaction reports, \
-            and whether every acknowledged commit is in the log afterwards. Medians over \
-            --repeat.
+            operations that overlapped the compaction, p50, p99, p99.9 and max latency of \
+            writers and of the reader, how many writer commits took over 10, 50 and 100 ms, \
+            the longest stall, the exclusive hold the compaction reports, and whether every \
+            acknowledged commit is in the log afterwards; then, as the baseline, the same \
+            figures for the same load just as long again without a compaction (baseline…). \
+            Medians over --repeat.
             """)
 
     @Option(help: "Size of the log to build, in MiB.") var sizeMb = 1024
@@ -76,8 +78,11 @@ struct CompactUnderLoad: ParsableCommand {
     }
 
     struct Round {
-        static let keys = ["compactSeconds", "exclusiveHoldMs", "writerP50Ms", "writerP99Ms", "writerMaxMs",
-                           "readerP50Ms", "readerP99Ms", "readerMaxMs", "longestStallMs", "writerOps", "readerOps"]
+        static let keys = ["compactSeconds", "exclusiveHoldMs", "writerP50Ms", "writerP99Ms", "writerP999Ms", "writerMaxMs",
+                           "readerP50Ms", "readerP99Ms", "readerMaxMs", "longestStallMs", "writerOps", "readerOps",
+                           "writerOver10Ms", "writerOver50Ms", "writerOver100Ms",
+                           "baselineWriterP50Ms", "baselineWriterP99Ms", "baselineWriterP999Ms", "baselineWriterMaxMs",
+                           "baselineReaderMaxMs", "baselineWriterOver100Ms", "baselineWriterOps"]
         var values: [String: Double] = [:]
         var lost = 0
         var failed = 0
@@ -110,14 +115,21 @@ struct CompactUnderLoad: ParsableCommand {
         var status: Int32 = 0
         while waitpid(compactPid, &status, 0) < 0 && errno == EINTR {}
         let end = monotonicNs()
+        // The baseline: the same load for as long again, without a compaction.
         var after = timespec(tv_sec: 0, tv_nsec: 300_000_000)
         nanosleep(&after, nil)
+        let baselineStart = monotonicNs()
+        let length = end - start
+        var span = timespec(tv_sec: Int(length / 1_000_000_000), tv_nsec: Int(length % 1_000_000_000))
+        nanosleep(&span, nil)
+        let baselineEnd = monotonicNs()
         _ = creat(stop, 0o644)
         for w in workers { var s: Int32 = 0; while waitpid(w.pid, &s, 0) < 0 && errno == EINTR {} }
 
         var result = Round()
         result.compactStatus = (status >> 8) & 0xff
         var writerLatencies: [Double] = [], readerLatencies: [Double] = []
+        var baselineWriter: [Double] = [], baselineReader: [Double] = []
         var acked: [String: Int] = [:]
         for w in workers {
             let text = try readText(w.out)
@@ -125,9 +137,13 @@ struct CompactUnderLoad: ParsableCommand {
                 let f = line.split(separator: " ")
                 if f.first == "failed" { result.failed += Int(f.dropFirst().first ?? "0") ?? 0; continue }
                 if f.first == "acked", let stream = w.stream { acked[stream] = Int(f[1]) ?? 0; continue }
-                guard f.count == 2, let s = UInt64(f[0]), let e = UInt64(f[1]), e >= start, s <= end else { continue }
+                guard f.count == 2, let s = UInt64(f[0]), let e = UInt64(f[1]) else { continue }
                 let ms = Double(e - s) / 1e6
-                if w.stream != nil { writerLatencies.append(ms) } else { readerLatencies.append(ms) }
+                if e >= start && s <= end {
+                    if w.stream != nil { writerLatencies.append(ms) } else { readerLatencies.append(ms) }
+                } else if s >= baselineStart && e <= baselineEnd {
+                    if w.stream != nil { baselineWriter.append(ms) } else { baselineReader.append(ms) }
+                }
             }
         }
         let reopened = try EventLog(path: path, options: { var o = EventLog.Options(); o.create = false; return o }())
@@ -145,7 +161,18 @@ struct CompactUnderLoad: ParsableCommand {
         result.values["exclusiveHoldMs"] = jsonNumber(compactJSON, "exclusiveHoldNs").map { $0 / 1e6 } ?? .nan
         result.values["writerP50Ms"] = q(writerLatencies, 0.5)
         result.values["writerP99Ms"] = q(writerLatencies, 0.99)
+        result.values["writerP999Ms"] = q(writerLatencies, 0.999)
         result.values["writerMaxMs"] = writerLatencies.max() ?? .nan
+        for limit in [10, 50, 100] {
+            result.values["writerOver\(limit)Ms"] = Double(writerLatencies.filter { $0 > Double(limit) }.count)
+        }
+        result.values["baselineWriterP50Ms"] = q(baselineWriter, 0.5)
+        result.values["baselineWriterP99Ms"] = q(baselineWriter, 0.99)
+        result.values["baselineWriterP999Ms"] = q(baselineWriter, 0.999)
+        result.values["baselineWriterMaxMs"] = baselineWriter.max() ?? .nan
+        result.values["baselineReaderMaxMs"] = baselineReader.max() ?? .nan
+        result.values["baselineWriterOver100Ms"] = Double(baselineWriter.filter { $0 > 100 }.count)
+        result.values["baselineWriterOps"] = Double(baselineWriter.count)
         result.values["readerP50Ms"] = q(readerLatencies, 0.5)
         result.values["readerP99Ms"] = q(readerLatencies, 0.99)
         result.values["readerMaxMs"] = readerLatencies.max() ?? .nan
