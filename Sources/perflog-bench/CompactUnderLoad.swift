@@ -82,7 +82,7 @@ struct CompactUnderLoad: ParsableCommand {
                            "readerP50Ms", "readerP99Ms", "readerMaxMs", "longestStallMs", "writerOps", "readerOps",
                            "writerOver10Ms", "writerOver50Ms", "writerOver100Ms",
                            "baselineWriterP50Ms", "baselineWriterP99Ms", "baselineWriterP999Ms", "baselineWriterMaxMs",
-                           "baselineReaderMaxMs", "baselineWriterOver100Ms", "baselineWriterOps"]
+                           "baselineReaderMaxMs", "baselineWriterOver100Ms", "baselineWriterOps", "writerMaxAtS", "readerMaxAtS"]
         var values: [String: Double] = [:]
         var lost = 0
         var failed = 0
@@ -130,6 +130,8 @@ struct CompactUnderLoad: ParsableCommand {
         result.compactStatus = (status >> 8) & 0xff
         var writerLatencies: [Double] = [], readerLatencies: [Double] = []
         var baselineWriter: [Double] = [], baselineReader: [Double] = []
+        // When the longest of each began, in seconds from the compaction's start.
+        var writerWorst = (ms: 0.0, at: 0.0), readerWorst = (ms: 0.0, at: 0.0)
         var acked: [String: Int] = [:]
         for w in workers {
             let text = try readText(w.out)
@@ -140,7 +142,14 @@ struct CompactUnderLoad: ParsableCommand {
                 guard f.count == 2, let s = UInt64(f[0]), let e = UInt64(f[1]) else { continue }
                 let ms = Double(e - s) / 1e6
                 if e >= start && s <= end {
-                    if w.stream != nil { writerLatencies.append(ms) } else { readerLatencies.append(ms) }
+                    let at = (Double(s) - Double(start)) / 1e9
+                    if w.stream != nil {
+                        writerLatencies.append(ms)
+                        if ms > writerWorst.ms { writerWorst = (ms, at) }
+                    } else {
+                        readerLatencies.append(ms)
+                        if ms > readerWorst.ms { readerWorst = (ms, at) }
+                    }
                 } else if s >= baselineStart && e <= baselineEnd {
                     if w.stream != nil { baselineWriter.append(ms) } else { baselineReader.append(ms) }
                 }
@@ -173,6 +182,8 @@ struct CompactUnderLoad: ParsableCommand {
         result.values["baselineReaderMaxMs"] = baselineReader.max() ?? .nan
         result.values["baselineWriterOver100Ms"] = Double(baselineWriter.filter { $0 > 100 }.count)
         result.values["baselineWriterOps"] = Double(baselineWriter.count)
+        result.values["writerMaxAtS"] = writerWorst.at
+        result.values["readerMaxAtS"] = readerWorst.at
         result.values["readerP50Ms"] = q(readerLatencies, 0.5)
         result.values["readerP99Ms"] = q(readerLatencies, 0.99)
         result.values["readerMaxMs"] = readerLatencies.max() ?? .nan
