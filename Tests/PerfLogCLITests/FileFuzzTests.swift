@@ -56,6 +56,10 @@ struct FileFuzzTests {
                     if one.reportedDamaged { t.reportedDamaged += 1 }
                     for (s, n) in one.statuses { t.statuses[s, default: 0] += n }
                     t.findings += one.findings
+                    // A long run says how far it is, and what it found as it finds it.
+                    var progress = one.findings.map { "file fuzzing: finding: \($0)\n" }.joined()
+                    if t.logs % 250 == 0 { progress += "file fuzzing: \(t.logs) of \(Self.logs) logs, \(t.findings.count) findings\n" }
+                    if !progress.isEmpty { FileHandle.standardError.write(Data(progress.utf8)) }
                 }
                 index += Self.jobs
             }
