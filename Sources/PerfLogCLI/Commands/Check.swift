@@ -46,7 +46,7 @@ extension Perflog {
         @OptionGroup var log: LogOptions
 
         func run() throws {
-            let abandonNs = try MaintenanceDuration.parse(abandonAfter, field: "--abandon-after")
+            let abandonNs = Int64(clamping: try DurationParser.nanoseconds(abandonAfter, field: "--abandon-after", bareUnit: nil))
             let path = try log.path()
             let eventLog: EventLog
             switch open() {
@@ -115,19 +115,5 @@ extension Perflog {
             }
             Terminal.out(out)
         }
-    }
-}
-
-/// Durations for maintenance flags: a number with a unit (ns, us, ms, s, m, h).
-enum MaintenanceDuration {
-    static func parse(_ text: String, field: String) throws(CLIFailure) -> Int64 {
-        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
-        for (suffix, scale) in units.sorted(by: { $0.0.count > $1.0.count }) where text.hasSuffix(suffix) {
-            guard let value = Double(text.dropLast(suffix.count)), value.isFinite, value >= 0, value * scale < 9e18 else {
-                throw CLIFailure.invalid(field, "must be a non-negative number with a unit (ns, us, ms, s, m, h), got \(text)")
-            }
-            return Int64(value * scale)
-        }
-        throw CLIFailure.invalid(field, "needs a unit (ns, us, ms, s, m, h), got \(text)")
     }
 }

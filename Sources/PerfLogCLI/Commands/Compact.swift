@@ -59,7 +59,7 @@ extension Perflog {
         }
 
         func run() throws {
-            let abandonNs = try MaintenanceDuration.parse(abandonAfter, field: "--abandon-after")
+            let abandonNs = Int64(clamping: try DurationParser.nanoseconds(abandonAfter, field: "--abandon-after", bareUnit: nil))
             let path = try log.path()
             guard EventLogPresence.exists(path) else { throw CLIFailure(.noInput, "no log at \(path)") }
             // Copying a damaged file would carry its damage into the copy, or fault half way.

@@ -93,7 +93,7 @@ extension Perflog {
 
         private func runWatch() throws {
             StopRequest.install()
-            guard let eventLog = try Self.openWhenPresent(log) else { return }
+            guard let (eventLog, _) = try log.openWhenPresent(pollMilliseconds: 50, { () throws(CLIFailure) in try Self.openExisting(log) }) else { return }
             let watcher = ProjectionWatcher(log: eventLog, path: out)
             var failing = false
             var reportedFirst = false
@@ -174,23 +174,6 @@ extension Perflog {
                 guard failure.status != .noInput else { throw failure }
                 return try log.openForReading()
             }
-        }
-
-        /// Opens the log once it exists; `nil` when a stop was requested first.
-        private static func openWhenPresent(_ log: LogOptions) throws(CLIFailure) -> EventLog? {
-            // A log that another process is creating can look, for a few milliseconds,
-            // like an LMDB environment without perflog's data: give it about a second.
-            var settling = 0
-            while !StopRequest.requested {
-                do {
-                    return try openExisting(log)
-                } catch let failure where failure.status == .noInput {
-                } catch let failure where failure.status == .ioError && settling < 20 {
-                    settling += 1
-                }
-                Pause.pause(milliseconds: 50)
-            }
-            return nil
         }
     }
 }

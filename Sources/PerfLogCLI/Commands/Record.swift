@@ -16,7 +16,7 @@ extension Perflog {
                 perflog exec when it can be). The measure is stamped with the current time \
                 and committed before perflog exits; the log is created when missing.
 
-                Durations are a number and an optional unit: ns, us (or µs), ms or s; a \
+                Durations are a number and an optional unit: ns, us (or µs), ms, s, m or h; a \
                 bare number is milliseconds. 812.4ms, 812.4, 1.5s and 250us are all valid.
 
                 The outcome is ok unless --failed is given or --exit-code is not 0. \

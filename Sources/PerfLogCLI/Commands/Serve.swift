@@ -106,7 +106,7 @@ extension Perflog {
         var maxConnectionsPerUser: Int = ServiceLimits().maxConnectionsPerPeer
 
         @Option(help: ArgumentHelp("What a commit promises: durable (on disk when acknowledged), default (data flushed, LMDB's meta page not) or fast (flushed every second; a process crash still loses nothing acknowledged).", valueName: "mode"))
-        var durability: String = "default"
+        var durability: EventLog.Durability = .default
 
         @Option(help: ArgumentHelp("The longest line accepted, in bytes (1024 to 1048576).", valueName: "bytes"))
         var maxLineBytes: Int = ServiceLimits().maxLineBytes
@@ -135,9 +135,6 @@ extension Perflog {
 
         func validate() throws {
             if let socket, socket.isEmpty { throw ValidationError("--socket must not be empty") }
-            if EventLog.Durability(rawValue: durability) == nil {
-                throw ValidationError("--durability must be durable, default or fast")
-            }
             // Beyond the parser's own bound a longer setting would be a promise not kept.
             if maxLineBytes < 1024 || maxLineBytes > ServiceLimits.maxLineBytesLimit {
                 throw ValidationError("--max-line-bytes must be from 1024 to \(ServiceLimits.maxLineBytesLimit) (a valid event is a few KiB)")
@@ -165,7 +162,7 @@ extension Perflog {
                 do { token = try HTTPToken(contentsOf: httpTokenFile) } catch { throw Serve.failure(error) }
             }
             var logOptions = EventLog.Options()
-            logOptions.durability = EventLog.Durability(rawValue: durability) ?? .default
+            logOptions.durability = durability
             logOptions.waitLimit = log.location.waitLimit
             let eventLog: EventLog
             do { eventLog = try EventLog(path: path, options: logOptions) } catch { throw CLIFailure(error) }
@@ -244,3 +241,7 @@ extension Perflog {
         }
     }
 }
+
+/// `--durability durable|default|fast`: parsed, completed and listed in `--help` by
+/// ArgumentParser.
+extension EventLog.Durability: ExpressibleByArgument {}

@@ -31,11 +31,7 @@ extension Perflog {
         @Flag(name: [.customShort("f"), .customLong("follow")], help: "Keep printing events as they are committed.")
         var follow = false
 
-        @Option(help: ArgumentHelp("Only events of this agent.", valueName: "name"))
-        var agent: String?
-
-        @Option(help: ArgumentHelp("Only events of this CLI.", valueName: "name"))
-        var cli: String?
+        @OptionGroup var streams: FilterOptions
 
         @Flag(help: "Print NDJSON (one JSON object a line) instead of aligned columns.")
         var json = false
@@ -47,27 +43,21 @@ extension Perflog {
 
         func run() throws {
             guard count >= 0 else { throw CLIFailure.invalid("lines", "must not be negative (got \(count))") }
-            do {
-                if let agent { try StreamName.validate(agent, field: "agent") }
-                if let cli { try StreamName.validate(cli, field: "cli") }
-            } catch {
-                throw CLIFailure(error)
-            }
-            let filter = StreamFilter(agent: agent, cli: cli)
+            let filter = try streams.filter()
             var printer = Printer(json: json)
 
             guard follow else {
                 let eventLog = try log.openForReading()
-                let events = try Self.reading { try eventLog.read { r in try r.tail(count, filter) } }
+                let events = try readingLog { try eventLog.read { r in try r.tail(count, filter) } }
                 printer.print(events)
                 return
             }
 
             StopRequest.install()
-            guard let (eventLog, waited) = try openWhenPresent() else { return }
+            guard let (eventLog, waited) = try log.openWhenPresent(pollMilliseconds: Self.pollMilliseconds, { () throws(CLIFailure) in try log.openForReading() }) else { return }
             // A log that appeared while we waited is new to us from its first event on.
             var last: UInt64 = 0
-            let initial: [Event] = try Self.reading {
+            let initial: [Event] = try readingLog {
                 try eventLog.read { r in
                     last = try r.lastSeq()
                     return waited ? try r.timeline(after: 0, limit: .max, filter) : try r.tail(count, filter)
@@ -78,7 +68,7 @@ extension Perflog {
                 Pause.pause(milliseconds: Self.pollMilliseconds)
                 if StopRequest.requested { break }
                 let seen = last
-                let batch: [Event] = try Self.reading {
+                let batch: [Event] = try readingLog {
                     try eventLog.read { r in
                         let now = try r.lastSeq()
                         guard now != seen else { return [] }
@@ -88,32 +78,6 @@ extension Perflog {
                 }
                 printer.print(batch)
             }
-        }
-
-        /// Opens the log, waiting for it to appear while it does not exist. Returns
-        /// `nil` when a stop was requested first, and whether it had to wait.
-        private func openWhenPresent() throws(CLIFailure) -> (EventLog, Bool)? {
-            var waited = false
-            // A log that another process is creating at this very moment can look, for
-            // a few milliseconds, like an LMDB environment without perflog's data; give
-            // its creator about a second before calling it foreign.
-            var settling = 0
-            while !StopRequest.requested {
-                do {
-                    return (try log.openForReading(), waited)
-                } catch let failure where failure.status == .noInput {
-                    waited = true
-                } catch let failure where failure.status == .ioError && settling < 20 {
-                    settling += 1
-                }
-                Pause.pause(milliseconds: Self.pollMilliseconds)
-            }
-            return nil
-        }
-
-        /// Runs a read of the log, mapping its errors to exit statuses.
-        private static func reading<T>(_ body: () throws -> T) throws(CLIFailure) -> T {
-            do { return try body() } catch { throw CLIFailure.from(error) }
         }
     }
 }

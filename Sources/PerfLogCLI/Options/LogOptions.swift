@@ -43,6 +43,33 @@ struct LogOptions: ParsableArguments {
 
     /// Opens the log for a command that only reads; see ``LogLocation/openForReading()``.
     func openForReading() throws(CLIFailure) -> EventLog { try location.openForReading() }
+
+    /// Opens the log with `open`, waiting for it to appear while it does not exist
+    /// (looking every `pollMilliseconds`), for the commands that follow a log.
+    /// - Returns: the log and whether it had to wait; `nil` when a stop (SIGINT,
+    ///   SIGTERM) was requested first.
+    /// - Throws: what `open` throws, other than "no log".
+    func openWhenPresent(
+        pollMilliseconds: Int, _ open: () throws(CLIFailure) -> EventLog
+    ) throws(CLIFailure) -> (EventLog, waited: Bool)? {
+        var waited = false
+        // A log that another process is creating at this very moment can look, for a
+        // few milliseconds, like an LMDB environment without perflog's data; give its
+        // creator about a second before calling it foreign.
+        var settling = 0
+        let settlingLooks = max(1, 1_000 / max(1, pollMilliseconds))
+        while !StopRequest.requested {
+            do {
+                return (try open(), waited)
+            } catch let failure where failure.status == .noInput {
+                waited = true
+            } catch let failure where failure.status == .ioError && settling < settlingLooks {
+                settling += 1
+            }
+            Pause.pause(milliseconds: pollMilliseconds)
+        }
+        return nil
+    }
 }
 
 /// Where the log is: the value of `--log`, if any, resolved against `PERFLOG_LOG` and
