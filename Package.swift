@@ -79,6 +79,15 @@ let package = Package(
             dependencies: ["PerfLog", .product(name: "InMemoryLogging", package: "swift-log")]
         ),
         .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog", "PerfLogCLI"]),
+        .testTarget(
+            name: "PerfLogServiceTests",
+            dependencies: [
+                "PerfLog", "PerfLogService",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

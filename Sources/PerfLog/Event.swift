@@ -22,7 +22,7 @@ public struct StreamName: Hashable, Sendable, Comparable, CustomStringConvertibl
         self.cli = cli
     }
 
-    init(unchecked agent: String, cli: String) {
+    package init(unchecked agent: String, cli: String) {
         self.agent = agent
         self.cli = cli
     }

@@ -116,7 +116,7 @@ public struct ImportedEvents: Sendable {
     }
 
     /// One NDJSON line as the pairs of its object, or `nil` for a blank line.
-    static func ndjsonObject(
+    package static func ndjsonObject(
         _ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, at location: String
     ) throws(PerfLogError) -> [(key: String, value: JSONValue)]? {
         var blank = true
@@ -175,25 +175,25 @@ extension Event {
 // MARK: - Records
 
 /// The fields of one NDJSON event object, each checked against its own rule.
-struct EventFields {
-    var time: Int64?
-    var kind: Event.Kind?
-    var agent: String?
-    var cli: String?
-    var invocation: InvocationID?
-    var durationNs: UInt64?
-    var outcome: Outcome?
-    var exitCode: Int32?
-    var pid: Int32?
-    var meta: Metadata
+package struct EventFields {
+    package var time: Int64?
+    package var kind: Event.Kind?
+    package var agent: String?
+    package var cli: String?
+    package var invocation: InvocationID?
+    package var durationNs: UInt64?
+    package var outcome: Outcome?
+    package var exitCode: Int32?
+    package var pid: Int32?
+    package var meta: Metadata
 }
 
 /// Turns a parsed NDJSON object into an event, checking every field.
-enum EventRecordFields {
+package enum EventRecordFields {
     static let keys = ["seq", "time", "kind", "agent", "cli", "invocation", "durationMs", "outcome", "exitCode", "pid", "meta"]
 
     /// Every field present, each checked on its own; which are required is the caller's rule.
-    static func fields(_ pairs: [(key: String, value: JSONValue)], at location: String) throws(PerfLogError) -> EventFields {
+    package static func fields(_ pairs: [(key: String, value: JSONValue)], at location: String) throws(PerfLogError) -> EventFields {
         func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidInput(field: "\(location): \(field)", rule: rule) }
 
         var time: Int64?, kind: Event.Kind?, agent: String?, cli: String?, invocation: InvocationID?
@@ -470,7 +470,7 @@ enum ISO8601 {
 // MARK: - JSON
 
 /// A parsed JSON value.
-enum JSONValue {
+package enum JSONValue {
     case string(String)
     case number(JSONNumber)
     case bool(Bool)
@@ -493,7 +493,7 @@ enum JSONValue {
 
 /// A JSON number kept as its text (which matches JSON's number grammar), so that it
 /// converts exactly.
-struct JSONNumber {
+package struct JSONNumber {
     /// The number as written.
     var text: String
     /// Whether it has neither a fraction nor an exponent.

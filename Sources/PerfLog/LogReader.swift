@@ -268,3 +268,19 @@ struct RingCache {
         return r
     }
 }
+
+extension LogReader {
+    /// The open mark (invocation in flight) with this invocation id, if the log has one.
+    /// - Throws: ``PerfLogError``.
+    public func openMark(_ invocation: InvocationID) throws -> Event? {
+        let seq = try Keys.with(invocation.rawValue) { k in try txn.value(in: dbs.open, forKey: k) }
+        guard let seq else { return nil }
+        guard seq.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(seq.count) bytes") }
+        let raw = try Keys.with(Keys.integer(seq)) { k in try txn.value(in: dbs.events, forKey: k) }
+        guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
+            throw PerfLogError.corrupt(what: "open mark \(Keys.integer(seq)) is missing")
+        }
+        var rings = RingCache(reader: self)
+        return try EventRecord.decode(StoredEvent.record(raw), stream: try rings.ring(id).summary.stream)
+    }
+}

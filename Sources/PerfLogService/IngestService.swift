@@ -59,6 +59,8 @@ public final class IngestService: Sendable {
     public let httpAddress: HTTPAddress?
 
     private let core: ServiceCore
+    private let recorder: Recorder
+    private let lookups: NIOThreadPool
     private let group: MultiThreadedEventLoopGroup
     private let listeners: [any Channel]
     private let socketIdentity: SocketFile.Identity?
@@ -74,14 +76,17 @@ public final class IngestService: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
+        let lookups = NIOThreadPool(numberOfThreads: 1)
+        lookups.start()
         let recorder = Recorder(log: log, options: configuration.recorder)
-        let core = ServiceCore(log: log, recorder: recorder, limits: configuration.limits, pool: pool,
+        let core = ServiceCore(log: log, sink: recorder, limits: configuration.limits, pool: pool, lookups: lookups,
                                httpToken: configuration.httpToken)
         var listeners: [any Channel] = []
         func abandon() {
             for l in listeners { try? l.close().wait() }
             try? recorder.close()
             try? pool.syncShutdownGracefully()
+            try? lookups.syncShutdownGracefully()
             try? group.syncShutdownGracefully()
         }
 
@@ -92,6 +97,8 @@ public final class IngestService: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let seed = seeds.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+                    let decoder = LineFrameDecoder(maxLineBytes: core.limits.maxLineBytes)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                     try channel.pipeline.syncOperations.addHandler(LineSession(core: core, seed: seed))
                 }
             }
@@ -116,6 +123,9 @@ public final class IngestService: Sendable {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPTimeouts(headerTimeout: limits.headerTimeout, idleTimeout: limits.idleTimeout))
+                        try channel.pipeline.syncOperations.addHandler(HTTPAdmission(core: core))
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOHTTPServerRequestAggregator(maxContentLength: limits.maxRequestBytes))
                         try channel.pipeline.syncOperations.addHandler(HTTPSession(core: core))
                     }
                 }
@@ -133,6 +143,8 @@ public final class IngestService: Sendable {
         httpAddress = bound
         socketIdentity = createdSocket
         self.core = core
+        self.recorder = recorder
+        self.lookups = lookups
         self.group = group
         self.listeners = listeners
         drained = group.next().makePromise(of: Void.self)
@@ -174,12 +186,13 @@ public final class IngestService: Sendable {
     public func waitUntilStopped() -> ServiceCounters {
         try? drained.futureResult.wait()
         if let done = finished.withLock({ $0 }) { return done }
-        try? core.recorder.close()
+        try? recorder.close()
         try? core.pool.syncShutdownGracefully()
+        try? lookups.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
         if let socketIdentity, SocketFile.identity(socketPath) == socketIdentity { unlink(socketPath) }
         var totals = core.counters.snapshot
-        totals.lost = core.recorder.counters.lost
+        totals.lost = recorder.counters.lost
         let final = totals
         finished.withLock { $0 = final }
         return totals

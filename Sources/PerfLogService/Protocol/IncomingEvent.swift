@@ -1,3 +1,5 @@
+import PerfLog
+
 /// One line of NDJSON sent to a running service (`perflog serve`): perflog's event
 /// shape, with what a client cannot or need not know left out.
 ///
@@ -47,14 +49,28 @@ public enum IncomingEvent: Sendable, Hashable {
         ///     times the invocation on the monotonic clock.
         ///   - receivedNs: when this line was received (monotonic).
         ///   - receivedWallNs: when this line was received (wall clock).
+        ///   - line: the line's number, which errors name.
         /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` when the line names
         ///   another stream than the mark's, or ends before the mark started.
         public func measure(
             ending mark: Event, markReceivedNs: UInt64?, receivedNs: UInt64, receivedWallNs: Int64, line: Int
         ) throws(PerfLogError) -> Event {
+            do {
+                return try measuring(ending: mark, markReceivedNs: markReceivedNs, receivedNs: receivedNs,
+                                     receivedWallNs: receivedWallNs, line: line)
+            } catch {
+                throw error.perfLogError
+            }
+        }
+
+        /// ``measure(ending:markReceivedNs:receivedNs:receivedWallNs:line:)``, its refusal
+        /// as the service replies with it.
+        func measuring(
+            ending mark: Event, markReceivedNs: UInt64?, receivedNs: UInt64, receivedWallNs: Int64, line: Int
+        ) throws(LineProblem) -> Event {
             if let stream, stream != mark.stream {
-                throw .invalidInput(field: "line \(line): agent",
-                                    rule: "names \(stream), but invocation \(invocation) is a mark of \(mark.stream)")
+                throw LineProblem(line: line, field: "agent",
+                                  message: "names \(stream), but invocation \(invocation) is a mark of \(mark.stream)")
             }
             let end = wallTimeNs ?? receivedWallNs
             let durationNs: UInt64
@@ -62,8 +78,8 @@ public enum IncomingEvent: Sendable, Hashable {
                 durationNs = receivedNs &- markReceivedNs
             } else {
                 guard end >= mark.wallTimeNs else {
-                    throw .invalidInput(field: "line \(line): time",
-                                        rule: "is before the start of invocation \(invocation) (\(Timestamp.iso8601(unixNanoseconds: mark.wallTimeNs, precision: .microseconds)))")
+                    throw LineProblem(line: line, field: "time",
+                                      message: "is before the start of invocation \(invocation) (\(Timestamp.iso8601(unixNanoseconds: mark.wallTimeNs, precision: .microseconds)))")
                 }
                 durationNs = UInt64(end - mark.wallTimeNs)
             }
@@ -87,11 +103,29 @@ public enum IncomingEvent: Sendable, Hashable {
     public static func parse(
         line: UnsafeRawBufferPointer, number: Int, receivedWallNs: Int64, newInvocation: () -> InvocationID
     ) throws(PerfLogError) -> IncomingEvent? {
+        do {
+            return try reading(line: line, number: number, receivedWallNs: receivedWallNs, newInvocation: newInvocation)
+        } catch {
+            throw error.perfLogError
+        }
+    }
+
+    /// ``parse(line:number:receivedWallNs:newInvocation:)``, its refusal as the service
+    /// replies with it: the line, the field at fault and the rule apart.
+    static func reading(
+        line: UnsafeRawBufferPointer, number: Int, receivedWallNs: Int64, newInvocation: () -> InvocationID
+    ) throws(LineProblem) -> IncomingEvent? {
         let location = "line \(number)"
         let b = line.assumingMemoryBound(to: UInt8.self)
-        guard let pairs = try ImportedEvents.ndjsonObject(b, from: 0, to: b.count, at: location) else { return nil }
-        let f = try EventRecordFields.fields(pairs, at: location)
-        func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidInput(field: "\(location): \(field)", rule: rule) }
+        let f: EventFields
+        do {
+            // The checks perflog's NDJSON import makes too: one implementation of them.
+            guard let pairs = try ImportedEvents.ndjsonObject(b, from: 0, to: b.count, at: location) else { return nil }
+            f = try EventRecordFields.fields(pairs, at: location)
+        } catch {
+            throw LineProblem(line: number, located: error, at: location)
+        }
+        func fail(_ field: String, _ rule: String) -> LineProblem { LineProblem(line: number, field: field, message: rule) }
         guard let kind = f.kind else { throw fail("kind", "is missing (\"mark\" or \"measure\")") }
         var stream: StreamName?
         switch (f.agent, f.cli) {
@@ -126,21 +160,5 @@ public enum IncomingEvent: Sendable, Hashable {
             return .ending(Ending(invocation: invocation, stream: stream, outcome: outcome, exitCode: f.exitCode,
                                   wallTimeNs: f.time, pid: pid, meta: f.meta))
         }
-    }
-}
-
-extension LogReader {
-    /// The open mark (invocation in flight) with this invocation id, if the log has one.
-    /// - Throws: ``PerfLogError``.
-    public func openMark(_ invocation: InvocationID) throws -> Event? {
-        let seq = try Keys.with(invocation.rawValue) { k in try txn.value(in: dbs.open, forKey: k) }
-        guard let seq else { return nil }
-        guard seq.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(seq.count) bytes") }
-        let raw = try Keys.with(Keys.integer(seq)) { k in try txn.value(in: dbs.events, forKey: k) }
-        guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
-            throw PerfLogError.corrupt(what: "open mark \(Keys.integer(seq)) is missing")
-        }
-        var rings = RingCache(reader: self)
-        return try EventRecord.decode(StoredEvent.record(raw), stream: try rings.ring(id).summary.stream)
     }
 }

@@ -160,3 +160,82 @@ final class HTTPTimeouts: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 }
+
+/// Refuses, from a request's head, what must not reach the aggregator and the session:
+/// every request of a connection opened past ``ServiceLimits/maxConnections`` (503),
+/// and a `POST /events` without the service's token (401) or to a service that has
+/// none (403). The connection is then closed, the request's body unread.
+///
+/// It sits after ``HTTPTimeouts`` and before NIO's request aggregator, so that a
+/// refused body is never collected.
+final class HTTPAdmission: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        /// Passing requests on.
+        case admitting
+        /// Opened past the connection limit: its first request is refused.
+        case overLimit
+        /// A request was refused: the rest of it is dropped until the connection closes.
+        case refused
+    }
+
+    private let core: ServiceCore
+    private var state = State.admitting
+    /// Whether this connection is counted in ``ServiceCore/openHTTPConnections``.
+    private var counted = false
+
+    init(core: ServiceCore) { self.core = core }
+
+    func channelActive(context: ChannelHandlerContext) {
+        counted = true
+        if core.openHTTPConnections.add(1, ordering: .relaxed).newValue > core.limits.maxConnections {
+            // Told at its first request, which HTTP expects an answer to.
+            state = .overLimit
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if counted { core.openHTTPConnections.subtract(1, ordering: .relaxed) }
+        counted = false
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch state {
+        case .refused:
+            return
+        case .overLimit:
+            guard case .head = unwrapInboundIn(data) else { return }
+            state = .refused
+            HTTPResponder.respond(context, .serviceUnavailable, json: LineReplies.tooManyConnections(limit: core.limits.maxConnections),
+                                  close: true)
+        case .admitting:
+            guard case .head(let head) = unwrapInboundIn(data), let refusal = refusal(head) else {
+                context.fireChannelRead(data)
+                return
+            }
+            state = .refused
+            HTTPResponder.respond(context, refusal.status, json: refusal.json, headers: refusal.headers, close: true)
+        }
+    }
+
+    /// Why a request may not go on: a `POST /events` without the token, or to a service
+    /// that has none.
+    private func refusal(_ head: HTTPRequestHead) -> (status: HTTPResponseStatus, json: String, headers: HTTPHeaders)? {
+        guard head.method == .POST, head.uri.split(separator: "?", maxSplits: 1).first == "/events" else { return nil }
+        guard let token = core.httpToken else {
+            return (.forbidden,
+                    "{\"error\":\"this service takes events over HTTP only with a token: start perflog serve with --http-token-file FILE and send Authorization: Bearer <token>, or use its Unix socket\"}\n",
+                    HTTPHeaders())
+        }
+        guard !token.admits(authorization: head.headers.first(name: "authorization")) else { return nil }
+        var headers = HTTPHeaders()
+        headers.add(name: "www-authenticate", value: "Bearer realm=\"perflog\"")
+        let what = head.headers.contains(name: "authorization") ? "the token is wrong" : "a token is needed"
+        return (.unauthorized, "{\"error\":\"\(what): send Authorization: Bearer <token>, the token in the service's --http-token-file\"}\n", headers)
+    }
+}

@@ -9,27 +9,31 @@ import Darwin
 
 /// One HTTP connection: `POST /events`, `GET /streams`, `GET /metrics`, `GET /healthz`, `GET /`.
 ///
-/// `POST /events` needs the service's token (`Authorization: Bearer <token>`): without
-/// one it is answered 401; a service without a token answers it 403. The reading routes
-/// are open to whoever can connect.
+/// It sees whole requests: NIO's aggregator before it collects each body up to
+/// ``ServiceLimits/maxRequestBytes`` (beyond it the aggregator answers 413 and its
+/// error closes the connection here), and ``HTTPAdmission`` before that has refused a
+/// connection past the limit and a `POST /events` without the token.
 ///
 /// Requests are answered one at a time, in order (NIO's pipeline handler holds back
-/// pipelined ones). A body is read up to ``ServiceLimits/maxRequestBytes``; beyond it
-/// the answer is 413 and the connection is closed.
+/// pipelined ones).
 final class HTTPSession: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = NIOHTTPServerRequestFull
     typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Phase {
+        /// Waiting for a request.
+        case waiting
+        /// Answering a request.
+        case answering
+        /// Answering a request, the last: the service is stopping.
+        case answeringLast
+        /// Closed, or closing: nothing more is answered.
+        case closed
+    }
 
     private let core: ServiceCore
     private var context: ChannelHandlerContext?
-    private var head: HTTPRequestHead?
-    private var body: ByteBuffer?
-    /// A request was refused before its end arrived: ignore the rest and close.
-    private var refused = false
-    private var busy = false
-    private var draining = false
-    /// Opened past ``ServiceLimits/maxConnections``: the first request is refused.
-    private var tooMany = false
+    private var phase = Phase.waiting
 
     init(core: ServiceCore) { self.core = core }
 
@@ -37,97 +41,41 @@ final class HTTPSession: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelActive(context: ChannelHandlerContext) {
-        if core.openHTTPConnections.add(1, ordering: .relaxed).newValue > core.limits.maxConnections {
-            // Told at its first request, which HTTP expects an answer to.
-            tooMany = true
-            context.fireChannelActive()
-            return
-        }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         core.register(context.channel) { bound.value.drain() }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        core.openHTTPConnections.subtract(1, ordering: .relaxed)
+        phase = .closed
         core.unregister(context.channel)
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            if tooMany {
-                refused = true
-                respond(.serviceUnavailable,
-                        json: "{\"error\":\"too many connections (the limit is \(core.limits.maxConnections)); try again later\"}\n",
-                        close: true)
-                return
-            }
-            head = h
-            body = nil
-            refused = false
-            if let refusal = authorizationRefusal(h) {
-                refused = true
-                respond(refusal.status, json: refusal.json, headers: refusal.headers, close: true)
-                return
-            }
-            if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > core.limits.maxRequestBytes {
-                refuseTooLarge()
-            }
-        case .body(var chunk):
-            guard !refused else { return }
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > core.limits.maxRequestBytes {
-                refuseTooLarge()
-                return
-            }
-            if var held = body {
-                body = nil  // one reference, so the append does not copy
-                held.writeBuffer(&chunk)
-                body = held
-            } else {
-                body = chunk
-            }
-        case .end:
-            guard !refused, let head else { return }
-            self.head = nil
-            busy = true
-            route(head, body: body ?? ByteBuffer())
-            body = nil
-        }
+        guard case .waiting = phase else { return }
+        let request = unwrapInboundIn(data)
+        phase = .answering
+        route(request.head, body: request.body ?? ByteBuffer())
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A body over the limit (already answered 413 by the aggregator), or a broken
+        // connection.
+        phase = .closed
         context.close(promise: nil)
     }
 
     private func drain() {
-        draining = true
-        if !busy { context?.close(promise: nil) }
-    }
-
-    private func refuseTooLarge() {
-        refused = true
-        body = nil
-        respond(.payloadTooLarge, json: "{\"error\":\"the request body is larger than \(core.limits.maxRequestBytes) bytes\"}\n",
-                close: true)
-    }
-
-    /// Why a request may not go on before its body is read: a `POST /events` without
-    /// the token, or to a service that has none. The connection is then closed, its
-    /// body unread.
-    private func authorizationRefusal(_ head: HTTPRequestHead) -> (status: HTTPResponseStatus, json: String, headers: HTTPHeaders)? {
-        guard head.method == .POST, head.uri.split(separator: "?", maxSplits: 1).first == "/events" else { return nil }
-        guard let token = core.httpToken else {
-            return (.forbidden,
-                    "{\"error\":\"this service takes events over HTTP only with a token: start perflog serve with --http-token-file FILE and send Authorization: Bearer <token>, or use its Unix socket\"}\n",
-                    HTTPHeaders())
+        switch phase {
+        case .waiting:
+            phase = .closed
+            context?.close(promise: nil)
+        case .answering:
+            phase = .answeringLast
+        case .answeringLast, .closed:
+            break
         }
-        guard !token.admits(authorization: head.headers.first(name: "authorization")) else { return nil }
-        var headers = HTTPHeaders()
-        headers.add(name: "www-authenticate", value: "Bearer realm=\"perflog\"")
-        let what = head.headers.contains(name: "authorization") ? "the token is wrong" : "a token is needed"
-        return (.unauthorized, "{\"error\":\"\(what): send Authorization: Bearer <token>, the token in the service's --http-token-file\"}\n", headers)
     }
 
     // MARK: Routes
@@ -189,14 +137,18 @@ final class HTTPSession: ChannelInboundHandler {
                 start = end + 1
             }
         }
-        core.counters.lines.add(UInt64(batch.events.count + batch.problems.count), ordering: .relaxed)
+        core.counters.lines.add(UInt64(batch.received), ordering: .relaxed)
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let problems = batch.problems, count = batch.events.count, received = batch.events.count + batch.problems.count
         let service = core
-        core.recorder.record(contentsOf: batch.events) { result in
-            service.noteSettled(result, count: count)
-            loop.execute { bound.value.answerEvents(result, problems: problems, count: count, received: received, keepAlive: keepAlive) }
+        core.intake.resolve(batch, on: loop).whenSuccess { batch in
+            let problems = batch.problems, count = batch.events.count, received = batch.received
+            service.sink.record(contentsOf: batch.events) { result in
+                service.noteSettled(result, count: count)
+                loop.execute {
+                    bound.value.answerEvents(result, problems: problems, count: count, received: received, keepAlive: keepAlive)
+                }
+            }
         }
     }
 
@@ -219,7 +171,7 @@ final class HTTPSession: ChannelInboundHandler {
         out.append(contentsOf: ",\"errors\":[".utf8)
         for (i, p) in problems.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            p.reply(into: &out)
+            LineReplies.problem(p, into: &out)
             out.removeLast()  // the line feed
         }
         out.append(contentsOf: "]}\n".utf8)
@@ -303,22 +255,21 @@ final class HTTPSession: ChannelInboundHandler {
     }
 
     private func respond(
-        _ status: HTTPResponseStatus, bytes: [UInt8], headers extra: HTTPHeaders = HTTPHeaders(), close: Bool, head: Bool = false
+        _ status: HTTPResponseStatus, bytes: [UInt8], headers: HTTPHeaders = HTTPHeaders(), close: Bool, head: Bool = false
     ) {
-        busy = false
-        guard let context, context.channel.isActive else { return }
-        let close = close || draining
-        var headers = extra
-        if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
-        headers.add(name: "content-length", value: String(bytes.count))
-        if close { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if !head { context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil) }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if close {
-            let channel = context.channel
-            done.whenComplete { _ in channel.close(promise: nil) }
+        let last: Bool
+        switch phase {
+        case .answering:
+            last = close
+            phase = close ? .closed : .waiting
+        case .answeringLast:
+            last = true
+            phase = .closed
+        case .waiting, .closed:
+            return
         }
+        guard let context else { return }
+        HTTPResponder.respond(context, status, bytes: bytes, headers: headers, close: last, head: head)
     }
 
     /// `%XX` escapes and `+` decoded, as in a URL's query; invalid escapes are kept.
@@ -339,53 +290,3 @@ final class HTTPSession: ChannelInboundHandler {
     }
 }
 
-/// The service's own counters in OpenMetrics text.
-enum ServiceMetrics {
-    /// Whether a scraper's `Accept` header asks for the classic text format (0.0.4) and
-    /// not OpenMetrics: it names `text/plain` and not `application/openmetrics-text`.
-    /// Without a preference, the answer is OpenMetrics.
-    static func wantsClassicText(accept: [String]) -> Bool {
-        let value = accept.joined(separator: ",").lowercased()
-        return value.contains("text/plain") && !value.contains("application/openmetrics-text")
-    }
-
-    /// OpenMetrics text in the classic Prometheus format: no `# UNIT` or `# EOF`, and a
-    /// counter's `# TYPE`/`# HELP` name its `_total` sample (the classic format's rule).
-    static func classicText(fromOpenMetrics text: String) -> String {
-        var counters = Set<Substring>()
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        for line in lines where line.hasPrefix("# TYPE ") && line.hasSuffix(" counter") {
-            counters.insert(line.dropFirst(7).dropLast(8))
-        }
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for line in lines {
-            if line.hasPrefix("# UNIT ") || line == "# EOF" { continue }
-            if line.hasPrefix("# TYPE ") || line.hasPrefix("# HELP ") {
-                let rest = line.dropFirst(7)
-                let name = rest.prefix { $0 != " " }
-                if counters.contains(name) {
-                    out += line.prefix(7) + name + "_total" + rest.dropFirst(name.count) + "\n"
-                    continue
-                }
-            }
-            if !line.isEmpty { out += line + "\n" }
-        }
-        return out
-    }
-
-    static func render(_ c: ServiceCounters) -> String {
-        var out = ""
-        func counter(_ name: String, _ help: String, _ value: UInt64) {
-            out += "# TYPE \(name) counter\n# HELP \(name) \(help)\n\(name)_total \(value)\n"
-        }
-        counter("perflog_serve_lines", "Lines received by this service (blank lines excepted).", c.lines)
-        counter("perflog_serve_events_committed", "Events this service committed to the log.", c.committed)
-        counter("perflog_serve_lines_rejected", "Lines this service refused with an error reply.", c.rejected)
-        counter("perflog_serve_connections", "Socket connections accepted.", c.connections)
-        counter("perflog_serve_http_requests", "HTTP requests answered.", c.httpRequests)
-        out += "# TYPE perflog_serve_open_connections gauge\n# HELP perflog_serve_open_connections Socket connections open now.\n"
-        out += "perflog_serve_open_connections \(c.openConnections)\n"
-        return out
-    }
-}

@@ -7,7 +7,8 @@ import Synchronization
 /// the counters, and the open connections (to drain them on shutdown).
 final class ServiceCore: Sendable {
     let log: EventLog
-    let recorder: Recorder
+    /// Commits the events (the service's ``Recorder``).
+    let sink: any EventSink
     let intake: Intake
     let limits: ServiceLimits
     let counters = AtomicServiceCounters()
@@ -50,12 +51,6 @@ final class ServiceCore: Sendable {
         }
     }
 
-    /// The reply to a line whose commit failed: the log being held is worth resending.
-    static func notStored(_ error: PerfLogError) -> String {
-        if case .busy(_, let reason) = error { return "not stored: \(reason); resend" }
-        return "not stored: \(error)"
-    }
-
     /// Whether the connections together have ``ServiceLimits/totalWindow`` events in flight.
     var isOverTotalWindow: Bool { inFlight.load(ordering: .relaxed) >= limits.totalWindow }
 
@@ -83,14 +78,19 @@ final class ServiceCore: Sendable {
         for resume in waiting { resume() }
     }
 
-    init(log: EventLog, recorder: Recorder, limits: ServiceLimits, pool: NIOThreadPool, httpToken: HTTPToken? = nil) {
+    /// - Parameters:
+    ///   - pool: runs projections, off the event loops.
+    ///   - lookups: runs the lookups of open marks in the log, off the event loops.
+    init(log: EventLog, sink: any EventSink, limits: ServiceLimits, pool: NIOThreadPool, lookups: NIOThreadPool,
+         httpToken: HTTPToken? = nil) {
         self.log = log
         self.httpToken = httpToken
         peers = PeerConnections(limit: limits.maxConnectionsPerPeer)
-        self.recorder = recorder
+        self.sink = sink
         self.limits = limits
         self.pool = pool
-        intake = Intake(marks: OpenMarks(capacity: limits.maxOpenMarks), log: log, maxLineBytes: limits.maxLineBytes)
+        intake = Intake(marks: OpenMarks(capacity: limits.maxOpenMarks), log: log, maxLineBytes: limits.maxLineBytes,
+                        lookups: lookups)
     }
 
     /// Tracks an open connection; `drain` (run on its event loop) makes it finish what
