@@ -59,7 +59,7 @@ struct FileFuzzTests {
                     // A long run says how far it is, and what it found as it finds it.
                     var progress = one.findings.map { "file fuzzing: finding: \($0)\n" }.joined()
                     if t.logs % 250 == 0 { progress += "file fuzzing: \(t.logs) of \(Self.logs) logs, \(t.findings.count) findings\n" }
-                    if !progress.isEmpty { FileHandle.standardError.write(Data(progress.utf8)) }
+                    if !progress.isEmpty { Self.progress(progress) }
                 }
                 index += Self.jobs
             }
@@ -68,6 +68,20 @@ struct FileFuzzTests {
         print("file fuzzing: \(result.logs) logs, \(result.runs) command runs, \(result.reportedDamaged) reported damaged by check; statuses \(result.statuses.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", "))")
         for finding in result.findings.prefix(50) { Issue.record(Comment(rawValue: finding)) }
         #expect(result.findings.isEmpty, "\(result.findings.count) findings (seed \(Self.seed))")
+    }
+
+    /// Where a long run writes how far it is and what it found, as it goes
+    /// (`PERFLOG_FILE_FUZZ_PROGRESS`, a file appended to; standard error without it):
+    /// the test runner shows a test's output only when it ends.
+    static let progressPath = environment["PERFLOG_FILE_FUZZ_PROGRESS"]
+
+    static func progress(_ text: String) {
+        guard let progressPath, let handle = FileHandle(forWritingAtPath: progressPath)
+            ?? (FileManager.default.createFile(atPath: progressPath, contents: nil) ? FileHandle(forWritingAtPath: progressPath) : nil)
+        else { return FileHandle.standardError.write(Data(text.utf8)) }
+        handle.seekToEndOfFile()
+        handle.write(Data(text.utf8))
+        try? handle.close()
     }
 
     /// What one mutated log did.
