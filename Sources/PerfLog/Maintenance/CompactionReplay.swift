@@ -1,0 +1,159 @@
+import LMDB
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Brings a compaction's copy up to date with the live log: replays, through the
+/// append logic and keeping their `seq`s, the events committed after the copy's `seq`,
+/// so that rings, evictions, collection and open marks evolve in the copy as they did
+/// in the log.
+///
+/// Some of those events may be gone from the log by the time they are read (an
+/// evicted measure already collected, a mark already closed); the replay makes up for
+/// them from the log's own records: streams created meanwhile are created with the
+/// same ids; rings touched are taken as the log holds them (when the ring size is
+/// unchanged; the copy keeps its own in-flight counts, which expiry may have lowered);
+/// open marks the log closed meanwhile are closed; meta values other than the
+/// counters (projection checkpoints) are copied.
+struct Replay {
+    let log: EventLog
+    let copy: Environment
+    let liveRetain: Int
+    var dbs: EventLog.Databases!
+    var retain = 0
+
+    init(log: EventLog, copy: Environment, liveRetain: Int, retain: Int = 0) {
+        self.log = log
+        self.copy = copy
+        self.liveRetain = liveRetain
+        self.retain = retain
+    }
+
+    static let counters: Set<[UInt8]> = [Array("schema".utf8), Array("retain".utf8), AppendBatch.seqKey, AppendBatch.streamsKey,
+                                          AppendBatch.gcKey, AppendBatch.garbageKey]
+
+    mutating func openCopy() throws {
+        let (dbs, retain) = try copy.read { txn -> (EventLog.Databases, Int) in
+            let dbs = try EventLog.Databases.open(txn, create: false)
+            guard let r = try txn.value(in: dbs.meta, forKey: Array("retain".utf8)), r.count == 4 else {
+                throw PerfLogError.corrupt(what: "the ring size is missing")
+            }
+            return (dbs, Int(r.withUnsafeBytes { Keys.readU32($0) }))
+        }
+        self.dbs = dbs
+        self.retain = retain
+    }
+
+    /// What one read of the live log gives the replay.
+    private struct Delta {
+        var seq: UInt64 = 0
+        var lastStream: UInt32 = 0
+        var events: [Event] = []
+        var newStreams: [(id: UInt32, name: StreamName)] = []
+        var rings: [UInt32: Ring] = [:]
+        var open: [UInt64: UInt64] = [:]
+        var extraMeta: [([UInt8], [UInt8])] = []
+    }
+
+    /// Applies what the log committed after the copy's `seq`, in one commit of the copy.
+    /// - Returns: how many events were replayed.
+    mutating func catchUp() throws -> Int {
+        let dbs = self.dbs!
+        let (covered, copyLast) = try copy.read { txn in
+            (try AppendBatch.metaU64(txn, dbs, AppendBatch.seqKey), try AppendBatch.metaU32(txn, dbs, AppendBatch.streamsKey))
+        }
+        let liveLog = self.log
+        let delta: Delta = try liveLog.reading { opened in
+            try opened.environment.read { txn in
+                let reader = LogReader(txn: txn, log: liveLog)
+                var d = Delta()
+                d.seq = try reader.lastSeq()
+                guard d.seq > covered else { return d }
+                let live = reader.dbs
+                d.lastStream = try AppendBatch.metaU32(txn, live, AppendBatch.streamsKey)
+                d.events = try reader.timeline(after: covered)
+                try txn.withCursor(live.streams) { c in
+                    var entry = try Keys.with(copyLast &+ 1) { k in try c.seek(k) }
+                    while copyLast < UInt32.max, let (k, v) = entry {
+                        d.newStreams.append((Keys.integer32(k), try RingRecord.decodeSummary(v).stream))
+                        entry = try c.next()
+                    }
+                }
+                var names: [StreamName: UInt32] = [:]
+                for e in d.events where names[e.stream] == nil {
+                    guard let id = try reader.streamID(e.stream) else { continue }
+                    names[e.stream] = id
+                    d.rings[id] = try reader.ring(id: id)
+                }
+                for (id, _) in d.newStreams where d.rings[id] == nil { d.rings[id] = try reader.ring(id: id) }
+                try txn.withCursor(live.open) { c in
+                    var entry = try c.first()
+                    while let (k, v) = entry {
+                        if k.count == 8 && v.count == 8 { d.open[Keys.integer(k)] = Keys.integer(v) }
+                        entry = try c.next()
+                    }
+                }
+                try txn.withCursor(live.meta) { c in
+                    var entry = try c.first()
+                    while let (k, v) = entry {
+                        let key = Array(k)
+                        if !Replay.counters.contains(key) { d.extraMeta.append((key, Array(v))) }
+                        entry = try c.next()
+                    }
+                }
+                return d
+            }
+        }
+        guard delta.seq > covered else { return 0 }
+        let retain = self.retain, liveRetain = self.liveRetain
+        try copy.write { txn in
+            for (id, name) in delta.newStreams where id > copyLast {
+                try txn.put(dbs.names, key: Keys.name(name), value: Keys.u32(id))
+                try liveLog.put(Ring(stream: name), id: id, txn: txn, dbs: dbs)
+            }
+            if delta.lastStream > copyLast { try txn.put(dbs.meta, key: AppendBatch.streamsKey, value: Keys.u32(delta.lastStream)) }
+            var batch = try AppendBatch(txn: txn, dbs: dbs, retain: retain, known: [:])
+            _ = try batch.run(delta.events, keepingSeqs: true)
+
+            // Marks the log closed by an event no longer stored.
+            var closed: [(invocation: UInt64, seq: UInt64)] = []
+            try txn.withCursor(dbs.open) { c in
+                var entry = try c.first()
+                while let (k, v) = entry {
+                    if k.count == 8 && v.count == 8, delta.open[Keys.integer(k)] != Keys.integer(v) {
+                        closed.append((Keys.integer(k), Keys.integer(v)))
+                    }
+                    entry = try c.next()
+                }
+            }
+            for mark in closed {
+                let owner = try Keys.with(mark.seq) { k in try txn.value(in: dbs.events, forKey: k).flatMap(StoredEvent.stream) }
+                try Keys.with(mark.seq) { k in _ = try txn.delete(dbs.events, key: k) }
+                try Keys.with(mark.invocation) { k in _ = try txn.delete(dbs.open, key: k) }
+                guard let owner, let raw = try Keys.with(owner, { k in try txn.value(in: dbs.streams, forKey: k) }) else { continue }
+                var ring = try RingRecord.decode(raw, retain: retain)
+                ring.summary.inFlight = max(0, ring.summary.inFlight - 1)
+                try liveLog.put(ring, id: owner, txn: txn, dbs: dbs)
+            }
+
+            // Rings as the log holds them.
+            for (id, live) in delta.rings {
+                guard let raw = try Keys.with(id, { k in try txn.value(in: dbs.streams, forKey: k) }) else { continue }
+                let mine = try RingRecord.decode(raw, retain: retain)
+                var fixed = mine
+                if retain == liveRetain {
+                    fixed = live
+                    fixed.summary.inFlight = mine.summary.inFlight
+                } else {
+                    fixed.summary.lastSeq = max(mine.summary.lastSeq, live.summary.lastSeq)
+                }
+                if fixed.summary != mine.summary || fixed.slots != mine.slots { try liveLog.put(fixed, id: id, txn: txn, dbs: dbs) }
+            }
+            for (key, value) in delta.extraMeta { try txn.put(dbs.meta, key: key, value: value) }
+            try txn.put(dbs.meta, key: AppendBatch.seqKey, value: Keys.u64(delta.seq))
+        }
+        return delta.events.count
+    }
+}
