@@ -40,37 +40,21 @@ struct AppendBatch {
     /// Garbage kept before collection steps over live events, at the least.
     static let minimumToleratedGarbage = 1024
 
-    static let seqKey = Array("seq".utf8), streamsKey = Array("streams".utf8)
-    static let gcKey = Array("gc".utf8), garbageKey = Array("garbage".utf8)
-
     init(txn: Transaction, dbs: EventLog.Databases, retain: Int, known: [StreamName: UInt32]) throws {
         self.txn = txn
         self.dbs = dbs
         self.retain = retain
         self.known = known
-        lastStream = try AppendBatch.metaU32(txn, dbs, AppendBatch.streamsKey)
-        gc = try AppendBatch.metaU64(txn, dbs, AppendBatch.gcKey)
-        garbage = try AppendBatch.metaU64(txn, dbs, AppendBatch.garbageKey)
+        lastStream = try txn.counter(.streams, in: dbs)
+        gc = try txn.counter(.gc, in: dbs)
+        garbage = try txn.counter(.garbage, in: dbs)
     }
 
-    static func metaU64(_ txn: Transaction, _ dbs: EventLog.Databases, _ key: [UInt8]) throws -> UInt64 {
-        guard let raw = try txn.value(in: dbs.meta, forKey: key), raw.count == 8 else {
-            throw PerfLogError.corrupt(what: "meta value \(String(decoding: key, as: UTF8.self)) is missing")
-        }
-        return raw.withUnsafeBytes { Keys.readU64($0) }
-    }
-
-    static func metaU32(_ txn: Transaction, _ dbs: EventLog.Databases, _ key: [UInt8]) throws -> UInt32 {
-        guard let raw = try txn.value(in: dbs.meta, forKey: key), raw.count == 4 else {
-            throw PerfLogError.corrupt(what: "meta value \(String(decoding: key, as: UTF8.self)) is missing")
-        }
-        return raw.withUnsafeBytes { Keys.readU32($0) }
-    }
 
     /// Appends `events`; with `keepingSeqs`, each keeps its own `seq` (increasing, above
     /// the last committed one), as when a compaction replays another log's commits.
     mutating func run(_ events: [Event], keepingSeqs: Bool = false) throws -> UInt64 {
-        var seq = try AppendBatch.metaU64(txn, dbs, AppendBatch.seqKey)
+        var seq: UInt64 = try txn.counter(.seq, in: dbs)
         let first = keepingSeqs ? (events.first?.seq ?? seq) : seq + 1
         if events.isEmpty { return seq }
 
@@ -112,10 +96,10 @@ struct AppendBatch {
             RingRecord.encode(rings[i], into: &scratch)
             try Keys.with(ids[i]) { k in try scratch.bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
         }
-        try txn.put(dbs.meta, key: AppendBatch.seqKey, value: Keys.u64(seq))
-        try txn.put(dbs.meta, key: AppendBatch.streamsKey, value: Keys.u32(lastStream))
-        try txn.put(dbs.meta, key: AppendBatch.gcKey, value: Keys.u64(gc))
-        try txn.put(dbs.meta, key: AppendBatch.garbageKey, value: Keys.u64(garbage))
+        try txn.putMeta(.seq, seq, in: dbs.meta)
+        try txn.putMeta(.streams, lastStream, in: dbs.meta)
+        try txn.putMeta(.gc, gc, in: dbs.meta)
+        try txn.putMeta(.garbage, garbage, in: dbs.meta)
         return first
     }
 
@@ -175,16 +159,13 @@ struct AppendBatch {
         if let id = known[stream] {
             i = try ringIndex(id: id)
         } else {
-            let key = Keys.name(stream)
-            if let stored = try txn.value(in: dbs.names, forKey: key) {
-                guard stored.count == 4 else { throw PerfLogError.corrupt(what: "stream id of \(stream)") }
-                let id = stored.withUnsafeBytes { Keys.readU32($0) }
+            if let id = try txn.streamID(of: stream, in: dbs) {
                 assigned[stream] = id
                 i = try ringIndex(id: id)
             } else {
                 guard lastStream < UInt32.max else { throw PerfLogError.invalidInput(field: "stream", rule: "too many streams") }
                 lastStream += 1
-                try txn.put(dbs.names, key: key, value: Keys.u32(lastStream))
+                try txn.putStreamID(lastStream, of: stream, in: dbs)
                 assigned[stream] = lastStream
                 i = add(Ring(stream: stream), id: lastStream)
                 dirty[i] = true

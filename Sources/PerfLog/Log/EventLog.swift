@@ -104,27 +104,6 @@ public final class EventLog: Sendable {
         var file: DataFileIdentity?
     }
 
-    /// The named databases of a log (schema 1):
-    ///
-    /// - `meta`: `schema`, `retain`, `seq` (last committed), `streams` (last stream id),
-    ///   `gc` and `garbage` (see ``AppendBatch``).
-    /// - `names`: agent, 0x00, cli → stream id.
-    /// - `streams`: stream id → its summary and ring (the `seq`s of its retained measures).
-    /// - `events`: `seq` → stream id and event record: the timeline, in commit order.
-    /// - `open`: invocation → `seq` of its mark, for marks with no measure yet.
-    struct Databases: Sendable {
-        var meta, names, streams, events, open: Database
-
-        static func open(_ txn: Transaction, create: Bool) throws(LMDBError) -> Databases {
-            let flags: Transaction.DatabaseFlags = create ? .create : []
-            let integers = flags.union(.integerKey)
-            return Databases(
-                meta: try txn.openDatabase("meta", flags: flags), names: try txn.openDatabase("names", flags: flags),
-                streams: try txn.openDatabase("streams", flags: integers), events: try txn.openDatabase("events", flags: integers),
-                open: try txn.openDatabase("open", flags: integers))
-        }
-    }
-
     /// Opens the log at `path`, creating it when `options.create` allows.
     /// - Throws: ``PerfLogError``: `noLog` when it does not exist and may not be
     ///   created; `notALog` for a regular file, a directory holding other files, or a

@@ -23,10 +23,10 @@ public struct LogReader {
     /// The `seq` of the last commit (0 for an empty log).
     /// - Throws: ``PerfLogError``.
     public func lastSeq() throws -> UInt64 {
-        guard let raw = try txn.value(in: dbs.meta, forKey: Array("seq".utf8)), raw.count == 8 else {
+        guard let seq = try txn.meta(.seq, as: UInt64.self, in: dbs.meta) else {
             throw PerfLogError.corrupt(what: "the seq counter is missing")
         }
-        return raw.withUnsafeBytes { Keys.readU64($0) }
+        return seq
     }
 
     /// Every stream's ring with its id, in id order.
@@ -65,9 +65,7 @@ public struct LogReader {
 
     /// The id of `stream`, or `nil` when it has no events.
     func streamID(_ stream: StreamName) throws -> UInt32? {
-        guard let raw = try txn.value(in: dbs.names, forKey: Keys.name(stream)) else { return nil }
-        guard raw.count == 4 else { throw PerfLogError.corrupt(what: "stream id of \(stream)") }
-        return raw.withUnsafeBytes { Keys.readU32($0) }
+        try txn.streamID(of: stream, in: dbs)
     }
 
     func ring(id: UInt32) throws -> Ring {

@@ -73,17 +73,17 @@ extension EventLog {
                 let dbs = try Databases.open(txn, create: true)
                 // Another process may have created the log between the probe above and
                 // this transaction; resetting its counters would corrupt its events.
-                if let r = try txn.value(in: dbs.meta, forKey: Array("retain".utf8)), r.count == 4 {
-                    let retain = Int(r.withUnsafeBytes { Keys.readU32($0) })
+                if let stored = try txn.meta(.retain, as: UInt32.self, in: dbs.meta) {
+                    let retain = Int(stored)
                     guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
                     return (dbs, retain)
                 }
-                try txn.put(dbs.meta, key: Array("schema".utf8), value: Keys.u32(EventLog.schemaVersion))
-                try txn.put(dbs.meta, key: Array("retain".utf8), value: Keys.u32(UInt32(options.retain)))
-                try txn.put(dbs.meta, key: Array("seq".utf8), value: Keys.u64(0))
-                try txn.put(dbs.meta, key: Array("streams".utf8), value: Keys.u32(0))
-                try txn.put(dbs.meta, key: Array("gc".utf8), value: Keys.u64(0))
-                try txn.put(dbs.meta, key: Array("garbage".utf8), value: Keys.u64(0))
+                try txn.putMeta(.schema, EventLog.schemaVersion, in: dbs.meta)
+                try txn.putMeta(.retain, UInt32(options.retain), in: dbs.meta)
+                try txn.putMeta(.seq, UInt64(0), in: dbs.meta)
+                try txn.putMeta(.streams, UInt32(0), in: dbs.meta)
+                try txn.putMeta(.gc, UInt64(0), in: dbs.meta)
+                try txn.putMeta(.garbage, UInt64(0), in: dbs.meta)
                 return (dbs, options.retain)
             }
         } catch let error as PerfLogError {
@@ -101,18 +101,17 @@ extension EventLog {
     static func probe(_ env: Environment, path: String) throws(PerfLogError) -> (Databases, Int)? {
         do {
             return try env.read { txn -> (Databases, Int)? in
-                guard let meta = try? txn.openDatabase("meta") else { return nil }
-                guard let schema = try txn.value(in: meta, forKey: Array("schema".utf8)), schema.count == 4 else {
+                guard let meta = Databases.openMeta(txn) else { return nil }
+                guard let version = try txn.meta(.schema, as: UInt32.self, in: meta) else {
                     throw PerfLogError.notALog(path: path, reason: "an LMDB environment without perflog's schema")
                 }
-                let version = schema.withUnsafeBytes { Keys.readU32($0) }
                 guard version <= EventLog.schemaVersion else {
                     throw PerfLogError.newerSchema(path: path, found: version, supported: EventLog.schemaVersion)
                 }
-                guard let r = try txn.value(in: meta, forKey: Array("retain".utf8)), r.count == 4 else {
+                guard let stored = try txn.meta(.retain, as: UInt32.self, in: meta) else {
                     throw PerfLogError.corrupt(what: "the ring size is missing")
                 }
-                let retain = Int(r.withUnsafeBytes { Keys.readU32($0) })
+                let retain = Int(stored)
                 guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
                 return (try Databases.open(txn, create: false), retain)
             }

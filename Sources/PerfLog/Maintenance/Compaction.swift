@@ -302,7 +302,7 @@ extension EventLog {
             let bytes = RingRecord.encode(fixed)
             try Keys.with(id) { k in try bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
         }
-        try txn.put(dbs.meta, key: Array("retain".utf8), value: Keys.u32(UInt32(new)))
+        try txn.putMeta(.retain, UInt32(new), in: dbs.meta)
         return dropped
     }
 

@@ -31,16 +31,13 @@ struct Replay {
         self.retain = retain
     }
 
-    static let counters: Set<[UInt8]> = [Array("schema".utf8), Array("retain".utf8), AppendBatch.seqKey, AppendBatch.streamsKey,
-                                          AppendBatch.gcKey, AppendBatch.garbageKey]
-
     mutating func openCopy() throws {
         let (dbs, retain) = try copy.read { txn -> (EventLog.Databases, Int) in
             let dbs = try EventLog.Databases.open(txn, create: false)
-            guard let r = try txn.value(in: dbs.meta, forKey: Array("retain".utf8)), r.count == 4 else {
+            guard let retain = try txn.meta(.retain, as: UInt32.self, in: dbs.meta) else {
                 throw PerfLogError.corrupt(what: "the ring size is missing")
             }
-            return (dbs, Int(r.withUnsafeBytes { Keys.readU32($0) }))
+            return (dbs, Int(retain))
         }
         self.dbs = dbs
         self.retain = retain
@@ -54,7 +51,7 @@ struct Replay {
         var newStreams: [(id: UInt32, name: StreamName)] = []
         var rings: [UInt32: Ring] = [:]
         var open: [UInt64: UInt64] = [:]
-        var extraMeta: [([UInt8], [UInt8])] = []
+        var extraMeta: [(key: [UInt8], value: [UInt8])] = []
     }
 
     /// Applies what the log committed after the copy's `seq`, in one commit of the copy.
@@ -62,7 +59,7 @@ struct Replay {
     mutating func catchUp() throws -> Int {
         let dbs = self.dbs!
         let (covered, copyLast) = try copy.read { txn in
-            (try AppendBatch.metaU64(txn, dbs, AppendBatch.seqKey), try AppendBatch.metaU32(txn, dbs, AppendBatch.streamsKey))
+            (try txn.counter(.seq, as: UInt64.self, in: dbs), try txn.counter(.streams, as: UInt32.self, in: dbs))
         }
         let liveLog = self.log
         let delta: Delta = try liveLog.reading { opened in
@@ -72,7 +69,7 @@ struct Replay {
                 d.seq = try reader.lastSeq()
                 guard d.seq > covered else { return d }
                 let live = reader.dbs
-                d.lastStream = try AppendBatch.metaU32(txn, live, AppendBatch.streamsKey)
+                d.lastStream = try txn.counter(.streams, in: live)
                 d.events = try reader.timeline(after: covered)
                 try txn.withCursor(live.streams) { c in
                     var entry = try Keys.with(copyLast &+ 1) { k in try c.seek(k) }
@@ -95,14 +92,7 @@ struct Replay {
                         entry = try c.next()
                     }
                 }
-                try txn.withCursor(live.meta) { c in
-                    var entry = try c.first()
-                    while let (k, v) = entry {
-                        let key = Array(k)
-                        if !Replay.counters.contains(key) { d.extraMeta.append((key, Array(v))) }
-                        entry = try c.next()
-                    }
-                }
+                d.extraMeta = try txn.metaBesidesCounters(in: live)
                 return d
             }
         }
@@ -110,10 +100,10 @@ struct Replay {
         let retain = self.retain, liveRetain = self.liveRetain
         try copy.write { txn in
             for (id, name) in delta.newStreams where id > copyLast {
-                try txn.put(dbs.names, key: Keys.name(name), value: Keys.u32(id))
+                try txn.putStreamID(id, of: name, in: dbs)
                 try liveLog.put(Ring(stream: name), id: id, txn: txn, dbs: dbs)
             }
-            if delta.lastStream > copyLast { try txn.put(dbs.meta, key: AppendBatch.streamsKey, value: Keys.u32(delta.lastStream)) }
+            if delta.lastStream > copyLast { try txn.putMeta(.streams, delta.lastStream, in: dbs.meta) }
             var batch = try AppendBatch(txn: txn, dbs: dbs, retain: retain, known: [:])
             _ = try batch.run(delta.events, keepingSeqs: true)
 
@@ -152,7 +142,7 @@ struct Replay {
                 if fixed.summary != mine.summary || fixed.slots != mine.slots { try liveLog.put(fixed, id: id, txn: txn, dbs: dbs) }
             }
             for (key, value) in delta.extraMeta { try txn.put(dbs.meta, key: key, value: value) }
-            try txn.put(dbs.meta, key: AppendBatch.seqKey, value: Keys.u64(delta.seq))
+            try txn.putMeta(.seq, delta.seq, in: dbs.meta)
         }
         return delta.events.count
     }

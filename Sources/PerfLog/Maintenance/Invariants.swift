@@ -35,8 +35,8 @@ extension LogReader {
         let last: UInt64, gc: UInt64, garbage: UInt64
         do {
             last = try lastSeq()
-            gc = try AppendBatch.metaU64(txn, dbs, AppendBatch.gcKey)
-            garbage = try AppendBatch.metaU64(txn, dbs, AppendBatch.garbageKey)
+            gc = try txn.counter(.gc, in: dbs)
+            garbage = try txn.counter(.garbage, in: dbs)
         } catch { problem("meta", "\(error)"); return problems }
 
         var rings: [UInt32: Ring] = [:]

@@ -96,11 +96,3 @@ extension EventLog {
         }
     }
 }
-
-extension EventLog {
-    /// Stores a stream's record.
-    func put(_ ring: Ring, id: UInt32, txn: Transaction, dbs: Databases) throws {
-        let bytes = RingRecord.encode(ring)
-        try Keys.with(id) { k in try bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
-    }
-}

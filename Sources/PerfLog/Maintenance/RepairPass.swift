@@ -111,7 +111,7 @@ struct RepairPass {
         // Derived indexes, rebuilt whole.
         let oldNames = try txn.statistics(dbs.names).entries, oldOpen = try txn.statistics(dbs.open).entries
         try txn.empty(dbs.names)
-        for (id, ring) in rings { try txn.put(dbs.names, key: Keys.name(ring.summary.stream), value: Keys.u32(id)) }
+        for (id, ring) in rings { try txn.putStreamID(id, of: ring.summary.stream, in: dbs) }
         try txn.empty(dbs.open)
         for (invocation, mark) in open {
             try Keys.with(invocation) { k in try Keys.with(mark.seq) { v in try txn.put(dbs.open, key: k, value: v) } }
@@ -119,12 +119,12 @@ struct RepairPass {
         report.indexEntriesFixed += abs(oldNames - rings.count) + abs(oldOpen - open.count)
 
         // Counters: nothing evicted is left, so the collection mark moves past the end.
-        let seq = max(lastSeq, try AppendBatch.metaU64(txn, dbs, AppendBatch.seqKey))
-        let streams = max(rings.keys.max() ?? 0, (try? AppendBatch.metaU32(txn, dbs, AppendBatch.streamsKey)) ?? 0)
-        try txn.put(dbs.meta, key: AppendBatch.seqKey, value: Keys.u64(seq))
-        try txn.put(dbs.meta, key: AppendBatch.streamsKey, value: Keys.u32(streams))
-        try txn.put(dbs.meta, key: AppendBatch.gcKey, value: Keys.u64(seq + 1))
-        try txn.put(dbs.meta, key: AppendBatch.garbageKey, value: Keys.u64(0))
+        let seq = max(lastSeq, try txn.counter(.seq, as: UInt64.self, in: dbs))
+        let streams = max(rings.keys.max() ?? 0, (try? txn.counter(.streams, as: UInt32.self, in: dbs)) ?? 0)
+        try txn.putMeta(.seq, seq, in: dbs.meta)
+        try txn.putMeta(.streams, streams, in: dbs.meta)
+        try txn.putMeta(.gc, seq + 1, in: dbs.meta)
+        try txn.putMeta(.garbage, UInt64(0), in: dbs.meta)
         return report
     }
 }

@@ -4,8 +4,7 @@ extension LogReader {
     /// The checkpoint stored under `key`, if any.
     /// - Throws: ``PerfLogError`` when LMDB fails.
     func projectionCheckpoint(_ key: [UInt8]) throws -> ProjectionCheckpoint? {
-        let raw = try key.withUnsafeBytes { k in try txn.value(in: dbs.meta, forKey: k) }
-        return raw.flatMap(ProjectionCheckpoint.init)
+        try txn.projectionCheckpoint(key, in: dbs)
     }
 }
 
@@ -17,7 +16,7 @@ extension EventLog {
     ///   `storage` when writing fails.
     func storeProjectionCheckpoint(_ checkpoint: ProjectionCheckpoint, key: [UInt8]) throws(PerfLogError) {
         do {
-            try write(deadlineNs: EventClock.monotonicNs()) { txn in try txn.put(dbs.meta, key: key, value: checkpoint.encoded) }
+            try write(deadlineNs: EventClock.monotonicNs()) { txn in try txn.putProjectionCheckpoint(checkpoint, key: key, in: dbs) }
         } catch let error as PerfLogError {
             throw error
         } catch let error as LMDBError {

@@ -65,16 +65,24 @@ struct ProjectionCheckpoint: Hashable {
         modifiedNanoseconds = Int64(bitPattern: Keys.readU64(raw, at: 64))
     }
 
-    /// The `meta` key for the projection written to `canonicalPath`: `projected/` and
-    /// the path's 64-bit FNV-1a hash in hexadecimal (a key per output file, of bounded
-    /// size whatever the path's length).
+    /// The `meta` key for the projection written to `canonicalPath` (``MetaKey/projected(canonicalPath:)``).
     static func key(for canonicalPath: String) -> [UInt8] {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in canonicalPath.utf8 {
-            hash ^= UInt64(b)
-            hash &*= 0x0000_0100_0000_01B3
-        }
-        let hex = String(hash, radix: 16)
-        return Array(("projected/" + String(repeating: "0", count: 16 - hex.count) + hex).utf8)
+        MetaKey.projected(canonicalPath: canonicalPath).bytes
+    }
+}
+
+extension Transaction {
+    /// The checkpoint stored under `key` in `meta`, if any (of this format).
+    /// - Throws: `LMDBError` from `mdb_get`.
+    func projectionCheckpoint(_ key: [UInt8], in dbs: EventLog.Databases) throws(LMDBError) -> ProjectionCheckpoint? {
+        try key.withUnsafeBytes { k in
+            Result { () throws(LMDBError) in try value(in: dbs.meta, forKey: k).flatMap(ProjectionCheckpoint.init) }
+        }.get()
+    }
+
+    /// Stores `checkpoint` under `key` in `meta`.
+    /// - Throws: `LMDBError` from `mdb_put`.
+    func putProjectionCheckpoint(_ checkpoint: ProjectionCheckpoint, key: [UInt8], in dbs: EventLog.Databases) throws(LMDBError) {
+        try put(dbs.meta, key: key, value: checkpoint.encoded)
     }
 }

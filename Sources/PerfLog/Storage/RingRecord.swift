@@ -1,3 +1,5 @@
+import LMDB
+
 /// Stored form of a ``Ring`` (version 1): `u8 1 · string agent · string cli · varint
 /// appended · varint count · varint failures · varint okTotalNs · varint inFlight ·
 /// varint lastSeq · varint n · varint slot[0] · (n − 1) × zigzag(slot[i] − slot[i−1])`.
@@ -83,5 +85,29 @@ enum RingRecord {
         s.failures = Int(failures)
         s.inFlight = Int(inFlight)
         return s
+    }
+}
+
+extension EventLog {
+    /// Stores a stream's record.
+    func put(_ ring: Ring, id: UInt32, txn: Transaction, dbs: Databases) throws {
+        let bytes = RingRecord.encode(ring)
+        try Keys.with(id) { k in try bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
+    }
+}
+
+extension Transaction {
+    /// The id of the stream `name` in `names`, or `nil` when it has none.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` when the stored id is malformed; `LMDBError`.
+    func streamID(of name: StreamName, in dbs: EventLog.Databases) throws -> UInt32? {
+        guard let raw = try value(in: dbs.names, forKey: Keys.name(name)) else { return nil }
+        guard raw.count == 4 else { throw PerfLogError.corrupt(what: "stream id of \(name)") }
+        return raw.withUnsafeBytes { Keys.readU32($0) }
+    }
+
+    /// Stores `id` as the id of the stream `name` in `names`.
+    /// - Throws: `LMDBError` from `mdb_put`.
+    func putStreamID(_ id: UInt32, of name: StreamName, in dbs: EventLog.Databases) throws(LMDBError) {
+        try put(dbs.names, key: Keys.name(name), value: Keys.u32(id))
     }
 }
