@@ -131,23 +131,23 @@ struct AppendBatch {
         guard garbage > 0 else { return }
         let tolerated = UInt64(max(AppendBatch.minimumToleratedGarbage, retain * Int(lastStream) / 2))
         var budget = 2 * evictions.count + 64
-        var entry = try Keys.with(gc) { k in try cursor.seek(k) }
+        var entries = try Keys.with(gc) { k in try cursor.entries(atOrAfter: k) }
+        var entry = try entries.next()
         while garbage > 0, budget > 0, let (key, value) = entry {
             budget -= 1
             let seq = Keys.integer(key)
             guard let id = StoredEvent.stream(value) else { throw PerfLogError.corrupt(what: "event \(seq) is truncated") }
             if StoredEvent.isMeasure(value), !rings[try ringIndex(id: id)].retains(seq, retain: retain) {
-                try cursor.delete()
+                try entries.deleteCurrent()
                 garbage -= 1
                 gc = seq + 1
-                entry = try cursor.current()
             } else if garbage > tolerated {
                 gc = seq + 1
-                entry = try cursor.next()
             } else {
                 gc = seq
                 return
             }
+            entry = try entries.next()
         }
         if entry == nil, let (key, _) = try cursor.last() { gc = max(gc, Keys.integer(key) + 1) }
     }
@@ -197,8 +197,7 @@ struct AppendBatch {
     private mutating func closeMark(_ invocation: InvocationID, onlyIn stream: UInt32?) throws {
         let seqRaw = try Keys.with(invocation.rawValue) { k in try txn.value(in: dbs.open, forKey: k) }
         guard let seqRaw else { return }
-        guard seqRaw.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(invocation)") }
-        let markSeq = Keys.integer(seqRaw)
+        guard let markSeq = Keys.seq(seqRaw) else { throw PerfLogError.corrupt(what: "open mark of \(invocation)") }
         let value = try Keys.with(markSeq) { k in try txn.value(in: dbs.events, forKey: k) }
         guard let value, let owner = StoredEvent.stream(value), !StoredEvent.isMeasure(value) else {
             throw PerfLogError.corrupt(what: "open mark \(invocation) points to a missing event \(markSeq)")

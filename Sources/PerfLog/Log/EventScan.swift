@@ -10,13 +10,11 @@ extension LogReader {
     ///   errors, or whatever `body` throws.
     func scanEvents(_ body: (UInt64, UInt32, UnsafeRawBufferPointer) throws -> Void) throws {
         try txn.withCursor(dbs.events) { c in
-            var entry = try c.first()
-            while let (k, v) = entry {
-                guard k.count == 8 else { throw PerfLogError.corrupt(what: "event key of \(k.count) bytes") }
-                let seq = Keys.integer(k)
+            var entries = try c.entries()
+            while let (k, v) = try entries.next() {
+                guard let seq = Keys.seq(k) else { throw PerfLogError.corrupt(what: "event key of \(k.count) bytes") }
                 guard let id = StoredEvent.stream(v) else { throw PerfLogError.corrupt(what: "event \(seq) is truncated") }
                 try body(seq, id, StoredEvent.record(v))
-                entry = try c.next()
             }
         }
     }

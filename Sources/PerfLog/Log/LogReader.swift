@@ -33,11 +33,10 @@ public struct LogReader {
     func ringsByID() throws -> [(id: UInt32, ring: Ring)] {
         try txn.withCursor(dbs.streams) { c in
             var out: [(UInt32, Ring)] = []
-            var entry = try c.first()
-            while let (k, v) = entry {
-                guard k.count == 4 else { throw PerfLogError.corrupt(what: "stream key of \(k.count) bytes") }
-                out.append((Keys.integer32(k), try RingRecord.decode(v, retain: retain)))
-                entry = try c.next()
+            var entries = try c.entries()
+            while let (k, v) = try entries.next() {
+                guard let id = Keys.streamID(k) else { throw PerfLogError.corrupt(what: "stream key of \(k.count) bytes") }
+                out.append((id, try RingRecord.decode(v, retain: retain)))
             }
             return out
         }
@@ -52,11 +51,10 @@ public struct LogReader {
         }
         let all: [StreamSummary] = try txn.withCursor(dbs.streams) { c in
             var out: [StreamSummary] = []
-            var entry = try c.first()
-            while let (_, v) = entry {
+            var entries = try c.entries()
+            while let (_, v) = try entries.next() {
                 let s = try RingRecord.decodeSummary(v)
                 if filter.matches(s.stream) { out.append(s) }
-                entry = try c.next()
             }
             return out
         }
@@ -121,11 +119,10 @@ public struct LogReader {
     func openMarkRecords() throws -> [(seq: UInt64, stream: UInt32, record: UnsafeRawBufferPointer)] {
         let seqs: [UInt64] = try txn.withCursor(dbs.open) { c in
             var out: [UInt64] = []
-            var entry = try c.first()
-            while let (_, v) = entry {
-                guard v.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(v.count) bytes") }
-                out.append(Keys.integer(v))
-                entry = try c.next()
+            var entries = try c.entries()
+            while let (_, v) = try entries.next() {
+                guard let seq = Keys.seq(v) else { throw PerfLogError.corrupt(what: "open mark of \(v.count) bytes") }
+                out.append(seq)
             }
             return out
         }
@@ -146,10 +143,9 @@ public struct LogReader {
         var rings = RingCache(reader: self)
         return try txn.withCursor(dbs.events) { c in
             var out: [Event] = []
-            var entry = try Keys.with(seq + 1) { k in try c.seek(k) }
-            while let (k, v) = entry, out.count < limit {
+            var entries = try Keys.with(seq + 1) { k in try c.entries(atOrAfter: k) }
+            while let (k, v) = try entries.next(), out.count < limit {
                 if let e = try resolve(k, v, filter: filter, rings: &rings) { out.append(e) }
-                entry = try c.next()
             }
             return out
         }
@@ -162,10 +158,9 @@ public struct LogReader {
         var rings = RingCache(reader: self)
         return try txn.withCursor(dbs.events) { c in
             var out: [Event] = []
-            var entry = try c.last()
-            while let (k, v) = entry, out.count < count {
+            var entries = try c.entries(.backward)
+            while let (k, v) = try entries.next(), out.count < count {
                 if let e = try resolve(k, v, filter: filter, rings: &rings) { out.append(e) }
-                entry = try c.previous()
             }
             return out.reversed()
         }
@@ -191,8 +186,7 @@ public struct LogReader {
     func resolve(
         _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, filter: StreamFilter, rings: inout RingCache
     ) throws -> Event? {
-        guard key.count == 8 else { throw PerfLogError.corrupt(what: "event key of \(key.count) bytes") }
-        let seq = Keys.integer(key)
+        guard let seq = Keys.seq(key) else { throw PerfLogError.corrupt(what: "event key of \(key.count) bytes") }
         guard let id = StoredEvent.stream(value) else { throw PerfLogError.corrupt(what: "event \(seq) is truncated") }
         let ring = try rings.ring(id)
         guard filter.matches(ring.summary.stream) else { return nil }

@@ -280,10 +280,9 @@ extension EventLog {
     static func changeRetain(_ txn: Transaction, dbs: Databases, from old: Int, to new: Int) throws -> Int {
         var rings: [(UInt32, Ring)] = []
         try txn.withCursor(dbs.streams) { c in
-            var entry = try c.first()
-            while let (k, v) = entry {
+            var entries = try c.entries()
+            while let (k, v) = try entries.next() {
                 rings.append((Keys.integer32(k), try RingRecord.decode(v, retain: old)))
-                entry = try c.next()
             }
         }
         var dropped = 0

@@ -72,10 +72,9 @@ struct Replay {
                 d.lastStream = try txn.counter(.streams, in: live)
                 d.events = try reader.timeline(after: covered)
                 try txn.withCursor(live.streams) { c in
-                    var entry = try Keys.with(copyLast &+ 1) { k in try c.seek(k) }
-                    while copyLast < UInt32.max, let (k, v) = entry {
+                    var entries = try Keys.with(copyLast &+ 1) { k in try c.entries(atOrAfter: k) }
+                    while copyLast < UInt32.max, let (k, v) = try entries.next() {
                         d.newStreams.append((Keys.integer32(k), try RingRecord.decodeSummary(v).stream))
-                        entry = try c.next()
                     }
                 }
                 var names: [StreamName: UInt32] = [:]
@@ -86,10 +85,9 @@ struct Replay {
                 }
                 for (id, _) in d.newStreams where d.rings[id] == nil { d.rings[id] = try reader.ring(id: id) }
                 try txn.withCursor(live.open) { c in
-                    var entry = try c.first()
-                    while let (k, v) = entry {
-                        if k.count == 8 && v.count == 8 { d.open[Keys.integer(k)] = Keys.integer(v) }
-                        entry = try c.next()
+                    var entries = try c.entries()
+                    while let (k, v) = try entries.next() {
+                        if let mark = Keys.openMark(k, v) { d.open[mark.invocation] = mark.seq }
                     }
                 }
                 d.extraMeta = try txn.metaBesidesCounters(in: live)
@@ -110,12 +108,11 @@ struct Replay {
             // Marks the log closed by an event no longer stored.
             var closed: [(invocation: UInt64, seq: UInt64)] = []
             try txn.withCursor(dbs.open) { c in
-                var entry = try c.first()
-                while let (k, v) = entry {
-                    if k.count == 8 && v.count == 8, delta.open[Keys.integer(k)] != Keys.integer(v) {
-                        closed.append((Keys.integer(k), Keys.integer(v)))
+                var entries = try c.entries()
+                while let (k, v) = try entries.next() {
+                    if let mark = Keys.openMark(k, v), delta.open[mark.invocation] != mark.seq {
+                        closed.append(mark)
                     }
-                    entry = try c.next()
                 }
             }
             for mark in closed {

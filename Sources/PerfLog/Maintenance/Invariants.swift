@@ -48,14 +48,13 @@ extension LogReader {
         var openSeqs: [UInt64: UInt64] = [:]
         do {
             try txn.withCursor(dbs.open) { c in
-                var entry = try c.first()
-                while let (k, v) = entry {
-                    if k.count != 8 || v.count != 8 {
-                        problem("open", "entry of \(k.count)/\(v.count) bytes")
+                var entries = try c.entries()
+                while let (k, v) = try entries.next() {
+                    if let mark = Keys.openMark(k, v) {
+                        openSeqs[mark.seq] = mark.invocation
                     } else {
-                        openSeqs[Keys.integer(v)] = Keys.integer(k)
+                        problem("open", "entry of \(k.count)/\(v.count) bytes")
                     }
-                    entry = try c.next()
                 }
             }
         } catch { problem("open", "\(error)") }
@@ -68,11 +67,10 @@ extension LogReader {
         var marksSeen = 0
         do {
             try txn.withCursor(dbs.events) { c in
-                var entry = try c.first()
-                while let (k, v) = entry {
-                    defer { entry = try? c.next() }
-                    guard k.count == 8 else { problem("timeline", "key of \(k.count) bytes"); continue }
-                    let seq = Keys.integer(k)
+                var entries = try c.entries()
+                // A move that fails ends the walk, not the check: what follows reports the rest.
+                while let (k, v) = try? entries.next() {
+                    guard let seq = Keys.seq(k) else { problem("timeline", "key of \(k.count) bytes"); continue }
                     if seq > last { problem("timeline", "event \(seq) is past the counter \(last)") }
                     guard let id = StoredEvent.stream(v), let ring = rings[id] else {
                         problem("timeline", "event \(seq) belongs to no stream"); continue

@@ -22,14 +22,14 @@ struct RepairPass {
         var rings: [UInt32: Ring] = [:]
         var badStreams: [UInt32] = []
         try txn.withCursor(dbs.streams) { c in
-            var entry = try c.first()
-            while let (k, v) = entry {
-                if k.count == 4, let ring = try? RingRecord.decode(v, retain: retain) {
-                    rings[Keys.integer32(k)] = ring
-                } else if k.count == 4 {
-                    badStreams.append(Keys.integer32(k))
+            var entries = try c.entries()
+            while let (k, v) = try entries.next() {
+                guard let id = Keys.streamID(k) else { continue }
+                if let ring = try? RingRecord.decode(v, retain: retain) {
+                    rings[id] = ring
+                } else {
+                    badStreams.append(id)
                 }
-                entry = try c.next()
             }
         }
         for id in badStreams {
@@ -43,11 +43,10 @@ struct RepairPass {
         var doomed: [UInt64] = []
         var lastSeq: UInt64 = 0
         try txn.withCursor(dbs.events) { c in
-            var entry = try c.first()
-            while let (k, v) = entry {
-                defer { entry = try? c.next() }
-                guard k.count == 8 else { continue }
-                let seq = Keys.integer(k)
+            var entries = try c.entries()
+            // A move that fails ends the walk, not the repair.
+            while let (k, v) = try? entries.next() {
+                guard let seq = Keys.seq(k) else { continue }
                 lastSeq = max(lastSeq, seq)
                 guard let id = StoredEvent.stream(v), let ring = rings[id],
                       let e = try? EventRecord.decode(StoredEvent.record(v), stream: ring.summary.stream), e.seq == seq

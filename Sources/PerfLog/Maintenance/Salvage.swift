@@ -22,12 +22,11 @@ extension LogReader {
         try txn.withCursor(dbs.events) { c in
             var count = 0
             var previous: UInt64?
-            var entry = try Keys.with(seq) { k in try c.seek(k) }
-            while let (k, v) = entry, count < limit {
+            var entries = try Keys.with(seq) { k in try c.entries(atOrAfter: k) }
+            while let (k, v) = try entries.next(), count < limit {
                 // A damaged branch can send the cursor back or out of range: the tree
                 // is not to be trusted past that point.
-                if k.count == 8 {
-                    let key = Keys.integer(k)
+                if let key = Keys.seq(k) {
                     guard key >= seq, previous.map({ key > $0 }) ?? true else {
                         throw PerfLogError.corrupt(what: "the timeline goes from seq \(previous ?? seq) back to \(key)")
                     }
@@ -39,11 +38,10 @@ extension LogReader {
                         count += 1
                     }
                 } catch let error as PerfLogError {
-                    guard k.count == 8 else { throw error }
-                    try body(.undecodable(seq: Keys.integer(k), reason: EventLog.damage(in: error) ?? "\(error)"))
+                    guard let seq = Keys.seq(k) else { throw error }
+                    try body(.undecodable(seq: seq, reason: EventLog.damage(in: error) ?? "\(error)"))
                     count += 1
                 }
-                entry = try c.next()
             }
         }
     }

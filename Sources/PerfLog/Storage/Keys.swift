@@ -40,6 +40,20 @@ enum Keys {
     @inline(__always)
     static func integer32(_ b: UnsafeRawBufferPointer) -> UInt32 { b.loadUnaligned(as: UInt32.self) }
 
+    /// The `seq` an `events` key or an `open` value holds, or `nil` when it is not 8 bytes.
+    static func seq(_ b: UnsafeRawBufferPointer) -> UInt64? { b.count == 8 ? integer(b) : nil }
+
+    /// The stream id a `streams` key holds, or `nil` when it is not 4 bytes.
+    static func streamID(_ b: UnsafeRawBufferPointer) -> UInt32? { b.count == 4 ? integer32(b) : nil }
+
+    /// The invocation and mark `seq` of an `open` entry, or `nil` when either is not 8 bytes.
+    static func openMark(
+        _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer
+    ) -> (invocation: UInt64, seq: UInt64)? {
+        guard key.count == 8, value.count == 8 else { return nil }
+        return (integer(key), integer(value))
+    }
+
     /// `names`: agent bytes, 0x00, cli bytes (names hold no control characters, so the
     /// separator is unambiguous).
     static func name(_ s: StreamName) -> [UInt8] {

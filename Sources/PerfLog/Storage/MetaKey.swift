@@ -85,11 +85,10 @@ extension Transaction {
         let counters = Set(MetaKey.counters.map(\.bytes))
         return try withCursor(dbs.meta) { c in
             var out: [(key: [UInt8], value: [UInt8])] = []
-            var entry = try c.first()
-            while let (k, v) = entry {
+            var entries = try c.entries()
+            while let (k, v) = try entries.next() {
                 let key = Array(k)
                 if !counters.contains(key) { out.append((key, Array(v))) }
-                entry = try c.next()
             }
             return out
         }
