@@ -66,3 +66,74 @@ public struct Cursor {
                 UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
     }
 }
+
+extension Cursor {
+    /// The entries of a cursor's database in key order (or in reverse, from the last),
+    /// one move at a time: `while let (key, value) = try entries.next() { … }`. Stop early
+    /// by leaving the loop; entries point into the map, as the cursor's own moves do.
+    ///
+    /// The first entry is found when the walk is made (so that failing to find it throws
+    /// there); each later one when ``next()`` is called, so that a failed move throws after
+    /// everything before it was handed on, and a caller that treats a failed move as the
+    /// end (`try? entries.next()`) still sees the first entry or the error finding it.
+    public struct Entries {
+        /// Which way a walk moves.
+        public enum Direction: Sendable {
+            /// Towards larger keys (`MDB_NEXT`).
+            case forward
+            /// Towards smaller keys (`MDB_PREV`).
+            case backward
+        }
+
+        private var cursor: Cursor
+        private let direction: Direction
+        private var pending: Entry?
+        private var started = false
+        private var stayOnCurrent = false
+
+        init(cursor: Cursor, direction: Direction, first: Entry?) {
+            self.cursor = cursor
+            self.direction = direction
+            pending = first
+        }
+
+        /// The next entry of the walk, or `nil` past the end.
+        /// - Throws: `LMDBError` from `mdb_cursor_get`.
+        public mutating func next() throws(LMDBError) -> Entry? {
+            if !started {
+                started = true
+                return pending
+            }
+            if stayOnCurrent {
+                stayOnCurrent = false
+                return try cursor.current()
+            }
+            switch direction {
+            case .forward: return try cursor.next()
+            case .backward: return try cursor.previous()
+            }
+        }
+
+        /// Deletes the entry ``next()`` returned last (`mdb_cursor_del`); the walk goes
+        /// on with the entry that followed it.
+        /// - Throws: `LMDBError` from `mdb_cursor_del`.
+        public mutating func deleteCurrent() throws(LMDBError) {
+            try cursor.delete()
+            // LMDB leaves the cursor on the entry after the deleted one.
+            stayOnCurrent = direction == .forward
+        }
+    }
+
+    /// A walk over every entry, from the first (`.forward`) or from the last (`.backward`).
+    /// - Throws: `LMDBError` from finding the first entry of the walk.
+    public mutating func entries(_ direction: Entries.Direction = .forward) throws(LMDBError) -> Entries {
+        let first = direction == .forward ? try first() : try last()
+        return Entries(cursor: self, direction: direction, first: first)
+    }
+
+    /// A walk forward from the first entry whose key is at or after `key` (`MDB_SET_RANGE`).
+    /// - Throws: `LMDBError` from finding the first entry of the walk.
+    public mutating func entries(atOrAfter key: UnsafeRawBufferPointer) throws(LMDBError) -> Entries {
+        Entries(cursor: self, direction: .forward, first: try seek(key))
+    }
+}

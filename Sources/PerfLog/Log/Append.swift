@@ -1,0 +1,66 @@
+import LMDB
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension EventLog {
+    /// Appends `events` in one commit, in order, assigning each the next `seq`.
+    ///
+    /// A mark is stored as open (in flight) and on the timeline. A measure is stored on
+    /// the timeline and in its stream's ring, evicting the oldest measure once the ring
+    /// holds `retain`; it closes the open mark of the same invocation and stream, if any.
+    /// The stream's summary is updated in the same commit.
+    /// - Returns: the `seq` of the first event (the others follow consecutively), or the
+    ///   last committed `seq` when `events` is empty.
+    ///
+    /// It waits for another process that holds the log's write lock for at most
+    /// `waitLimit` (default: the log's ``waitLimit``).
+    /// - Throws: ``PerfLogError``: `busy` naming the holder when the lock stayed held
+    ///   (nothing is committed); `storage` with `ENOSPC` when the disk is full (nothing
+    ///   of this call is committed, every earlier commit is kept).
+    @discardableResult
+    public func append(_ events: [Event], waitingUpTo waitLimit: Duration? = nil) throws(PerfLogError) -> UInt64 {
+        try append(events, deadlineNs: EventLog.deadline(waitLimit ?? self.waitLimit))
+    }
+
+    /// ``append(_:waitingUpTo:)`` with the lock's deadline on the monotonic clock.
+    func append(_ events: [Event], deadlineNs: UInt64) throws(PerfLogError) -> UInt64 {
+        var newIDs: [StreamName: UInt32] = [:]
+        let known = streamIDs.withLock { $0 }
+        let first: UInt64
+        do {
+            try refuseIfReadOnly()
+            first = try using { opened in
+                try writeTransaction(opened.environment, deadlineNs: deadlineNs) { txn in
+                    var batch = try AppendBatch(txn: txn, dbs: opened.dbs, retain: opened.retain, known: known)
+                    let first = try batch.run(events)
+                    newIDs = batch.assigned
+                    return first
+                }
+            }
+        } catch let error as PerfLogError {
+            throw error
+        } catch let error as LMDBError {
+            throw .storage(explained(error), operation: "writing to the log")
+        } catch {
+            throw .storage(LMDBError(.invalid, operation: "append"), operation: "writing to the log")
+        }
+        if !newIDs.isEmpty {
+            streamIDs.withLock { $0.merge(newIDs) { a, _ in a } }
+        }
+        return first
+    }
+}
+
+extension EventLog {
+    /// LMDB reports a short write of a commit as `EIO`; on a file system with no room
+    /// left that is a full disk, and saying so tells the user what to do.
+    func explained(_ error: LMDBError) -> LMDBError {
+        guard error.code == LMDBError.Code(rawValue: EIO) else { return error }
+        var fs = statvfs()
+        guard statvfs(path, &fs) == 0, UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20 else { return error }
+        return LMDBError(.noSpace, operation: error.operation, context: error.context)
+    }
+}

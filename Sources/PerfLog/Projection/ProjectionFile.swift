@@ -1,0 +1,232 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: Writing the file
+
+/// Writing `agent-performance.json` failed: `operation` says which step, `code` is the
+/// `errno` (e.g. `ENOSPC`, `EACCES`, `ENOENT` for a missing directory). The previous
+/// file, if any, is untouched.
+public struct ProjectionWriteError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The file being written.
+    public var path: String
+    /// The step that failed, e.g. `creating a temporary file`.
+    public var operation: String
+    /// The `errno` value.
+    public var code: Int32
+
+    /// Wraps the fields.
+    public init(path: String, operation: String, code: Int32) {
+        self.path = path
+        self.operation = operation
+        self.code = code
+    }
+
+    /// One line: the path, the step and the system's message.
+    public var description: String {
+        "cannot write \(path): \(operation) failed: \(String(cString: strerror(code)))"
+    }
+}
+
+extension Projector {
+    /// What ``write(log:to:now:force:options:)`` did.
+    public enum WriteResult: Sendable, Hashable {
+        /// The file was (re)written.
+        case written
+        /// The file already held this projection; it was not touched.
+        case unchanged
+    }
+
+    /// Writes the projection of the whole log to `path` (`agent-performance.json`),
+    /// atomically and only when it would change.
+    ///
+    /// The file is replaced atomically: the text goes to a temporary file in the same
+    /// directory, which is flushed (`fsync`) and renamed over `path`; then the directory
+    /// is flushed. A reader sees the old file or the new one, never a mix, and a crash
+    /// leaves one of them.
+    ///
+    /// Unless `force` is set, nothing is written when the file already holds what a
+    /// projection would write. A writable log remembers, in a checkpoint stored in the
+    /// log (its own small write transaction after the rename), the state it last
+    /// projected to this path: when the log has had no commit since, no more open mark
+    /// has become abandoned, and the file is the one written then (same device, inode,
+    /// size and modification time), the call returns ``WriteResult/unchanged`` without
+    /// projecting. Otherwise the projection is made and compared with the file's bytes.
+    /// A read-only log cannot store a checkpoint and always compares bytes.
+    ///
+    /// - Parameters:
+    ///   - path: the file to write; its directory must exist.
+    ///   - now: the time to judge abandoned marks against, nanoseconds since the Unix
+    ///     epoch (the file's content depends on it only through `abandoned`).
+    ///   - force: write even when unchanged.
+    /// - Throws: ``PerfLogError`` when the log cannot be read;
+    ///   ``ProjectionWriteError`` when the file cannot be written (the old file is then
+    ///   left as it was). A failure to store the checkpoint is not an error: the file is
+    ///   right, and the next call merely projects again.
+    @discardableResult
+    public static func write(
+        log: EventLog, to path: String, now: Int64 = EventClock.wallNs(), force: Bool = false,
+        options: Options = Options()
+    ) throws -> WriteResult {
+        // A device or FIFO is written every time: it cannot be compared, and a reader
+        // waits on it.
+        var force = force
+        var direct = false
+        if case .direct = OutputPath.resolve(path) { (force, direct) = (true, true) }
+        let key = ProjectionCheckpoint.key(for: canonicalPath(path))
+        let optionBits: UInt32 = options.measurements ? 1 : 0
+        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: options.abandonAfterNs)
+
+        let snapshot: (projection: Projection, abandoned: UInt64)? = try log.read { r in
+            let abandoned = UInt64(try r.openMarkHeads().reduce(0) { $0 + ($1.head.wallTimeNs < cutoff ? 1 : 0) })
+            if !force, let saved = try r.projectionCheckpoint(key), let file = fileIdentity(path: path),
+               saved == ProjectionCheckpoint(options: optionBits, abandonAfterNs: options.abandonAfterNs,
+                                             lastSeq: try r.lastSeq(), abandoned: abandoned, file: file) {
+                return nil
+            }
+            return (try project(r, now: now, options: options), abandoned)
+        }
+        guard let (projection, abandoned) = snapshot else { return .unchanged }
+        let bytes = projection.jsonBytes
+
+        func checkpoint(_ file: FileIdentity) {
+            guard !log.isReadOnly, !direct else { return }
+            let saved = ProjectionCheckpoint(options: optionBits, abandonAfterNs: options.abandonAfterNs,
+                                             lastSeq: projection.lastSeq, abandoned: abandoned, file: file)
+            // Not fatal: without a checkpoint the next call compares bytes instead.
+            try? log.storeProjectionCheckpoint(saved, key: key)
+        }
+        if !force, let file = identityIfHolds(bytes, path: path) {
+            checkpoint(file)
+            return .unchanged
+        }
+        checkpoint(try writeAtomically(bytes, to: path))
+        return .written
+    }
+
+    /// `path` with its directory resolved (`realpath`), so that one file has one
+    /// checkpoint whatever the working directory; `path` itself when that fails.
+    static func canonicalPath(_ path: String) -> String {
+        let (directory, name) = split(path)
+        guard let resolved = realpath(directory, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved) + "/" + name
+    }
+
+    /// The directory and the file name of `path`.
+    private static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.utf8.lastIndex(of: 0x2F) else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+
+    private static func identity(_ st: stat) -> FileIdentity {
+        #if canImport(Darwin)
+        let mtime = st.st_mtimespec
+        #else
+        let mtime = st.st_mtim
+        #endif
+        return FileIdentity(device: UInt64(truncatingIfNeeded: st.st_dev), inode: UInt64(truncatingIfNeeded: st.st_ino),
+                            size: UInt64(truncatingIfNeeded: st.st_size), modifiedSeconds: Int64(mtime.tv_sec),
+                            modifiedNanoseconds: Int64(mtime.tv_nsec))
+    }
+
+    static func fileIdentity(path: String) -> FileIdentity? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return identity(st)
+    }
+
+    /// The identity of the file at `path` when it holds exactly `bytes`; `nil` when it
+    /// differs or cannot be read. Stops at the first differing block.
+    private static func identityIfHolds(_ bytes: [UInt8], path: String) -> FileIdentity? {
+        // Non-blocking: opening a FIFO to read would wait for a writer.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int(st.st_size) == bytes.count else { return nil }
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = 0
+        while offset < bytes.count {
+            let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0, offset + n <= bytes.count else { return nil }
+            let same = bytes.withUnsafeBytes { all in
+                block.withUnsafeBytes { memcmp(all.baseAddress! + offset, $0.baseAddress!, n) == 0 }
+            }
+            guard same else { return nil }
+            offset += n
+        }
+        return identity(st)
+    }
+
+    /// Writes `bytes` to `path` by ``OutputPath``'s rules: for a file, to a temporary
+    /// file beside it (beside a link's target), flushed and renamed over it, then the
+    /// directory flushed; a device or FIFO is written directly. Returns the identity of
+    /// what was written.
+    private static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ProjectionWriteError) -> FileIdentity {
+        func failure(_ operation: String, _ code: Int32 = errno) -> ProjectionWriteError {
+            ProjectionWriteError(path: path, operation: operation, code: code)
+        }
+        let target: String, existing: stat?
+        switch OutputPath.resolve(path) {
+        case .directory: throw failure("writing", EISDIR)
+        case .direct(let device):
+            let fd = open(device, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw failure("opening") }
+            defer { close(fd) }
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw failure("writing", n < 0 ? errno : EIO) }
+                offset += n
+            }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw failure("fstat") }
+            return identity(st)
+        case .replace(let t, let e): (target, existing) = (t, e)
+        }
+        let (directory, name) = split(target)
+        var random = SystemRandomNumberGenerator()
+        let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FileModes.newFile(in: directory))
+        guard fd >= 0 else { throw failure("creating a temporary file in \(directory)") }
+        OutputPath.keepMode(of: existing, on: fd)
+        var isOpen = true
+        defer {
+            if isOpen { close(fd) }
+        }
+        do throws(ProjectionWriteError) {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw failure("writing")
+                }
+                offset += n
+            }
+            guard fsync(fd) == 0 else { throw failure("flushing (fsync)") }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw failure("fstat") }
+            isOpen = false
+            guard close(fd) == 0 else { throw failure("closing") }
+            guard rename(temporary, target) == 0 else { throw failure("renaming into place") }
+            let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir >= 0 {
+                // The rename is durable only once the directory is flushed; a file system
+                // that cannot flush a directory still has the file in place.
+                _ = fsync(dir)
+                close(dir)
+            }
+            return identity(st)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+}

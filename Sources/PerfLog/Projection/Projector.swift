@@ -1,0 +1,243 @@
+/// Builds ``Projection``s from a log and writes `agent-performance.json`.
+public enum Projector {
+    /// What a projection includes and how it judges open marks.
+    public struct Options: Sendable, Hashable {
+        /// An open mark older than this (nanoseconds before `now`) counts as abandoned.
+        /// Default: one hour.
+        public var abandonAfterNs: Int64 = Statistics.defaultAbandonAfterNs
+        /// Whether to list every retained measure (``Projection/measurements``).
+        public var measurements: Bool = true
+
+        /// The defaults: abandoned after one hour, measurements listed.
+        public init() {}
+    }
+
+    /// Projects the streams `filter` keeps.
+    ///
+    /// With an empty filter the whole log is read in one sequential pass over its
+    /// timeline; otherwise only the kept streams' rings and the open marks are read.
+    /// - Parameter now: the time to judge abandoned marks against, nanoseconds since the
+    ///   Unix epoch (usually ``EventClock/wallNs()``).
+    /// - Throws: ``PerfLogError`` when the log cannot be read or is damaged.
+    public static func project(
+        _ reader: LogReader, filter: StreamFilter = StreamFilter(), now: Int64, options: Options = Options()
+    ) throws -> Projection {
+        var p = filter.isEmpty ? try scanAll(reader, now: now, options: options)
+                               : try readRings(reader, filter: filter, now: now, options: options)
+        p.comparisons = comparisons(p.streams)
+        return p
+    }
+
+    /// The statistics of one stream, reading only its ring and the open marks; `nil`
+    /// when the log holds nothing of it.
+    /// - Parameter now: as in ``project(_:filter:now:options:)``.
+    /// - Throws: ``PerfLogError`` when the log cannot be read or is damaged.
+    public static func statistics(
+        _ reader: LogReader, stream: StreamName, now: Int64, abandonAfterNs: Int64 = Statistics.defaultAbandonAfterNs
+    ) throws -> StreamStatistics? {
+        guard try reader.summary(stream) != nil else { return nil }
+        let marks = try reader.openMarks(StreamFilter(agent: stream.agent, cli: stream.cli))
+        return StreamStatistics(stream: stream, window: try reader.ring(stream), openMarks: marks, now: now,
+                                abandonAfterNs: abandonAfterNs)
+    }
+
+    // MARK: Reading
+
+    /// Per-stream accumulation during the sequential pass.
+    private struct Accumulator {
+        var oldest: UInt64
+        var expected: Int
+        var ok: [UInt64] = []
+        var count = 0, failures = 0, inFlight = 0, abandoned = 0
+        var first = Int64.max, last = Int64.min
+    }
+
+    /// A measure found by the pass, with its stream as an index into the sorted streams.
+    private struct Row {
+        var wall: Int64
+        var seq: UInt64
+        var duration: UInt64
+        var stream: Int32
+        var failed: Bool
+    }
+
+    /// The whole log in one pass over `events`, in `seq` order.
+    private static func scanAll(_ reader: LogReader, now: Int64, options: Options) throws -> Projection {
+        let retain = reader.retain
+        let rings = try reader.ringsByID().sorted { $0.ring.summary.stream < $1.ring.summary.stream }
+        let maxID = Int(rings.map(\.id).max() ?? 0)
+        // Stream ids are small and dense: an array finds a stream's slot without hashing.
+        var slotOf = [Int32](repeating: -1, count: maxID + 1)
+        var acc: [Accumulator] = []
+        acc.reserveCapacity(rings.count)
+        var total = 0
+        for (slot, (id, ring)) in rings.enumerated() {
+            slotOf[Int(id)] = Int32(slot)
+            var a = Accumulator(oldest: ring.oldest(retain: retain) ?? .max, expected: ring.summary.count)
+            a.ok.reserveCapacity(ring.summary.okCount)
+            acc.append(a)
+            total += ring.summary.count
+        }
+        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: options.abandonAfterNs)
+        var rows: [Row] = []
+        if options.measurements { rows.reserveCapacity(total) }
+        var newestWall: Int64 = 0
+        try reader.scanEvents { seq, id, record in
+            guard Int(id) <= maxID, case let slot = Int(slotOf[Int(id)]), slot >= 0 else {
+                throw PerfLogError.corrupt(what: "event \(seq) belongs to no stream")
+            }
+            let head = try EventRecord.decodeHead(record)
+            guard head.seq == seq else { throw PerfLogError.corrupt(what: "event \(seq) records seq \(head.seq)") }
+            if head.isMeasure {
+                // An evicted measure not yet collected: not part of any window.
+                guard seq >= acc[slot].oldest else { return }
+                acc[slot].count += 1
+                if head.failed { acc[slot].failures += 1 } else { acc[slot].ok.append(head.durationNs) }
+                if head.wallTimeNs < acc[slot].first { acc[slot].first = head.wallTimeNs }
+                if head.wallTimeNs > acc[slot].last { acc[slot].last = head.wallTimeNs }
+                if options.measurements {
+                    rows.append(Row(wall: head.wallTimeNs, seq: seq, duration: head.durationNs, stream: Int32(slot),
+                                    failed: head.failed))
+                }
+            } else {
+                // Closed marks are deleted when their measure arrives: every stored mark is open.
+                acc[slot].inFlight += 1
+                if head.wallTimeNs < cutoff { acc[slot].abandoned += 1 }
+            }
+            newestWall = head.wallTimeNs
+        }
+
+        var streams: [StreamStatistics] = []
+        streams.reserveCapacity(rings.count)
+        for (slot, (_, ring)) in rings.enumerated() {
+            let a = acc[slot]
+            guard a.count == a.expected else {
+                throw PerfLogError.corrupt(what: "\(ring.summary.stream) holds \(a.count) retained measures, its ring \(a.expected)")
+            }
+            streams.append(StreamStatistics(
+                stream: ring.summary.stream, count: a.count, failures: a.failures, inFlight: a.inFlight,
+                abandoned: a.abandoned, sortedOk: a.ok.sorted(),
+                firstAtNs: a.count > 0 ? a.first : nil, lastAtNs: a.count > 0 ? a.last : nil))
+        }
+
+        // Wall times usually rise with seq (one clock, appends in order), so the rows are
+        // typically sorted already; check before paying for a sort.
+        if !isOrdered(rows) { rows.sort(by: rowPrecedes) }
+        let names = rings.map(\.ring.summary.stream)
+        let measurements = rows.map { r in
+            var m = RetainedMeasure(stream: names[Int(r.stream)], seq: r.seq, wallTimeNs: r.wall, durationNs: r.duration,
+                                outcome: r.failed ? .failed : .ok)
+            m.streamIndex = r.stream
+            return m
+        }
+        return Projection(generatedAtNs: newestWall, retain: retain, lastSeq: try reader.lastSeq(), streams: streams,
+                          comparisons: [], measurements: measurements)
+    }
+
+    @inline(__always)
+    private static func rowPrecedes(_ a: Row, _ b: Row) -> Bool {
+        a.wall != b.wall ? a.wall < b.wall : a.seq < b.seq
+    }
+
+    private static func isOrdered(_ rows: [Row]) -> Bool {
+        rows.withUnsafeBufferPointer { b in
+            for i in b.indices.dropFirst() where rowPrecedes(b[i], b[i - 1]) { return false }
+            return true
+        }
+    }
+
+    /// The kept streams, each from its ring, plus the open marks.
+    private static func readRings(_ reader: LogReader, filter: StreamFilter, now: Int64, options: Options) throws -> Projection {
+        let summaries = try reader.streams(filter)
+        var marksByStream: [StreamName: [Event]] = [:]
+        for m in try reader.openMarks(filter) { marksByStream[m.stream, default: []].append(m) }
+        var streams: [StreamStatistics] = []
+        var measurements: [RetainedMeasure] = []
+        var newest: (seq: UInt64, wall: Int64) = (0, 0)
+        for (index, s) in summaries.enumerated() {
+            let window = try reader.ring(s.stream)
+            let marks = marksByStream[s.stream] ?? []
+            streams.append(StreamStatistics(stream: s.stream, window: window, openMarks: marks, now: now,
+                                            abandonAfterNs: options.abandonAfterNs))
+            for e in window + marks where e.seq > newest.seq { newest = (e.seq, e.wallTimeNs) }
+            if options.measurements {
+                measurements += window.map {
+                    var m = RetainedMeasure(stream: $0.stream, seq: $0.seq, wallTimeNs: $0.wallTimeNs,
+                                        durationNs: $0.durationNs, outcome: $0.outcome)
+                    m.streamIndex = Int32(index)
+                    return m
+                }
+            }
+        }
+        measurements.sort { $0.wallTimeNs != $1.wallTimeNs ? $0.wallTimeNs < $1.wallTimeNs : $0.seq < $1.seq }
+        return Projection(generatedAtNs: newest.wall, retain: reader.retain, lastSeq: try reader.lastSeq(),
+                          streams: streams, comparisons: [], measurements: measurements)
+    }
+
+    // MARK: Comparing
+
+    /// One comparison per agent of `streams` (ordered by agent then CLI).
+    static func comparisons(_ streams: [StreamStatistics]) -> [Comparison] {
+        var out: [Comparison] = []
+        var start = streams.startIndex
+        while start < streams.endIndex {
+            let agent = streams[start].stream.agent
+            var end = start + 1
+            while end < streams.endIndex && streams[end].stream.agent == agent { end += 1 }
+            out.append(compare(agent: agent, Array(streams[start..<end])))
+            start = end
+        }
+        return out
+    }
+
+    /// Compares the CLIs of one agent.
+    static func compare(agent: String, _ clis: [StreamStatistics]) -> Comparison {
+        // Ranked by the mean as it is shown (to the microsecond) so that CLIs whose shown
+        // means are equal are ordered by name, as a reader expects.
+        func shownMean(_ s: StreamStatistics) -> Double? {
+            s.durations.map { ($0.meanNs / 1000).rounded(.toNearestOrAwayFromZero) }
+        }
+        func byName(_ a: StreamStatistics, _ b: StreamStatistics) -> Bool {
+            a.stream.cli.utf8.lexicographicallyPrecedes(b.stream.cli.utf8)
+        }
+        let ranked = clis.filter { $0.durations != nil }.sorted { a, b in
+            let ma = shownMean(a)!, mb = shownMean(b)!
+            return ma != mb ? ma < mb : byName(a, b)
+        }
+        let unranked = clis.filter { $0.durations == nil }.sorted(by: byName)
+        guard let fastest = ranked.first?.durations else {
+            return Comparison(agent: agent, fastestCli: nil, byCli: unranked.map {
+                Comparison.Entry(cli: $0.stream.cli, okCount: 0, meanNs: nil, relative: nil, relativeUncertainty: nil,
+                                 pValue: nil)
+            })
+        }
+        var entries: [Comparison.Entry] = []
+        for (i, s) in ranked.enumerated() {
+            let d = s.durations!
+            var e = Comparison.Entry(cli: s.stream.cli, okCount: d.count, meanNs: d.meanNs, relative: nil,
+                                     relativeUncertainty: nil, pValue: nil)
+            if i == 0 {
+                e.relative = 1
+                e.relativeUncertainty = d.count >= 2 ? 0 : nil
+            } else {
+                if fastest.meanNs > 0 {
+                    let r = d.meanNs / fastest.meanNs
+                    e.relative = r
+                    if d.count >= 2 && fastest.count >= 2 && d.meanNs > 0 {
+                        let a = d.standardErrorNs / d.meanNs, b = fastest.standardErrorNs / fastest.meanNs
+                        e.relativeUncertainty = r * (a * a + b * b).squareRoot()
+                    }
+                } else if d.meanNs == 0 {
+                    e.relative = 1
+                }
+                e.pValue = Statistics.welchPValue(d, fastest)
+            }
+            entries.append(e)
+        }
+        for s in unranked {
+            entries.append(Comparison.Entry(cli: s.stream.cli, okCount: 0, meanNs: nil, relative: nil,
+                                            relativeUncertainty: nil, pValue: nil))
+        }
+        return Comparison(agent: agent, fastestCli: ranked[0].stream.cli, byCli: entries)
+    }
+}

@@ -1,0 +1,113 @@
+import LMDB
+
+/// Stored form of a ``Ring`` (version 1): `u8 1 · string agent · string cli · varint
+/// appended · varint count · varint failures · varint okTotalNs · varint inFlight ·
+/// varint lastSeq · varint n · varint slot[0] · (n − 1) × zigzag(slot[i] − slot[i−1])`.
+///
+/// The slots are stored as differences: consecutive measures of a stream are a few
+/// thousand `seq`s apart, so a slot takes two or three bytes instead of eight, and a
+/// commit that touches every stream rewrites a third as many pages.
+enum RingRecord {
+    static func encode(_ ring: Ring, into w: inout ByteWriter) {
+        let s = ring.summary
+        w.u8(1)
+        w.string(s.stream.agent)
+        w.string(s.stream.cli)
+        w.varint(s.appended)
+        w.varint(UInt64(s.count))
+        w.varint(UInt64(s.failures))
+        w.varint(s.okTotalNs)
+        w.varint(UInt64(s.inFlight))
+        w.varint(s.lastSeq)
+        w.varint(UInt64(ring.slots.count))
+        var previous: UInt64 = 0
+        for (i, seq) in ring.slots.enumerated() {
+            if i == 0 { w.varint(seq) } else { w.zigzag(Int64(bitPattern: seq &- previous)) }
+            previous = seq
+        }
+    }
+
+    static func encode(_ ring: Ring) -> [UInt8] {
+        var w = ByteWriter(capacity: 48 + ring.slots.count * 3)
+        encode(ring, into: &w)
+        return w.bytes
+    }
+
+    /// Decodes the summary only, skipping the slots.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` on malformed input or broken rules.
+    static func decodeSummary(_ buffer: UnsafeRawBufferPointer) throws(PerfLogError) -> StreamSummary {
+        var r = ByteReader(buffer, what: "stream record")
+        return try summary(&r)
+    }
+
+    /// Decodes the summary and the slots, checking that the slot count fits `retain`.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` on malformed input or broken rules.
+    static func decode(_ buffer: UnsafeRawBufferPointer, retain: Int) throws(PerfLogError) -> Ring {
+        var r = ByteReader(buffer, what: "stream record")
+        let s = try summary(&r)
+        let n = try r.varint()
+        guard n == min(s.appended, UInt64(retain)), n == UInt64(s.count) else {
+            throw r.fail("ring holds \(n) slots for \(s.appended) appended and \(s.count) counted")
+        }
+        // Each slot takes at least a byte: a count the buffer cannot hold is damage.
+        guard n <= UInt64(buffer.count - r.offset) else { throw r.fail("ring slots truncated") }
+        var slots = [UInt64]()
+        slots.reserveCapacity(Int(n))
+        var seq: UInt64 = 0
+        for i in 0..<Int(n) {
+            seq = i == 0 ? try r.varint() : seq &+ UInt64(bitPattern: try r.zigzag())
+            slots.append(seq)
+        }
+        guard r.isAtEnd else { throw r.fail("trailing bytes") }
+        return Ring(summary: s, slots: slots)
+    }
+
+    static func decode(_ bytes: [UInt8], retain: Int) throws(PerfLogError) -> Ring {
+        try bytes.withUnsafeBytes { raw in Result { () throws(PerfLogError) in try decode(raw, retain: retain) } }.get()
+    }
+
+    private static func summary(_ r: inout ByteReader) throws(PerfLogError) -> StreamSummary {
+        guard try r.u8() == 1 else { throw r.fail("unknown version") }
+        let agent = try r.string(max: StreamName.maxBytes)
+        let cli = try r.string(max: StreamName.maxBytes)
+        let stream: StreamName
+        do { stream = try StreamName(agent: agent, cli: cli) } catch { throw r.fail("invalid stream name") }
+        var s = StreamSummary(stream: stream)
+        s.appended = try r.varint()
+        let count = try r.varint(), failures = try r.varint()
+        s.okTotalNs = try r.varint()
+        let inFlight = try r.varint()
+        s.lastSeq = try r.varint()
+        guard count <= UInt64(EventLog.maxRetain), failures <= count, count <= s.appended, inFlight <= UInt64(Int32.max) else {
+            throw r.fail("counts out of range")
+        }
+        s.count = Int(count)
+        s.failures = Int(failures)
+        s.inFlight = Int(inFlight)
+        return s
+    }
+}
+
+extension EventLog {
+    /// Stores a stream's record.
+    func put(_ ring: Ring, id: UInt32, txn: Transaction, dbs: Databases) throws {
+        let bytes = RingRecord.encode(ring)
+        try Keys.with(id) { k in try bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
+    }
+}
+
+extension Transaction {
+    /// The id of the stream `name` in `names`, or `nil` when it has none.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` when the stored id is malformed; `LMDBError`.
+    func streamID(of name: StreamName, in dbs: EventLog.Databases) throws -> UInt32? {
+        guard let raw = try value(in: dbs.names, forKey: Keys.name(name)) else { return nil }
+        guard raw.count == 4 else { throw PerfLogError.corrupt(what: "stream id of \(name)") }
+        return raw.withUnsafeBytes { Keys.readU32($0) }
+    }
+
+    /// Stores `id` as the id of the stream `name` in `names`.
+    /// - Throws: `LMDBError` from `mdb_put`.
+    func putStreamID(_ id: UInt32, of name: StreamName, in dbs: EventLog.Databases) throws(LMDBError) {
+        try put(dbs.names, key: Keys.name(name), value: Keys.u32(id))
+    }
+}
