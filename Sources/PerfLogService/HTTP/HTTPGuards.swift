@@ -223,9 +223,14 @@ final class HTTPAdmission: ChannelInboundHandler {
         }
     }
 
-    /// Why a request may not go on: a `POST /events` without the token, or to a service
-    /// that has none.
+    /// Why a request may not go on: a body declared larger than the limit, a
+    /// `POST /events` without the token, or to a service that has none.
     private func refusal(_ head: HTTPRequestHead) -> (status: HTTPResponseStatus, json: String, headers: HTTPHeaders)? {
+        // A body declared too large is answered here, with a reason; one that only
+        // turns out too large (chunked) gets the aggregator's bare 413.
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > core.limits.maxRequestBytes {
+            return (.payloadTooLarge, "{\"error\":\"the request body is larger than \(core.limits.maxRequestBytes) bytes\"}\n", HTTPHeaders())
+        }
         guard head.method == .POST, head.uri.split(separator: "?", maxSplits: 1).first == "/events" else { return nil }
         guard let token = core.httpToken else {
             return (.forbidden,
