@@ -26,24 +26,27 @@ enum PacedWrite {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { return try produce(fd) }
         let readEnd = ends[0], writeEnd = ends[1]
-        #if os(Linux)
-        // A larger pipe means fewer switches between the two threads. F_SETPIPE_SZ
-        // (1031 in the kernel's ABI) is hidden by Glibc's module without _GNU_SOURCE.
-        _ = fcntl(writeEnd, 1031, Int32(1 << 20))
-        #endif
+        // A larger pipe means fewer switches between the two threads.
+        _ = fcntl(writeEnd, LinuxABI.setPipeSize, Int32(1 << 20))
         let failure = Failure()
         let consumer = WriterThread()
+        // If the consumer stops early (a failed read of the pipe), it closes the read
+        // end so that the producer's next write fails (EPIPE) instead of blocking on a
+        // full pipe forever. SIGPIPE is blocked meanwhile so that this failure is an
+        // error, not the end of the process; LMDB's copy thread inherits the mask.
+        let masked = SignalMask.blockingPipe()
         consumer.start { PacedWrite.drain(readEnd, into: fd, failure) }
         var produced: PerfLogError?
         do { try produce(writeEnd) } catch { produced = error }
         close(writeEnd)
         consumer.join()
-        close(readEnd)
-        if let produced { throw produced }
+        masked.restore()
+        // The consumer's failure is the cause of any the producer then met.
         let code = failure.errno.load(ordering: .acquiring)
         if code != 0 {
             throw .storage(LMDBError(LMDBError.Code(rawValue: code), operation: "write"), operation: "compacting the log")
         }
+        if let produced { throw produced }
     }
 
     /// The first `errno` the consumer met (0 for none).
@@ -52,8 +55,10 @@ enum PacedWrite {
     }
 
     /// The consumer: copies the pipe into the file, pacing it, until the producer closes
-    /// its end. After a failure it goes on reading, so that the producer never blocks.
+    /// its end, then closes the read end. After a failed write it goes on reading, so
+    /// that the producer never blocks; after a failed read it stops (see ``run(into:_:)``).
     private static func drain(_ readEnd: Int32, into fd: Int32, _ failure: Failure) {
+        defer { close(readEnd) }
         let size = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
         defer { buffer.deallocate() }
@@ -63,7 +68,11 @@ enum PacedWrite {
         while true {
             let n = read(readEnd, buffer.baseAddress, size)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
+            if n < 0 {
+                failure.errno.store(errno, ordering: .releasing)
+                break
+            }
+            if n == 0 { break }
             if failed { continue }
             var done = 0
             while done < n {
