@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "faultguard.h"
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -117,6 +118,42 @@ static void on_lmdb_assert(MDB_env *env, const char *message) {
     report_and_exit("LMDB found it inconsistent: ", message);
 }
 
+// The handler runs on its own stack so that a fault that exhausted a thread's stack
+// (runaway recursion over a cyclic tree) is still reported. An alternate stack belongs
+// to one thread: each thread that reads an environment gets its own on its first
+// transaction (perflog_fault_guard_enter_thread), freed when the thread ends.
+static pthread_key_t stack_key;
+static pthread_once_t stack_key_once = PTHREAD_ONCE_INIT;
+static __thread int thread_has_stack;
+
+static void free_thread_stack(void *stack) {
+    stack_t off = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    sigaltstack(&off, NULL);
+    free(stack);
+}
+
+static void make_stack_key(void) { pthread_key_create(&stack_key, free_thread_stack); }
+
+static int give_thread_stack(void) {
+    if (thread_has_stack) return 0;
+    size_t size = SIGSTKSZ > 65536 ? SIGSTKSZ : 65536;
+    stack_t alt = {.ss_sp = malloc(size), .ss_size = size, .ss_flags = 0};
+    if (!alt.ss_sp) return ENOMEM;
+    if (sigaltstack(&alt, NULL) != 0) {
+        int e = errno;
+        free(alt.ss_sp);
+        return e;
+    }
+    pthread_once(&stack_key_once, make_stack_key);
+    pthread_setspecific(stack_key, alt.ss_sp);
+    thread_has_stack = 1;
+    return 0;
+}
+
+void perflog_fault_guard_enter_thread(void) {
+    if (guard_armed) (void)give_thread_stack();
+}
+
 int perflog_fault_guard_install(const char *prefix, const char *suffix, const char *data_path,
                                 const char *marker_path, int status) {
     char *p = strdup(prefix), *s = strdup(suffix), *d = strdup(data_path), *m = strdup(marker_path);
@@ -128,12 +165,8 @@ int perflog_fault_guard_install(const char *prefix, const char *suffix, const ch
     guard_status = status;
     if (guard_armed) return 0;
 
-    // The handler runs on its own stack so that a fault that exhausted the thread's
-    // stack (runaway recursion over a cyclic tree) is still reported.
-    size_t size = SIGSTKSZ > 65536 ? SIGSTKSZ : 65536;
-    stack_t alt = {.ss_sp = malloc(size), .ss_size = size, .ss_flags = 0};
-    if (!alt.ss_sp) return ENOMEM;
-    if (sigaltstack(&alt, NULL) != 0) return errno;
+    int rc = give_thread_stack();
+    if (rc != 0) return rc;
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_fault;

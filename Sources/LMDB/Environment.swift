@@ -1,4 +1,5 @@
 import CLMDB
+import CFaultGuard
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -280,6 +281,8 @@ public final class Environment: @unchecked Sendable {
     /// (`mdb_env_set_mapsize` with 0) and begins again. The caller holds the read side of
     /// `mapSizeLock`, so this briefly upgrades to the exclusive side to resize.
     private func beginAdoptingMapSize(flags: UInt32) throws(LMDBError) -> OpaquePointer {
+        // Every thread that reads pages gets the fault guard's alternate stack.
+        perflog_fault_guard_enter_thread()
         while true {
             var txn: OpaquePointer?
             let rc = mdb_txn_begin(handle, nil, flags, &txn)
