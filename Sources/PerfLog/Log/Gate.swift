@@ -144,28 +144,6 @@ final class Gate: Sendable {
     }
 
     private func lock(_ byte: Int, _ type: Int32, wait: Bool) -> Bool {
-        Gate.setByteLock(fd, byte: byte, type: type, wait: wait)
-    }
-
-    /// `F_OFD_SETLK(W)` on one byte of a lock file: the one place perflog's byte locks
-    /// (turnstile, gate, writer lock, maintenance lock) meet `fcntl`. Open-file-description
-    /// locks belong to this opening of the file, not to the process, and are released
-    /// when it is closed (or the process dies), so a killed process never leaves one held.
-    static func setByteLock(_ fd: Int32, byte: Int, type: Int32, wait: Bool) -> Bool {
-        #if os(Linux)
-        let setLock: Int32 = wait ? 38 : 37  // F_OFD_SETLKW, F_OFD_SETLK
-        #else
-        let setLock: Int32 = wait ? F_SETLKW : F_SETLK
-        #endif
-        var fl = flock()
-        fl.l_type = Int16(type)
-        fl.l_whence = Int16(SEEK_SET)
-        fl.l_start = off_t(byte)
-        fl.l_len = 1
-        fl.l_pid = 0
-        while true {
-            if fcntl(fd, setLock, &fl) == 0 { return true }
-            if errno != EINTR { return false }
-        }
+        ByteLock.set(fd, byte: byte, type: type, wait: wait)
     }
 }

@@ -157,6 +157,6 @@ final class WriterLock: Sendable {
 
     /// `F_OFD_SETLK` on the lock byte: never waits.
     private static func setLock(_ fd: Int32, _ type: Int32) -> Bool {
-        Gate.setByteLock(fd, byte: byte, type: type, wait: false)
+        ByteLock.set(fd, byte: byte, type: type, wait: false)
     }
 }

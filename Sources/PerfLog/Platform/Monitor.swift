@@ -22,10 +22,11 @@ final class Monitor<State>: @unchecked Sendable {
             cond.initialize(to: pthread_cond_t())
             var attr = pthread_condattr_t()
             pthread_condattr_init(&attr)
-            #if os(Linux)
-            // Timed waits measure a monotonic clock, immune to wall-clock changes.
+            // Timed waits measure the monotonic clock (the deadlines ``wait(on:deadlineNs:until:)``
+            // is given), immune to wall-clock changes. Not available on Darwin, whose
+            // condition variables measure the wall clock: no fallback that would
+            // silently mix the two clocks.
             pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-            #endif
             pthread_cond_init(cond, &attr)
             pthread_condattr_destroy(&attr)
         }
