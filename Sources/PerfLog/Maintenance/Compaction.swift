@@ -134,7 +134,7 @@ extension EventLog {
                 throw .storage(LMDBError(.invalid, operation: "compact"), operation: "compacting the log")
             }
         }
-        let before = EventLog.fileSize(path + "/data.mdb")
+        let before = EventLog.dataFileSize(in: path)
         let liveRetain = retain
         phase(.copying)
         let stage = temporary + "/stage"
@@ -172,7 +172,7 @@ extension EventLog {
         // is the result, rather than written a second time.
         let result: String
         if report.repair.changedAnything || replay.retain != liveRetain
-            || EventLog.fileSize(stage + "/data.mdb") < Compaction.singleCopyBytes {
+            || EventLog.dataFileSize(in: stage) < Compaction.singleCopyBytes {
             try copyFile(into: temporary) { fd throws(PerfLogError) in
                 do throws(LMDBError) { try staged.copy(toFileDescriptor: fd, compact: true) } catch { throw .storage(error, operation: "compacting the log") }
             }
@@ -239,7 +239,7 @@ extension EventLog {
         phase(.swapped(heldNs: report.exclusiveHoldNs))
         // This process opens the new file now (which also makes its lock file).
         _ = try? reading { _ in }
-        report.bytesAfter = EventLog.fileSize(path + "/data.mdb")
+        report.bytesAfter = EventLog.dataFileSize(in: path)
         report.retainAfter = replay.retain
         return report
     }
@@ -303,11 +303,6 @@ extension EventLog {
         }
         try txn.putMeta(.retain, UInt32(new), in: dbs.meta)
         return dropped
-    }
-
-    static func fileSize(_ path: String) -> Int {
-        var st = stat()
-        return stat(path, &st) == 0 ? Int(st.st_size) : 0
     }
 
     static func syncDirectory(_ path: String) {

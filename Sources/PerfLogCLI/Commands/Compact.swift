@@ -61,12 +61,12 @@ extension Perflog {
         func run() throws {
             let abandonNs = Int64(clamping: try DurationParser.nanoseconds(abandonAfter, field: "--abandon-after", bareUnit: nil))
             let path = try log.path()
-            guard EventLogPresence.exists(path) else { throw CLIFailure(.noInput, "no log at \(path)") }
+            guard EventLog.hasDataFile(in: path) else { throw CLIFailure(.noInput, "no log at \(path)") }
             // Copying a damaged file would carry its damage into the copy, or fault half way.
             try CLIFailure.refuseDamagedPages(at: path)
             let eventLog = try log.openForWriting()
             let tty = ProgressLine.isShown && !json
-            if tty { ProgressLine.show("compacting \(path) (\(HumanFormat.bytes(EventLogPresence.size(path))))…") }
+            if tty { ProgressLine.show("compacting \(path) (\(HumanFormat.bytes(EventLog.dataFileSize(in: path))))…") }
             let report: CompactionReport
             do {
                 report = try eventLog.compact(
@@ -123,21 +123,5 @@ extension Perflog.Compact {
             var byte: UInt8 = 0
             while read(STDIN_FILENO, &byte, 1) == 1 && byte != 10 {}
         }
-    }
-}
-
-/// Looking at a log directory without opening it.
-enum EventLogPresence {
-    /// Whether `path` has a data file to look at: a non-empty one, or something that is
-    /// not a regular file (opening it then says what it is).
-    static func exists(_ path: String) -> Bool {
-        var st = stat()
-        guard stat(path + "/data.mdb", &st) == 0 else { return false }
-        return (st.st_mode & S_IFMT) != S_IFREG || st.st_size > 0
-    }
-
-    static func size(_ path: String) -> Int {
-        var st = stat()
-        return stat(path + "/data.mdb", &st) == 0 ? Int(st.st_size) : 0
     }
 }

@@ -78,7 +78,7 @@ extension Perflog {
             }
             guard let out else { return }
             let source = try log.path()
-            guard EventLogPresence.exists(source) else { throw CLIFailure(.noInput, "no log at \(source)") }
+            guard EventLog.hasDataFile(in: source) else { throw CLIFailure(.noInput, "no log at \(source)") }
             try Self.refuseNonEmpty(out)
             let salvage = Salvage(source: source)
             let header = salvage.header()
