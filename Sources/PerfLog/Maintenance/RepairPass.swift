@@ -37,8 +37,10 @@ struct RepairPass {
             report.undecodableRemoved += 1
         }
 
-        // Every stored event: keep what decodes and belongs to a stream.
-        var measures: [UInt32: [UInt64: Event]] = [:]
+        // Every stored event: keep what decodes and belongs to a stream. Of a measure
+        // only what its summary counts is kept: a large log's events, metadata and all,
+        // would take gigabytes.
+        var measures: [UInt32: [UInt64: Counted]] = [:]
         var marks: [(id: UInt32, event: Event)] = []
         var doomed: [UInt64] = []
         var lastSeq: UInt64 = 0
@@ -55,7 +57,11 @@ struct RepairPass {
                     report.undecodableRemoved += 1
                     continue
                 }
-                if e.kind == .measure { measures[id, default: [:]][seq] = e } else { marks.append((id, e)) }
+                if e.kind == .measure {
+                    measures[id, default: [:]][seq] = Counted(durationNs: e.durationNs, failed: e.outcome == .failed)
+                } else {
+                    marks.append((id, e))
+                }
             }
         }
 
@@ -88,7 +94,7 @@ struct RepairPass {
                 fixed.summary.appended = UInt64(kept.count)
             }
             var summary = StreamSummary(stream: ring.summary.stream)
-            for seq in kept { if let e = stored[seq] { summary.add(e) } }
+            for seq in kept { if let e = stored[seq] { summary.add(durationNs: e.durationNs, failed: e.failed) } }
             fixed.summary.count = summary.count
             fixed.summary.failures = summary.failures
             fixed.summary.okTotalNs = summary.okTotalNs
@@ -125,5 +131,11 @@ struct RepairPass {
         try txn.putMeta(.gc, seq + 1, in: dbs.meta)
         try txn.putMeta(.garbage, UInt64(0), in: dbs.meta)
         return report
+    }
+
+    /// What a measure adds to its stream's summary.
+    private struct Counted {
+        var durationNs: UInt64
+        var failed: Bool
     }
 }

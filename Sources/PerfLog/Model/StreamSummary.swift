@@ -33,9 +33,12 @@ public struct StreamSummary: Hashable, Sendable {
         lastSeq = 0
     }
 
-    mutating func add(_ e: Event) {
+    mutating func add(_ e: Event) { add(durationNs: e.durationNs, failed: e.outcome == .failed) }
+
+    /// Counts a measure of `durationNs` nanoseconds that failed or not.
+    mutating func add(durationNs: UInt64, failed: Bool) {
         count += 1
-        if e.outcome == .failed { failures += 1 } else { okTotalNs &+= e.durationNs }
+        if failed { failures += 1 } else { okTotalNs &+= durationNs }
     }
 
     mutating func remove(_ e: Event) {
