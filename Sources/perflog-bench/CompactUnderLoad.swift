@@ -82,7 +82,7 @@ struct CompactUnderLoad: ParsableCommand {
                            "readerP50Ms", "readerP99Ms", "readerMaxMs", "longestStallMs", "writerOps", "readerOps",
                            "writerOver10Ms", "writerOver50Ms", "writerOver100Ms",
                            "baselineWriterP50Ms", "baselineWriterP99Ms", "baselineWriterP999Ms", "baselineWriterMaxMs",
-                           "baselineReaderMaxMs", "baselineWriterOver100Ms", "baselineWriterOps", "writerMaxAtS", "readerMaxAtS"]
+                           "baselineReaderMaxMs", "baselineWriterOver100Ms", "baselineWriterOps", "writerMaxAtS", "readerMaxAtS", "repairAtS", "catchUpAtS", "swapAtS"]
         var values: [String: Double] = [:]
         var lost = 0
         var failed = 0
@@ -111,7 +111,8 @@ struct CompactUnderLoad: ParsableCommand {
         nanosleep(&pause, nil)
         let compactOut = scratch + "/compact\(round)"
         let start = monotonicNs()
-        let compactPid = try spawn([perflog, "compact", "--json", "--log", path], stdout: compactOut)
+        let compactSteps = scratch + "/compact-steps\(round)"
+        let compactPid = try spawn([perflog, "compact", "--json", "--verbose", "--log", path], stdout: compactOut, stderr: compactSteps)
         var status: Int32 = 0
         while waitpid(compactPid, &status, 0) < 0 && errno == EINTR {}
         let end = monotonicNs()
@@ -182,6 +183,14 @@ struct CompactUnderLoad: ParsableCommand {
         result.values["baselineReaderMaxMs"] = baselineReader.max() ?? .nan
         result.values["baselineWriterOver100Ms"] = Double(baselineWriter.filter { $0 > 100 }.count)
         result.values["baselineWriterOps"] = Double(baselineWriter.count)
+        // When each step began, from the compaction's own lines ("… (12.34 s in)").
+        for line in try readText(compactSteps).split(separator: "\n") {
+            guard let open = line.lastIndex(of: "("), let seconds = Double(line[line.index(after: open)...].prefix(while: { $0 != " " })) else { continue }
+            for (step, key) in [("repairing", "repairAtS"), ("swapped", "swapAtS")] where line.contains("compact: \(step)") {
+                result.values[key] = seconds
+            }
+            if line.contains("compact: catching-up"), result.values["catchUpAtS"] == nil { result.values["catchUpAtS"] = seconds }
+        }
         result.values["writerMaxAtS"] = writerWorst.at
         result.values["readerMaxAtS"] = readerWorst.at
         result.values["readerP50Ms"] = q(readerLatencies, 0.5)
@@ -244,11 +253,12 @@ struct CompactLoadWorker: ParsableCommand {
 }
 
 /// Starts `argv` with standard output to `stdout` (a new file) and returns its pid.
-func spawn(_ argv: [String], stdout: String) throws -> pid_t {
+func spawn(_ argv: [String], stdout: String, stderr: String? = nil) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    if let stderr { posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
     var cArgs = argv.map { strdup($0) } + [nil]
     defer { for p in cArgs { free(p) } }
     var pid: pid_t = 0

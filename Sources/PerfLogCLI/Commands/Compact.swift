@@ -59,6 +59,7 @@ extension Perflog {
         }
 
         func run() throws {
+            let startedNs = EventClock.monotonicNs()
             let abandonNs = Int64(clamping: try DurationParser.nanoseconds(abandonAfter, field: "--abandon-after", bareUnit: nil))
             let path = try log.path()
             guard EventLog.hasDataFile(in: path) else { throw CLIFailure(.noInput, "no log at \(path)") }
@@ -71,7 +72,7 @@ extension Perflog {
             do {
                 report = try eventLog.compact(
                     retain: retain, expiringMarksOlderThan: EventClock.wallNs() - abandonNs,
-                    waitingUpTo: log.location.waitLimit, phase: announce)
+                    waitingUpTo: log.location.waitLimit, phase: { announce($0, startedNs: startedNs) })
             } catch {
                 if tty { ProgressLine.show(nil) }
                 throw CLIFailure.from(error)
@@ -105,11 +106,11 @@ extension Perflog {
 }
 
 extension Perflog.Compact {
-    /// Prints a step with --verbose. With `PERFLOG_COMPACT_PAUSE` set to a step's name
+    /// Prints a step with --verbose, with the seconds since the command started. With `PERFLOG_COMPACT_PAUSE` set to a step's name
     /// (`copying`, `repairing`, `catching-up`), the step is printed and the compaction
     /// waits for a line on stdin before it goes on: tests stop a compaction at a known
     /// point this way, without sleeping.
-    func announce(_ phase: CompactionPhase) {
+    func announce(_ phase: CompactionPhase, startedNs: UInt64) {
         let name: String, detail: String
         switch phase {
         case .copying: (name, detail) = ("copying", "")
@@ -118,7 +119,10 @@ extension Perflog.Compact {
         case .swapped(let heldNs): (name, detail) = ("swapped", " the gate was held \(HumanFormat.duration(nanoseconds: heldNs))")
         }
         let pause = getenv("PERFLOG_COMPACT_PAUSE").map { String(cString: $0) } == name
-        if verbose || pause { Terminal.write("perflog: compact: \(name)\(detail)\n", to: STDERR_FILENO) }
+        if verbose || pause {
+            let seconds = Double(EventClock.monotonicNs() &- startedNs) / 1e9
+            Terminal.write("perflog: compact: \(name)\(detail) (\(HumanFormat.fixed(seconds, digits: 2)) s in)\n", to: STDERR_FILENO)
+        }
         if pause {
             var byte: UInt8 = 0
             while read(STDIN_FILENO, &byte, 1) == 1 && byte != 10 {}
