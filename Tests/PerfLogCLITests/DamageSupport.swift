@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 /// The pages of an LMDB data file, found by walking its B-trees from the newer meta
@@ -80,9 +81,6 @@ enum Damage {
 enum Battery {
     /// Every exit status perflog documents; anything else (a signal above all) is a bug.
     static let documentedStatuses: Set<Int32> = [0, 1, 64, 65, 66, 73, 74, 75]
-
-    /// `perflog-stress`, built beside `perflog`.
-    static let stress = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent("perflog-stress").path
 
     /// A command and its arguments (without `--log`).
     struct Command: CustomStringConvertible {

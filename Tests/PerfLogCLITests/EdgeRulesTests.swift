@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

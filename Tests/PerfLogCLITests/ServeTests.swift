@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -1178,8 +1179,8 @@ struct ServeTests {
         let dir = try scratch()
         let disk = dir.file("disk")
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        #expect(try system(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk]) == 0, "the fault tests need root to mount a tmpfs")
-        defer { _ = try? system(["umount", "-l", disk]) }
+        #expect(try runCommand(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk]).status == 0, "the fault tests need root to mount a tmpfs")
+        defer { _ = try? runCommand(["umount", "-l", disk]) }
         let log = disk + "/log", socket = dir.file("s.sock")
         let service = try Service(log: log, socket: socket)
         let client = try Client.unix(socket)
@@ -1203,7 +1204,7 @@ struct ServeTests {
         }
         let failed = try #require(failedLine, "the disk never filled")
         #expect(!committed.isEmpty)
-        #expect(try system(["mount", "-o", "remount,size=8m", disk]) == 0)
+        #expect(try runCommand(["mount", "-o", "remount,size=8m", disk]).status == 0)
         try client.write(line(failed + 1))
         let after = client.replies(untilAck: failed + 1)
         #expect(after.errors.isEmpty && after.lastAck == failed + 1, "\(after)")
