@@ -73,16 +73,21 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
+        // What every test target shares: temporary directories, waiting with a deadline,
+        // and running programs (the built perflog and perflog-stress above all). A plain
+        // target, so that test targets can depend on it; in no product, and it depends on
+        // none of the package's modules, so the LMDB tests stay below PerfLog.
+        .target(name: "PerfLogTestSupport", path: "Tests/PerfLogTestSupport"),
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB", "PerfLogTestSupport"]),
         .testTarget(
             name: "PerfLogTests",
-            dependencies: ["PerfLog", .product(name: "InMemoryLogging", package: "swift-log")]
+            dependencies: ["PerfLog", "PerfLogTestSupport", .product(name: "InMemoryLogging", package: "swift-log")]
         ),
-        .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog", "PerfLogCLI"]),
+        .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog", "PerfLogCLI", "PerfLogTestSupport"]),
         .testTarget(
             name: "PerfLogServiceTests",
             dependencies: [
-                "PerfLog", "PerfLogService",
+                "PerfLog", "PerfLogService", "PerfLogTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Foundation
 import LMDB
+import PerfLogTestSupport
 import Testing
 
 @Suite("Environment")

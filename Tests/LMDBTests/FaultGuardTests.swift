@@ -1,4 +1,5 @@
 import LMDB
+import PerfLogTestSupport
 import Testing
 
 @Suite("Fault guard")

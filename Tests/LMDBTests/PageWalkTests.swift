@@ -1,5 +1,6 @@
 import Foundation
 import LMDB
+import PerfLogTestSupport
 import Testing
 
 /// What `mdb_stat -a -f -e` (lmdb-utils) says of an environment: LMDB's own records of
@@ -16,7 +17,7 @@ struct IndependentStat {
     var freeList: Set<Int> = []
 
     init(_ directory: String) throws {
-        let text = try run("/usr/bin/mdb_stat", ["-a", "-fff", "-e", directory])
+        let text = try runSucceeding("/usr/bin/mdb_stat", ["-a", "-fff", "-e", directory])
         var current: String?
         for raw in text.split(separator: "\n") {
             let line = raw.trimmingCharacters(in: .whitespaces)
@@ -49,27 +50,6 @@ struct IndependentStat {
             }
         }
     }
-}
-
-/// Runs a program and returns its standard output; fails the test when it fails.
-@discardableResult
-func run(_ program: String, _ arguments: [String], input: Data? = nil) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    let out = Pipe()
-    process.standardOutput = out
-    let inPipe = Pipe()
-    if input != nil { process.standardInput = inPipe }
-    try process.run()
-    if let input {
-        inPipe.fileHandleForWriting.write(input)
-        try inPipe.fileHandleForWriting.close()
-    }
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "\(program) \(arguments) exited \(process.terminationStatus)")
-    return String(decoding: data, as: UTF8.self)
 }
 
 /// A deterministic generator for reproducible workloads.
@@ -168,7 +148,7 @@ struct PageWalkTests {
             }
         }
         text += "DATA=END\n"
-        try run("/usr/bin/mdb_load", [path], input: Data(text.utf8))
+        try runSucceeding("/usr/bin/mdb_load", [path], input: text)
         let walk = try #require(try Environment.walkPages(in: path))
         expectAgrees(walk, try IndependentStat(path), "dupfixed \(dupfixed), \(values)")
         if values > 100 { #expect((walk.tree("dups")?.duplicatePages ?? 0) > 0, "no sub-database was made") }

@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 /// Builds import input by hand, so that tests choose every duration, time and outcome
@@ -61,80 +62,6 @@ enum Synthetic {
         try load(lines, into: log, scratch: dir)
         return log
     }
-}
-
-/// A `perflog` process left running whose standard output and standard error are both
-/// readable line by line as they arrive (`project --watch` reports on both).
-final class WatchedCLI {
-    let process = Process()
-    let output: LineReader
-    let errors: LineReader
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ arguments: [String], in directory: String? = nil) throws {
-        let out = Pipe(), err = Pipe()
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "PERFLOG_LOG")
-        process.environment = env
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let done = self.done
-        process.terminationHandler = { _ in done.signal() }
-        output = LineReader(out.fileHandleForReading)
-        errors = LineReader(err.fileHandleForReading)
-        try process.run()
-        // Our copies of the write ends would keep the pipes open after the child exits.
-        try? out.fileHandleForWriting.close()
-        try? err.fileHandleForWriting.close()
-    }
-
-    /// Stops the process with `signal` and returns its status in the shell's convention.
-    func stop(_ signal: Int32 = SIGINT) -> Int32 {
-        kill(process.processIdentifier, signal)
-        if done.wait(timeout: .now() + CLI.timeout) == .timedOut {
-            Issue.record("perflog \(process.arguments ?? []) did not end within \(CLI.timeout) s")
-            process.terminate()
-            done.wait()
-        }
-        // The readers have seen end of file once the process is gone.
-        _ = output.waitForLine { _ in false }
-        _ = errors.waitForLine { _ in false }
-        return CLI.status(of: process)
-    }
-
-    deinit {
-        if process.isRunning { process.terminate() }
-    }
-}
-
-/// Runs a program (not perflog) with `input` on its standard input.
-/// - Returns: its exit status and what it printed on standard output and error.
-func runProgram(_ path: String, _ arguments: [String], input: String = "") throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let scratch = try TemporaryDirectory(prefix: "perflog-program")
-    let inPath = scratch.file("stdin"), outPath = scratch.file("stdout")
-    try input.write(toFile: inPath, atomically: true, encoding: .utf8)
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-    process.standardOutput = out
-    process.standardError = out
-    let done = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in done.signal() }
-    try process.run()
-    if done.wait(timeout: .now() + CLI.timeout) == .timedOut {
-        process.terminate()
-        done.wait()
-        Issue.record("\(path) \(arguments) did not finish within \(CLI.timeout) s")
-    }
-    try out.close()
-    return (CLI.status(of: process), try String(contentsOfFile: outPath, encoding: .utf8))
 }
 
 /// Runs `perflog arguments…` with the file at `stdin` as its standard input.

@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 /// One bad command line: the arguments (without `--log`), the exit status it must get,

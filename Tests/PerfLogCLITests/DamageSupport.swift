@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 /// The pages of an LMDB data file, found by walking its B-trees from the newer meta
@@ -81,9 +82,6 @@ enum Battery {
     /// Every exit status perflog documents; anything else (a signal above all) is a bug.
     static let documentedStatuses: Set<Int32> = [0, 1, 64, 65, 66, 73, 74, 75]
 
-    /// `perflog-stress`, built beside `perflog`.
-    static let stress = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent("perflog-stress").path
-
     /// A command and its arguments (without `--log`).
     struct Command: CustomStringConvertible {
         var arguments: [String]
@@ -142,41 +140,12 @@ enum Battery {
         let process = try RunningCLI(["serve", "--log", log, "--socket", socket, "--json"])
         if process.output.waitForLine(timeout: 30, where: { $0.hasPrefix("{\"socket\":") }) != nil {
             let line = "{\"kind\":\"measure\",\"agent\":\"srv\",\"cli\":\"c\",\"durationMs\":3,\"outcome\":\"ok\"}\n"
-            _ = sendLine(line, to: socket)
+            // The line and its reply, at most 10 s each; a failure only ends the visit early.
+            if let client = try? Client.unix(socket), (try? client.write(line, timeout: 10)) != nil {
+                _ = client.nextLine(until: Date(timeIntervalSinceNow: 10))
+            }
             process.send(SIGTERM)
         }
         return process.wait()
-    }
-
-    /// Connects to the Unix socket at `path`, writes `line` and reads one reply line
-    /// (waiting at most 10 s); `nil` when any step fails.
-    private static func sendLine(_ line: String, to path: String) -> String? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { return nil }
-        let out = Array(line.utf8)
-        guard out.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == out.count else { return nil }
-        var reply: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while !reply.contains(0x0A) {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            reply += chunk[0..<n]
-        }
-        return String(decoding: reply, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 /// A damaged log: every command fails with 74 and a one-line message instead of dying
@@ -10,7 +11,7 @@ struct DamageTests {
     /// leaves), and the pages an independent walk finds in it.
     static func healthyLog(in dir: TemporaryDirectory) throws -> (log: String, pages: LMDBPages) {
         let log = dir.file("log")
-        try FileFuzzTests.runStress(["--log", log, "--events", "3000", "--streams", "10", "--batch", "50", "--retain", "1000", "--seed", "7"])
+        try StressTool.run(["--log", log, "--events", "3000", "--streams", "10", "--batch", "50", "--retain", "1000", "--seed", "7"])
         return (log, try LMDBPages(log + "/data.mdb"))
     }
 
@@ -151,7 +152,7 @@ struct DamageTests {
         let dir = try TemporaryDirectory(prefix: "pl-damage")
         let log = dir.file("log")
         // Enough events that the reader is still at work when it is found.
-        try FileFuzzTests.runStress(["--log", log, "--events", "50000", "--streams", "20", "--batch", "1000", "--retain", "10000", "--seed", "3"])
+        try StressTool.run(["--log", log, "--events", "50000", "--streams", "20", "--batch", "1000", "--retain", "10000", "--seed", "3"])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.binary)
         process.arguments = ["recover", "--json", "--out", dir.file("new"), "--log", log]

@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -280,8 +281,7 @@ struct BidirectionalNameTests {
     func socketRefuses() throws {
         let dir = try TemporaryDirectory(prefix: "pl-bidi")
         let socket = dir.file("s.sock")
-        let service = try RunningCLI(["serve", "--log", dir.file("log"), "--socket", socket, "--json"])
-        #expect(service.output.waitForLine(timeout: 30) { $0.hasPrefix("{\"socket\":") } != nil)
+        let service = try Service(log: dir.file("log"), socket: socket)
         let line = "{\"kind\":\"measure\",\"agent\":\"a\\u202Eb\",\"cli\":\"c\",\"durationMs\":1,\"outcome\":\"ok\"}\n"
         let (status, output) = try runProgram("/usr/bin/env", ["python3", "-c", """
             import socket, sys
@@ -299,8 +299,7 @@ struct BidirectionalNameTests {
             """, socket, line])
         #expect(status == 0, "\(output)")
         #expect(output.contains("\"field\":\"agent\"") && output.contains("bidirectional") && output.contains("{\"ack\":1}"), "\(output)")
-        service.send(SIGTERM)
-        #expect(service.wait().status == 0)
+        #expect(service.stop().status == 0)
     }
 }
 

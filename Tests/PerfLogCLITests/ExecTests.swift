@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 @Suite("exec: runs a command, records it, exits with its status")

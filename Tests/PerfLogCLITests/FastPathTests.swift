@@ -1,5 +1,6 @@
 import Foundation
 @testable import PerfLogCLI
+import PerfLogTestSupport
 import Testing
 
 /// What ArgumentParser makes of a command line: the request of `record` or `exec`, or

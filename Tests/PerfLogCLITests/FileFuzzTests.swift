@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Synchronization
 import Testing
 
@@ -227,11 +228,11 @@ struct FileFuzzTests {
         var out: [Specimen] = []
         for (i, (name, arguments)) in workloads.enumerated() {
             let log = scratch + "/corpus\(i)"
-            try runStress(["--log", log, "--seed", "\(i + 1)"] + arguments)
+            try StressTool.run(["--log", log, "--seed", "\(i + 1)"] + arguments)
             if i == 1 {
                 _ = try CLI.run(["check", "--repair", "--log", log])
                 _ = try CLI.run(["compact", "--log", log])
-                try runStress(["--log", log, "--seed", "9", "--events", "500", "--streams", "3"])
+                try StressTool.run(["--log", log, "--seed", "9", "--events", "500", "--streams", "3"])
             }
             if i == 0 {
                 // Metadata big enough that events spill onto overflow pages.
@@ -258,17 +259,6 @@ struct FileFuzzTests {
             name: name, data: data, headers: all.map(\.page),
             leaves: all.filter { $0.kind == .leaf }.map(\.page), branches: all.filter { $0.kind == .branch }.map(\.page),
             overflows: all.filter { $0.kind == .overflow }.map(\.page))
-    }
-
-    static func runStress(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Battery.stress)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "perflog-stress \(arguments) ended with \(process.terminationStatus)")
     }
 
     /// SplitMix64: reproducible from the printed seed.

@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -18,9 +19,8 @@ final class HeldLog {
     private var released = false
 
     init(log: String) throws {
-        let stress = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent("perflog-stress").path
         let pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: stress)
+        process.executableURL = URL(fileURLWithPath: try StressTool.path())
         process.arguments = ["--log", log, "--events", "0", "--hold-write"]
         process.standardOutput = pipe
         process.standardInput = FileHandle.nullDevice
@@ -51,7 +51,7 @@ final class HeldLog {
             kill(pid, SIGKILL)
             done.wait()
         }
-        return CLI.status(of: process)
+        return Program.status(of: process)
     }
 
     deinit {
@@ -62,16 +62,6 @@ final class HeldLog {
 struct HeldLogFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Waits (with a deadline) until `path` exists.
-func waitForFile(_ path: String, timeout: TimeInterval = CLI.timeout) -> Bool {
-    let deadline = Date(timeIntervalSinceNow: timeout)
-    while !FileManager.default.fileExists(atPath: path) {
-        guard Date() < deadline else { return false }
-        usleep(5_000)  // polling a file system for a file: no notification to wait on
-    }
-    return true
 }
 
 @Suite("a stopped process that holds the log", .timeLimit(.minutes(3)))
@@ -128,7 +118,8 @@ struct HeldLogTests {
             "exec", "--agent", "a", "--cli", "c", "--wait", "2s", "--log", log, "--",
             "sh", "-c", "echo ran > '\(ran)'; exit \(status)",
         ])
-        #expect(waitForFile(ran), "the command did not run")
+        // Polling the file system for a file: there is no notification to wait on.
+        eventually("the command ran", pollingEvery: 0.005) { FileManager.default.fileExists(atPath: ran) }
         let (code, stderr) = exec.wait()
         #expect(code == status, "\(stderr)")
         let lines = stderr.split(separator: "\n")
@@ -153,7 +144,7 @@ struct HeldLogTests {
             "exec", "--agent", "a", "--cli", "c", "--wait", "3s", "--log", log, "--",
             "sh", "-c", "trap 'echo term > \"\(got)\"; exit 7' TERM; echo ran > '\(ran)'; while :; do sleep 0.05; done",
         ])
-        #expect(waitForFile(ran), "the command did not start")
+        eventually("the command started", pollingEvery: 0.005) { FileManager.default.fileExists(atPath: ran) }
         // perflog is waiting for the log (its mark) while the command runs.
         #expect(exec.process.isRunning)
         exec.send(SIGTERM)

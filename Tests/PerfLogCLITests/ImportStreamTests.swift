@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 @Suite("import: large inputs stream, and an interrupted import completes")
@@ -40,11 +41,7 @@ struct ImportStreamCLITests {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.binary)
         process.arguments = ["import", file, "--log", crashed]
-        var env = ProcessInfo.processInfo.environment
-        env.removeValue(forKey: "PERFLOG_LOG")
-        env.merge(small) { _, b in b }
-        env["PERFLOG_TEST_IMPORT_STOP_AFTER_COMMITS"] = "5"
-        process.environment = env
+        process.environment = CLI.environment(adding: small.merging(["PERFLOG_TEST_IMPORT_STOP_AFTER_COMMITS": "5"]) { _, b in b })
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -60,7 +57,7 @@ struct ImportStreamCLITests {
         #expect(said != nil, "\(reader.allLines)")
         kill(process.processIdentifier, SIGKILL)
         #expect(done.wait(timeout: .now() + CLI.timeout) == .success)
-        #expect(CLI.status(of: process) == 128 + SIGKILL)
+        #expect(Program.status(of: process) == 128 + SIGKILL)
         let partial = try CLI.run(["export", "--format", "ndjson", "--log", crashed])
         #expect(partial.status == 0 && partial.stdoutLines.count == 500, "\(partial)")
         #expect(try CLI.run(["check", "--log", crashed]).status == 0)

@@ -1,18 +1,6 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
-
-/// Runs a system command (mount, umount, truncate) for a fault; returns its status.
-@discardableResult
-func system(_ arguments: [String]) throws -> Int32 {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = arguments
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    return p.terminationStatus
-}
 
 @Suite("check and compact", .serialized)
 struct MaintenanceTests {
@@ -56,9 +44,9 @@ struct MaintenanceTests {
         for i in 0..<12 { try CLI.record(log: log, agent: "a\(i % 2)", duration: "\(i + 1)ms") }
         let view = dir.file("ro")
         try FileManager.default.createDirectory(atPath: view, withIntermediateDirectories: true)
-        #expect(try system(["mount", "--bind", log, view]) == 0, "the fault tests need root to bind-mount")
-        defer { _ = try? system(["umount", "-l", view]) }
-        #expect(try system(["mount", "-o", "remount,bind,ro", view]) == 0)
+        #expect(try runCommand(["mount", "--bind", log, view]).status == 0, "the fault tests need root to bind-mount")
+        defer { _ = try? runCommand(["umount", "-l", view]) }
+        #expect(try runCommand(["mount", "-o", "remount,bind,ro", view]).status == 0)
         let before = try Snapshot(view)
         let tail = try CLI.run(["tail", "-n", "100", "--json", "--log", view])
         #expect(tail.status == 0 && tail.stdoutLines.count == 12, "\(tail)")
@@ -126,8 +114,8 @@ struct MaintenanceTests {
         let dir = try TemporaryDirectory()
         let disk = dir.file("disk")
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
-        #expect(try system(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk]) == 0, "the fault tests need root to mount a tmpfs")
-        defer { _ = try? system(["umount", "-l", disk]) }
+        #expect(try runCommand(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk]).status == 0, "the fault tests need root to mount a tmpfs")
+        defer { _ = try? runCommand(["umount", "-l", disk]) }
         let log = disk + "/log"
         var recorded = 0
         var failure: CLI.Result?
@@ -141,7 +129,7 @@ struct MaintenanceTests {
         #expect(failure.status == 74, "\(failure)")
         #expect(failure.stderrLines.count == 1 && failure.stderr.contains("no space left"), "\(failure)")
         #expect(recorded > 0)
-        #expect(try system(["mount", "-o", "remount,size=8m", disk]) == 0)
+        #expect(try runCommand(["mount", "-o", "remount,size=8m", disk]).status == 0)
         let info = decodeObject(try CLI.run(["info", "--json", "--log", log]).stdout)
         #expect(info["events"] as? Int == recorded)
         #expect(try CLI.run(["record", "--agent", "a", "--cli", "c", "--duration", "1ms", "--log", log]).status == 0)

@@ -1,36 +1,13 @@
 import Foundation
 import LMDB
 import PerfLog
+import PerfLogTestSupport
 import Testing
-
-/// Runs `perflog-stress`, built next to `perflog`, and expects it to succeed.
-enum Stress {
-    static let binary = URL(fileURLWithPath: CLI.binary).deletingLastPathComponent().appendingPathComponent("perflog-stress").path
-
-    static func run(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "perflog-stress \(arguments)")
-    }
-}
 
 /// `mdb_stat -a -f -e` (lmdb-utils): LMDB's own records of each tree, the pages its free
 /// list names, and the pages in use, as lines `name: depth … entries …`.
 func mdbStat(_ log: String) throws -> (trees: Set<String>, free: Int, used: Int) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/mdb_stat")
-    process.arguments = ["-a", "-f", "-e", log]
-    let out = Pipe()
-    process.standardOutput = out
-    try process.run()
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0)
+    let text = try runSucceeding("/usr/bin/mdb_stat", ["-a", "-f", "-e", log])
     var trees: Set<String> = [], free = 0, used = 0
     var name = "", fields: [String] = []
     func flush() { if !name.isEmpty { trees.insert(name + ": " + fields.joined(separator: " ")) }; fields = [] }
@@ -77,8 +54,8 @@ struct PageCheckTests {
     func twoRunsThenRepair() throws {
         let dir = try TemporaryDirectory()
         let log = dir.file("log")
-        try Stress.run(["--log", log, "--events", "20000", "--streams", "50", "--batch", "10", "--seed", "1"])
-        try Stress.run(["--log", log, "--events", "3000", "--streams", "10", "--marks", "--batch", "1", "--seed", "2"])
+        try StressTool.run(["--log", log, "--events", "20000", "--streams", "50", "--batch", "10", "--seed", "1"])
+        try StressTool.run(["--log", log, "--events", "3000", "--streams", "10", "--marks", "--batch", "1", "--seed", "2"])
         let repair = try CLI.run(["check", "--repair", "--log", log])
         #expect(repair.status == 0, "\(repair)")
         try expectHealthy(log, "after repair")
@@ -90,7 +67,7 @@ struct PageCheckTests {
         let dir = try TemporaryDirectory()
         let log = dir.file("log")
         let commits = longPass ? 200_000 : 20_000
-        try Stress.run(["--log", log, "--events", "\(commits)", "--streams", "4", "--batch", "1", "--retain", "10000",
+        try StressTool.run(["--log", log, "--events", "\(commits)", "--streams", "4", "--batch", "1", "--retain", "10000",
                         "--durability", "fast", "--seed", "3"])
         try expectHealthy(log, "\(commits) commits")
         let repair = try CLI.run(["check", "--repair", "--log", log])
@@ -121,7 +98,7 @@ struct PageCheckTests {
             var arguments = ["--log", log, "--events", "\(events)", "--streams", "\(streams)", "--batch", "\(batch)",
                              "--retain", "\(retain)", "--durability", "fast", "--seed", "\(rng.next() % 1_000_000)"]
             if rng.next() % 2 == 0 { arguments.append("--marks") }
-            try Stress.run(arguments)
+            try StressTool.run(arguments)
             if rng.next() % 2 == 0 {
                 // Large metadata: 16 values of 256 bytes put an event on overflow pages.
                 let meta = (0..<16).flatMap { k in ["--meta", "k\(k)=" + String(repeating: "v\(step)", count: 128)] }
@@ -150,7 +127,7 @@ struct PageCheckTests {
     func damageIsReported() throws {
         let dir = try TemporaryDirectory()
         let log = dir.file("log")
-        try Stress.run(["--log", log, "--events", "3000", "--streams", "20", "--batch", "10", "--seed", "5"])
+        try StressTool.run(["--log", log, "--events", "3000", "--streams", "20", "--batch", "10", "--seed", "5"])
         let walk = try #require(try Environment.walkPages(in: log))
         let events = try #require(walk.tree("events"))
         #expect(events.depth >= 2)

@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 @Suite("project: agent-performance.json, once or watched")
@@ -89,7 +90,7 @@ struct ProjectTests {
         let log = dir.file("log"), out = dir.file("agent-performance.json")
         try CLI.record(log: log, agent: "planner", cli: "claude", duration: "100ms")
 
-        let watcher = try WatchedCLI(["project", "--watch", "--out", out, "--log", log])
+        let watcher = try RunningCLI(["project", "--watch", "--out", out, "--log", log])
         let initial = "wrote \(out) (1 stream, 1 measurement)"
         #expect(watcher.output.waitForLine { $0 == initial } != nil, "printed \(watcher.output.allLines)")
 
@@ -112,7 +113,7 @@ struct ProjectTests {
         let later = dir.file("later"), out = later + "/agent-performance.json"
         try CLI.record(log: log)
 
-        let watcher = try WatchedCLI(["project", "--watch", "--out", out, "--log", log])
+        let watcher = try RunningCLI(["project", "--watch", "--out", out, "--log", log])
         let warning = watcher.errors.waitForLine { $0.hasPrefix("perflog: warning: cannot write \(out):") }
         #expect(warning != nil, "no warning; stderr: \(watcher.errors.allLines)")
         // A commit while the target is unwritable is one more failed attempt.
@@ -133,7 +134,7 @@ struct ProjectTests {
     @Test func watchWaitsForTheLogToAppear() throws {
         let dir = try TemporaryDirectory()
         let log = dir.file("not-yet/log"), out = dir.file("out.json")
-        let watcher = try WatchedCLI(["project", "--watch", "--json", "--out", out, "--log", log])
+        let watcher = try RunningCLI(["project", "--watch", "--json", "--out", out, "--log", log])
         try CLI.record(log: log)
         let line = watcher.output.waitForLine { $0.contains("\"written\"") }
         #expect(line == "{\"path\":\"\(out)\",\"result\":\"written\",\"streams\":1,\"measurements\":1}",

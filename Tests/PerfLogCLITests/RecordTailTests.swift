@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 /// The NDJSON shape from DESIGN.md, with the values that vary per run as patterns.

@@ -1,4 +1,5 @@
 import Foundation
+import PerfLogTestSupport
 import Testing
 
 /// A compaction stopped (SIGSTOP) or killed at a known step: `PERFLOG_COMPACT_PAUSE`
@@ -14,9 +15,7 @@ struct StoppedCompactionTests {
             let errors = Pipe()
             process.executableURL = URL(fileURLWithPath: CLI.binary)
             process.arguments = ["compact", "--log", log] + extra
-            var env = ProcessInfo.processInfo.environment
-            env["PERFLOG_COMPACT_PAUSE"] = step
-            process.environment = env
+            process.environment = CLI.environment(adding: ["PERFLOG_COMPACT_PAUSE": step])
             process.standardInput = input
             process.standardOutput = FileHandle.nullDevice
             process.standardError = errors

@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import PerfLog
 @testable import PerfLogService
+import PerfLogTestSupport
 import Synchronization
 import Testing
 

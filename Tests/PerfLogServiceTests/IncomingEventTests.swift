@@ -1,5 +1,6 @@
 import PerfLog
 @testable import PerfLogService
+import PerfLogTestSupport
 import Testing
 
 /// Lines as a service receives them, parsed with fixed clocks.

@@ -1,5 +1,6 @@
 import Foundation
 import PerfLog
+import PerfLogTestSupport
 import Testing
 
 /// Appends `total` measures round-robin over `streams`, `batch` per commit, and returns

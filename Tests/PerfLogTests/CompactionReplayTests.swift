@@ -1,5 +1,6 @@
 import Foundation
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 
 /// A compaction applies what was committed during its copy by replaying it; these

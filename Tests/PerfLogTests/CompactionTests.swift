@@ -1,5 +1,6 @@
 import Foundation
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 
 @Suite("Compaction", .serialized)
@@ -83,7 +84,7 @@ struct CompactionTests {
             try? out.fileHandleForWriting.close()
             writers.append((p, out))
         }
-        var readers = writers.map { LineReader(fd: $0.1.fileHandleForReading.fileDescriptor) }
+        var readers = writers.map { BlockingLineReader(fd: $0.1.fileHandleForReading.fileDescriptor) }
         var acked = Set<InvocationID>()
         func take(_ line: String) {
             let words = line.split(separator: " ")

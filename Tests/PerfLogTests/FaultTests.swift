@@ -1,22 +1,8 @@
 import Foundation
 import LMDB
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
-
-/// Runs a command (mount, umount); returns its status and output.
-@discardableResult
-func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = arguments
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, out)
-}
 
 /// A small tmpfs mounted for one test (the tests run as root, as CI does).
 final class SmallDisk {
@@ -24,16 +10,16 @@ final class SmallDisk {
     init(_ path: String, size: String) throws {
         self.path = path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let (status, output) = try run(["mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
+        let (status, output) = try runCommand(["mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", path])
         guard status == 0 else {
             throw PerfLogError.cannotCreate(path: path, reason: "mounting a tmpfs for the test failed (the fault tests need root): \(output)")
         }
     }
     func resize(_ size: String) throws {
-        let (status, output) = try run(["mount", "-o", "remount,size=\(size)", path])
+        let (status, output) = try runCommand(["mount", "-o", "remount,size=\(size)", path])
         guard status == 0 else { throw PerfLogError.cannotCreate(path: path, reason: output) }
     }
-    deinit { _ = try? run(["umount", "-l", path]) }
+    deinit { _ = try? runCommand(["umount", "-l", path]) }
 }
 
 @Suite("Faults", .serialized)
@@ -86,10 +72,10 @@ struct FaultTests {
         }
         let readOnly = dir.path + "/ro"
         try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true)
-        #expect(try run(["mount", "--bind", dir.path + "/log", readOnly]).status == 0)
-        defer { _ = try? run(["umount", "-l", readOnly]) }
-        #expect(try run(["mount", "-o", "remount,bind,ro", readOnly]).status == 0)
-        let before = try snapshot(readOnly)
+        #expect(try runCommand(["mount", "--bind", dir.path + "/log", readOnly]).status == 0)
+        defer { _ = try? runCommand(["umount", "-l", readOnly]) }
+        #expect(try runCommand(["mount", "-o", "remount,bind,ro", readOnly]).status == 0)
+        let before = try Snapshot(readOnly).files
         var options = EventLog.Options()
         options.readOnly = true
         let log = try EventLog(path: readOnly, options: options)
@@ -101,7 +87,7 @@ struct FaultTests {
         var exported = ""
         try log.exportEvents(.ndjson) { exported += $0 }
         #expect(exported.split(separator: "\n").count == 30)
-        #expect(try snapshot(readOnly) == before)
+        #expect(try Snapshot(readOnly).files == before)
         // A writer is refused with a clear error, not a crash.
         #expect(throws: PerfLogError.self) { _ = try EventLog(path: readOnly) }
     }
@@ -117,7 +103,7 @@ struct FaultTests {
             let out = Pipe()
             let holder = try launchStress(["--log", path, "--events", "0", "--hold-read"], stdout: out, stderr: FileHandle.nullDevice)
             try? out.fileHandleForWriting.close()
-            var reader = LineReader(fd: out.fileHandleForReading.fileDescriptor)
+            var reader = BlockingLineReader(fd: out.fileHandleForReading.fileDescriptor)
             #expect(reader.next() == "holding")
             kill(holder.processIdentifier, SIGKILL)
             holder.waitUntilExit()

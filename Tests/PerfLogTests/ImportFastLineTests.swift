@@ -1,4 +1,5 @@
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 
 @Suite("Import fast line")

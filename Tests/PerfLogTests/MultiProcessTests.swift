@@ -1,5 +1,6 @@
 import Foundation
 import PerfLog
+import PerfLogTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -8,56 +9,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Locates the `perflog-stress` executable that `swift build` / `swift test` put next to
-/// the test bundle, so that the tests drive real, separate processes.
-enum StressTool {
-    struct Missing: Error, CustomStringConvertible {
-        let searched: [String]
-        var description: String {
-            "perflog-stress was not found (searched \(searched.joined(separator: ", "))); "
-                + "build it with `swift build`, or set PERFLOG_STRESS to its path"
-        }
-    }
-
-    /// The executable's path.
-    /// - Throws: ``Missing`` when it is nowhere to be found: the tests that need it fail.
-    static func path() throws -> String {
-        let fm = FileManager.default
-        if let explicit = ProcessInfo.processInfo.environment["PERFLOG_STRESS"] {
-            guard fm.isExecutableFile(atPath: explicit) else { throw Missing(searched: [explicit]) }
-            return explicit
-        }
-        // The products directory holds both the test bundle (an executable on Linux, a
-        // bundle run by a helper on macOS) and the package's executables. Start from
-        // every place that names the bundle and walk up a few levels.
-        var starts: [String] = []
-        let args = CommandLine.arguments
-        if let first = args.first { starts.append(first) }
-        if let i = args.firstIndex(of: "--test-bundle-path"), i + 1 < args.count { starts.append(args[i + 1]) }
-        if let exe = Bundle.main.executablePath { starts.append(exe) }
-        starts.append(Bundle.main.bundlePath)
-        starts += Bundle.allBundles.map(\.bundlePath).filter { $0.hasSuffix(".xctest") }
-        #if os(Linux)
-        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") { starts.append(exe) }
-        #endif
-
-        var searched: [String] = []
-        for start in starts {
-            var dir = URL(fileURLWithPath: start).standardizedFileURL.deletingLastPathComponent()
-            for _ in 0..<4 {
-                let candidate = dir.appendingPathComponent("perflog-stress").path
-                if !searched.contains(candidate) { searched.append(candidate) }
-                if fm.isExecutableFile(atPath: candidate) { return candidate }
-                dir = dir.deletingLastPathComponent()
-            }
-        }
-        throw Missing(searched: searched)
-    }
-}
-
 /// Reads lines from a pipe with plain blocking `read(2)`, so a test can act (e.g. kill
 /// the writer) right after a given line arrives.
-struct LineReader {
+struct BlockingLineReader {
     let fd: Int32
     private var buffer: [UInt8] = []
     private var eof = false
@@ -284,7 +238,7 @@ struct MultiProcessTests {
             try? out.fileHandleForWriting.close()
             try? err.fileHandleForWriting.close()
 
-            var reader = LineReader(fd: out.fileHandleForReading.fileDescriptor)
+            var reader = BlockingLineReader(fd: out.fileHandleForReading.fileDescriptor)
             var parser = AckParser(marks: marks)
             var read = 0
             while read < acksToRead, let line = reader.next() {
@@ -338,7 +292,7 @@ struct MultiProcessTests {
             let p = try launchStress(args, stdout: out, stderr: err)
             try? out.fileHandleForWriting.close()
             try? err.fileHandleForWriting.close()
-            var reader = LineReader(fd: out.fileHandleForReading.fileDescriptor)
+            var reader = BlockingLineReader(fd: out.fileHandleForReading.fileDescriptor)
             func take(_ line: String) {
                 let words = line.split(separator: " ")
                 #expect(words.first == "flushed", "round \(round): unexpected line \(line)")

@@ -1,20 +1,8 @@
 import Foundation
 import LMDB
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
-
-/// Every file's bytes under a directory, to prove a refused path was not touched.
-func snapshot(_ path: String) throws -> [String: Data] {
-    var out: [String: Data] = [:]
-    guard let walker = FileManager.default.enumerator(atPath: path) else { return out }
-    for case let name as String in walker {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isDir), !isDir.boolValue {
-            out[name] = try Data(contentsOf: URL(fileURLWithPath: path + "/" + name))
-        }
-    }
-    return out
-}
 
 @Suite("Opening a log")
 struct OpeningTests {
@@ -32,19 +20,19 @@ struct OpeningTests {
     func foreignDirectory() throws {
         let dir = try TemporaryDirectory()
         _ = FileManager.default.createFile(atPath: dir.path + "/notes.txt", contents: Data("hi".utf8))
-        let before = try snapshot(dir.path)
+        let before = try Snapshot(dir.path).files
         let error = #expect(throws: PerfLogError.self) { _ = try EventLog(path: dir.path) }
         guard case .notALog = error else { Issue.record("expected notALog, got \(String(describing: error))"); return }
-        #expect(try snapshot(dir.path) == before)
+        #expect(try Snapshot(dir.path).files == before)
     }
 
     @Test("a data.mdb that is not LMDB is refused and left alone")
     func foreignDataFile() throws {
         let dir = try TemporaryDirectory()
         _ = FileManager.default.createFile(atPath: dir.path + "/data.mdb", contents: Data(repeating: 0x5A, count: 16384))
-        let before = try snapshot(dir.path)
+        let before = try Snapshot(dir.path).files
         #expect(throws: PerfLogError.self) { _ = try EventLog(path: dir.path) }
-        #expect(try snapshot(dir.path) == before)
+        #expect(try Snapshot(dir.path).files == before)
     }
 
     @Test("an LMDB environment that is not a perflog log is refused")
@@ -54,10 +42,10 @@ struct OpeningTests {
             let env = try Environment(path: dir.path)
             try env.write { txn in try txn.put(try txn.openDatabase(nil), key: [1], value: [2]) }
         }
-        let before = try snapshot(dir.path).filter { $0.key != "lock.mdb" }
+        let before = try Snapshot(dir.path).files.filter { $0.key != "lock.mdb" }
         let error = #expect(throws: PerfLogError.self) { _ = try EventLog(path: dir.path) }
         guard case .notALog = error else { Issue.record("expected notALog, got \(String(describing: error))"); return }
-        #expect(try snapshot(dir.path).filter { $0.key != "lock.mdb" } == before)
+        #expect(try Snapshot(dir.path).files.filter { $0.key != "lock.mdb" } == before)
     }
 
     @Test("a log written by a newer schema is refused and left alone")
@@ -69,10 +57,10 @@ struct OpeningTests {
                 try txn.put(try txn.openDatabase("meta"), key: Array("schema".utf8), value: [0, 0, 0, 9])
             }
         }
-        let before = try snapshot(dir.path).filter { $0.key != "lock.mdb" }
+        let before = try Snapshot(dir.path).files.filter { $0.key != "lock.mdb" }
         let error = #expect(throws: PerfLogError.self) { _ = try EventLog(path: dir.path) }
         #expect(error == .newerSchema(path: dir.path, found: 9, supported: EventLog.schemaVersion))
-        #expect(try snapshot(dir.path).filter { $0.key != "lock.mdb" } == before)
+        #expect(try Snapshot(dir.path).files.filter { $0.key != "lock.mdb" } == before)
     }
 
     @Test("a missing log is not created by a reader")

@@ -1,5 +1,6 @@
 import Foundation
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 
 /// A log filled with random events and the model of what it must hold.
@@ -120,16 +121,7 @@ func validateAgainstSchema(_ files: [String]) throws -> (status: Int32, output: 
                 bad += 1
         sys.exit(1 if bad else 0)
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script, schema] + files
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
+    return try runProgram("/usr/bin/env", ["python3", "-c", script, schema] + files)
 }
 
 /// The inode and modification time of `path`, or `nil` when it does not exist.

@@ -2,6 +2,7 @@ import Foundation
 import InMemoryLogging
 import Logging
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 
 /// Holds the log's write lock on its own thread until released, so that the recorder's
@@ -35,19 +36,6 @@ final class WriteLockHolder: @unchecked Sendable {
         released = true
         condition.broadcast()
         condition.unlock()
-    }
-}
-
-/// Waits until `done` holds, checking as the state changes; fails the test after a
-/// generous bound rather than hanging.
-func eventually(_ what: String, within seconds: Double = 60, _ done: () throws -> Bool) rethrows {
-    let deadline = Date().addingTimeInterval(seconds)
-    while try !done() {
-        if Date() > deadline {
-            Issue.record("timed out waiting until \(what)")
-            return
-        }
-        usleep(200)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import LMDB
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 
 @Suite("Repair")

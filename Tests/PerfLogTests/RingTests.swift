@@ -1,5 +1,6 @@
 import Foundation
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 
 /// What the log must hold, computed the obvious way.

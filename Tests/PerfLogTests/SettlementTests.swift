@@ -2,6 +2,7 @@ import Foundation
 import InMemoryLogging
 import Logging
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -1,23 +1,7 @@
 import Foundation
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
-
-/// Runs `script` with python3 and `arguments`; returns its status and output.
-func python(_ script: String, _ arguments: [String] = [], input: String? = nil) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script] + arguments
-    let out = Pipe(), inPipe = Pipe()
-    process.standardOutput = out
-    process.standardError = out
-    process.standardInput = inPipe
-    try process.run()
-    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-    try inPipe.fileHandleForWriting.close()
-    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
-}
 
 @Suite("Summary exports")
 struct SummaryExportTests {
@@ -62,7 +46,7 @@ struct SummaryExportTests {
             for labels, value in sorted(counts.items()):
                 print(dict(labels)["agent"], dict(labels)["cli"], int(value))
             """
-        let (status, output) = try python(script, input: text)
+        let (status, output) = try runProgram("/usr/bin/env", ["python3", "-c", script], input: text)
         #expect(status == 0, "\(output)\n\(text)")
         let lines = output.split(separator: "\n").map(String.init)
         // Five families; four streams with ok measures × (4 quantiles + sum + count) samples.

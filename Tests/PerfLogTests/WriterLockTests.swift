@@ -1,5 +1,6 @@
 import Foundation
 @testable import PerfLog
+import PerfLogTestSupport
 import Testing
 
 /// Holds the log's write lock through one opening of the log (its own descriptor of

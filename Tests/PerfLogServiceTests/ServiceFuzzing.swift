@@ -1,20 +1,9 @@
 import Foundation
 import PerfLog
 
-/// A fresh directory under the system temporary directory, removed when released.
-final class TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "perflog-service-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
 /// What the fuzz tests of service lines start from: the decoders' fuzz tests in
-/// PerfLogTests use the same seeds and mutations (a test target cannot use another's).
+/// PerfLogTests use the same seeds and mutations (a test target cannot use another's,
+/// and PerfLogTestSupport stays free of the package's modules).
 enum ServiceFuzzing {
     static var iterations: Int {
         ProcessInfo.processInfo.environment["PERFLOG_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 30_000
