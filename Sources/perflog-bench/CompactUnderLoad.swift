@@ -113,7 +113,7 @@ struct CompactUnderLoad: ParsableCommand {
         let start = monotonicNs()
         let compactPid = try spawn([perflog, "compact", "--json", "--log", path], stdout: compactOut)
         var status: Int32 = 0
-        while waitpid(compactPid, &status, 0) < 0 && errno == EINTR {}
+        _ = POSIXIO.retryingInterrupts { waitpid(compactPid, &status, 0) }
         let end = monotonicNs()
         // The baseline: the same load for as long again, without a compaction.
         var after = timespec(tv_sec: 0, tv_nsec: 300_000_000)
@@ -124,7 +124,7 @@ struct CompactUnderLoad: ParsableCommand {
         nanosleep(&span, nil)
         let baselineEnd = monotonicNs()
         _ = creat(stop, 0o644)
-        for w in workers { var s: Int32 = 0; while waitpid(w.pid, &s, 0) < 0 && errno == EINTR {} }
+        for w in workers { var s: Int32 = 0; _ = POSIXIO.retryingInterrupts { waitpid(w.pid, &s, 0) } }
 
         var result = Round()
         result.compactStatus = (status >> 8) & 0xff

@@ -115,7 +115,7 @@ struct ImportCase: ParsableCommand {
         guard rc == 0 else { throw BenchError("cannot run \(binary): \(String(cString: strerror(rc)))") }
         var status: Int32 = 0
         var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        _ = POSIXIO.retryingInterrupts { wait4(pid, &status, 0, &usage) }
         let seconds = Double(monotonicNs() - begin) / 1e9
         var verified = status == 0
         if verified {

@@ -89,19 +89,19 @@ public struct ImportFile: ImportSource {
         if let length { want = Int(min(Int64(want), length - offset)) }
         guard want > 0 else { return 0 }
         let source = length != nil ? (spool ?? fd) : fd
-        while true {
-            let n = length != nil || spool == nil
+        let offset = self.offset
+        let n = POSIXIO.retryingInterrupts {
+            length != nil || spool == nil
                 ? pread(source, buffer.baseAddress, want, off_t(offset))
                 : systemRead(source, buffer.baseAddress, want)
-            if n >= 0 {
-                if n > 0, length == nil, let spool {
-                    try ImportFile.writeAll(spool, UnsafeRawBufferPointer(rebasing: buffer[..<n]), at: offset)
-                }
-                offset += Int64(n)
-                return n
-            }
-            if errno != EINTR { throw ImportFile.failure("reading the input") }
         }
+        guard n >= 0 else { throw ImportFile.failure("reading the input", errno) }
+        if n > 0, length == nil, let spool,
+           let code = POSIXIO.writeAll(spool, UnsafeRawBufferPointer(rebasing: buffer[..<n]), at: offset) {
+            throw ImportFile.failure("spooling standard input", code)
+        }
+        self.offset += Int64(n)
+        return n
     }
 
     /// Starts the second pass.
@@ -110,18 +110,8 @@ public struct ImportFile: ImportSource {
         offset = 0
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at start: Int64) throws(PerfLogError) {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(start + Int64(done)))
-            if n > 0 { done += n } else if n < 0 && errno == EINTR { continue } else {
-                throw failure("spooling standard input")
-            }
-        }
-    }
-
-    private static func failure(_ operation: String) -> PerfLogError {
-        .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "read"), operation: operation)
+    private static func failure(_ operation: String, _ code: Int32 = errno) -> PerfLogError {
+        .storage(LMDBError(LMDBError.Code(rawValue: code), operation: "read"), operation: operation)
     }
 }
 

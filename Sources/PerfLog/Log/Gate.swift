@@ -163,9 +163,6 @@ final class Gate: Sendable {
         fl.l_start = off_t(byte)
         fl.l_len = 1
         fl.l_pid = 0
-        while true {
-            if fcntl(fd, setLock, &fl) == 0 { return true }
-            if errno != EINTR { return false }
-        }
+        return POSIXIO.retryingInterrupts { fcntl(fd, setLock, &fl) } == 0
     }
 }

@@ -232,7 +232,7 @@ extension EventLog {
                 throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "rename", context: result), operation: "compacting the log")
             }
             unlink(path + "/lock.mdb")
-            EventLog.syncDirectory(path)
+            AtomicFile.syncDirectory(path)
             report.exclusiveHoldNs = EventClock.monotonicNs() - start
         }
         Compaction.remove(temporary)
@@ -308,13 +308,5 @@ extension EventLog {
     static func fileSize(_ path: String) -> Int {
         var st = stat()
         return stat(path, &st) == 0 ? Int(st.st_size) : 0
-    }
-
-    static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
-        }
     }
 }

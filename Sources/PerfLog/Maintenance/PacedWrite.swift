@@ -65,16 +65,11 @@ enum PacedWrite {
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             if failed { continue }
-            var done = 0
-            while done < n {
-                let w = write(fd, buffer.baseAddress! + done, n - done)
-                if w > 0 { done += w; continue }
-                if w < 0 && errno == EINTR { continue }
-                failure.errno.store(w < 0 ? errno : EIO, ordering: .releasing)
+            if let code = POSIXIO.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<n])) {
+                failure.errno.store(code, ordering: .releasing)
                 failed = true
-                break
             }
-            offset += done
+            offset += n
             if !failed && offset - synced >= chunkBytes {
                 if fdatasync(fd) != 0 {
                     failure.errno.store(errno, ordering: .releasing)

@@ -332,16 +332,14 @@ struct Salvage {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             var ready = pollfd(fd: out[0], events: Int16(POLLIN), revents: 0)
-            let polled = poll(&ready, 1, Salvage.silenceLimitMs)
-            if polled < 0 && errno == EINTR { continue }
+            let polled = POSIXIO.retryingInterrupts { poll(&ready, 1, Salvage.silenceLimitMs) }
             if polled == 0 {
                 // Stuck, not slow: a healthy reader sends a line an event.
                 kill(pid, SIGKILL)
                 stalled = true
                 break
             }
-            let n = chunk.withUnsafeMutableBytes { read(out[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
+            let n = chunk.withUnsafeMutableBytes { c in POSIXIO.retryingInterrupts { read(out[0], c.baseAddress, c.count) } }
             if n <= 0 { break }
             buffer.append(contentsOf: chunk[0..<n])
             var start = 0

@@ -1,3 +1,4 @@
+import PerfLog
 import NIOCore
 import Synchronization
 #if canImport(Glibc)
@@ -70,14 +71,8 @@ enum PeerIdentity: Hashable, Sendable, CustomStringConvertible {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         let key = Array(needle.utf8)
-        var text: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 { text.append(contentsOf: chunk[0..<n]); continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
+        // A failed read leaves what was read before it, which is scanned as it is.
+        let text = POSIXIO.readAll(fd).bytes
         // Each row: "  N: LOCAL:PORT REMOTE:PORT ST TX:RX TR:WHEN RETRNSMT UID …". Scanned
         // in place: with thousands of connections the table is read at every accept.
         return text.withUnsafeBufferPointer { all -> UInt32? in
