@@ -113,10 +113,10 @@ extension Perflog {
 
         private func report(source: String, out: String, retain: Int, _ r: Salvage.Result) {
             if json {
-                var text = "{\"source\":\(JSONText.quoted(source)),\"out\":\(JSONText.quoted(out)),\"retain\":\(retain),"
+                var text = "{\"source\":\(JSONBuffer.quoted(source)),\"out\":\(JSONBuffer.quoted(out)),\"retain\":\(retain),"
                 text += "\"recovered\":\(r.marks + r.measures),\"marks\":\(r.marks),\"measures\":\(r.measures),\"complete\":\(r.complete),"
                 text += "\"lostRanges\":[" + r.lostRanges.map { "{\"from\":\($0.from),\"through\":\($0.through)}" }.joined(separator: ",") + "],"
-                text += "\"undecodable\":[" + r.undecodable.map { "{\"seq\":\($0.seq),\"reason\":\(JSONText.quoted($0.reason))}" }.joined(separator: ",") + "],"
+                text += "\"undecodable\":[" + r.undecodable.map { "{\"seq\":\($0.seq),\"reason\":\(JSONBuffer.quoted($0.reason))}" }.joined(separator: ",") + "],"
                 text += "\"readers\":\(r.readers)}\n"
                 Terminal.out(text)
                 return
