@@ -193,10 +193,15 @@ struct CompactUnderLoad: ParsableCommand {
         return result
     }
 
+    /// The number at `key` of the JSON object `text` (`compact --json`'s line).
     func jsonNumber(_ text: String, _ key: String) -> Double? {
-        let parts = text.split(separator: "\"\(key)\":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
-        return Double(parts[1].prefix(while: { $0.isNumber }))
+        Array(text.utf8).withUnsafeBufferPointer { b -> Double? in
+            var parser = JSONParser(b, from: 0, to: b.count)
+            guard case .object(let members)? = try? parser.document(),
+                  case .number(let n)? = members.first(where: { $0.key == key })?.value
+            else { return nil }
+            return Double(n.text)
+        }
     }
 }
 

@@ -345,10 +345,6 @@ public final class ImportReader {
         return .invalidInput(field: "line \(line)", rule: "invalid JSON at column \(column): \(message)")
     }
 
-    private func describe(_ c: UInt8) -> String {
-        c >= 0x21 && c < 0x7F ? "'\(Character(Unicode.Scalar(c)))'" : "byte 0x\(String(c, radix: 16))"
-    }
-
     /// Skips white space, reading more as needed; false at the end of the input.
     private func skipSpace() throws(PerfLogError) -> Bool {
         while true {
@@ -380,7 +376,7 @@ public final class ImportReader {
                 try finish()
                 return nil
             default:
-                throw syntaxError("expected ',' or ']', found \(describe(buffer[pos]))", at: pos)
+                throw syntaxError("expected ',' or ']', found \(JSONParser.describe(buffer[pos]))", at: pos)
             }
         }
         _ = try skipSpace()
@@ -405,38 +401,17 @@ public final class ImportReader {
     /// After the closing bracket: nothing but white space.
     private func finish() throws(PerfLogError) {
         arrayState = .done
-        if try skipSpace() { throw syntaxError("unexpected \(describe(buffer[pos])) after the array", at: pos) }
+        if try skipSpace() { throw syntaxError("unexpected \(JSONParser.describe(buffer[pos])) after the array", at: pos) }
     }
 
-    /// Reads until the element at `pos` is wholly in the buffer (or the input ends):
-    /// a light scan of brackets and strings finds its end, so that the parser, which
-    /// needs the whole value, runs once.
+    /// Reads until the element at `pos` is wholly in the buffer (or the input ends), so
+    /// that the parser, which needs the whole value, runs once.
     private func bufferElement() throws(PerfLogError) {
+        var scanner = JSONParser.ExtentScanner()
         var k = pos
-        var depth = 0, inString = false, escaped = false
         while true {
-            while k < filled {
-                let c = buffer[k]
-                k += 1
-                if inString {
-                    if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") {
-                        inString = false
-                        if depth == 0 { return }
-                    }
-                    continue
-                }
-                switch c {
-                case UInt8(ascii: "\""): inString = true
-                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-                case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    depth -= 1
-                    if depth <= 0 { return }
-                case UInt8(ascii: ","), 0x20, 0x0A, 0x0D, 0x09, UInt8(ascii: ":"):
-                    if depth == 0 { return }
-                default:
-                    break
-                }
-            }
+            if scanner.scan(UnsafeBufferPointer(buffer), from: k, to: filled) { return }
+            k = filled
             if k - pos > ImportedEvents.maxLineBytes {
                 let (line, _) = position(of: base + pos)
                 throw .invalidInput(field: "element \(element + 1) (line \(line))", rule: "is longer than \(ImportedEvents.maxLineBytes) bytes")
