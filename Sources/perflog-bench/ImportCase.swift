@@ -64,8 +64,9 @@ struct ImportCase: ParsableCommand {
         }
     }
 
-    /// The stream of line `i`: a fixed pseudo-random order over the streams.
-    private func stream(_ i: Int) -> Int { Int((UInt64(i) &* 0x9E37_79B9_7F4A_7C15) >> 40) % streams }
+    /// The stream of line `i`: a fixed pseudo-random order over the streams (Fibonacci
+    /// hashing: the top bits of `i` times SplitMix64's golden-ratio increment).
+    private func stream(_ i: Int) -> Int { Int((UInt64(i) &* SplitMix64.increment) >> 40) % streams }
 
     private func writeFile(_ path: String) throws {
         let names = try (0..<streams).map { try StreamName(agent: "agent-\($0 / 10)", cli: "cli-\($0 % 10)") }

@@ -122,10 +122,11 @@ struct ImportFastLine {
     /// The stream of these names, from the cache when the same bytes were seen before.
     private mutating func stream(_ b: UnsafeBufferPointer<UInt8>, _ agent: Range<Int>, _ cli: Range<Int>) -> StreamName? {
         guard !agent.isEmpty, !cli.isEmpty, agent.count <= StreamName.maxBytes, cli.count <= StreamName.maxBytes else { return nil }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for k in agent { h = (h ^ UInt64(b[k])) &* 0x0000_0100_0000_01B3 }
-        h = (h ^ 0) &* 0x0000_0100_0000_01B3
-        for k in cli { h = (h ^ UInt64(b[k])) &* 0x0000_0100_0000_01B3 }
+        var fnv = FNV1a()
+        fnv.mix(UnsafeBufferPointer(rebasing: b[agent]))
+        fnv.mix(0)
+        fnv.mix(UnsafeBufferPointer(rebasing: b[cli]))
+        let h = fnv.value
         let slot = Int(truncatingIfNeeded: h ^ (h >> 29)) & (names.count - 1)
         if let cached = names[slot], cached.bytes.count == agent.count + 1 + cli.count {
             let same = cached.bytes.withUnsafeBufferPointer { c in
