@@ -202,7 +202,7 @@ enum ISO8601 {
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-    /// `days_from_civil`, the inverse of ``Timestamp``'s date computation).
+    /// `days_from_civil`, the inverse of ``civilDate(daysSinceEpoch:)``).
     static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400

@@ -23,15 +23,19 @@ package final class AtomicFile {
             case opening
             /// Creating the temporary file in `directory`.
             case creating(directory: String)
+            /// Writing the bytes.
             case writing
             /// `fsync` of the temporary file.
             case flushing
             /// `fstat` of what was written.
             case status
+            /// `close` of what was written.
             case closing
+            /// Renaming the temporary file over the target.
             case renaming
         }
 
+        /// The step that failed.
         package var step: Step
         /// The `errno` value.
         package var code: Int32
