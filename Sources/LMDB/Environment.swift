@@ -173,20 +173,7 @@ public final class Environment: @unchecked Sendable {
     /// aborted when `body` throws.
     /// - Throws: `LMDBError` from `mdb_txn_begin`, or whatever `body` throws.
     public func read<R>(_ body: (Transaction) throws -> R) throws -> R {
-        try mapSizeLock.withReadLock {
-            let txn = try beginAdoptingMapSize(flags: UInt32(MDB_RDONLY))
-            let result: R
-            do {
-                result = try body(Transaction(handle: txn))
-            } catch {
-                mdb_txn_abort(txn)
-                throw error
-            }
-            // LMDB closes the database handles a transaction opened when that
-            // transaction aborts, even a read-only one; committing keeps them.
-            try check(mdb_txn_commit(txn), "mdb_txn_commit", path)
-            return result
-        }
+        try mapSizeLock.withReadLock { try transaction(flags: UInt32(MDB_RDONLY), body) }
     }
 
     /// Runs `body` in a write transaction: commits (`mdb_txn_commit`) when it returns,
@@ -202,21 +189,7 @@ public final class Environment: @unchecked Sendable {
     public func write<R>(_ body: (Transaction) throws -> R) throws -> R {
         while true {
             let outcome: Result<R, any Error> = mapSizeLock.withReadLock {
-                do {
-                    let txn = try beginAdoptingMapSize(flags: 0)
-                    let result: R
-                    do {
-                        result = try body(Transaction(handle: txn))
-                    } catch {
-                        mdb_txn_abort(txn)
-                        throw error
-                    }
-                    // mdb_txn_commit frees the transaction whether or not it succeeds.
-                    try check(mdb_txn_commit(txn), "mdb_txn_commit", path)
-                    return .success(result)
-                } catch {
-                    return .failure(error)
-                }
+                do { return .success(try transaction(flags: 0, body)) } catch { return .failure(error) }
             }
             switch outcome {
             case .success(let value):
@@ -227,6 +200,24 @@ public final class Environment: @unchecked Sendable {
                 throw error
             }
         }
+    }
+
+    /// Runs `body` in a transaction begun with `flags` (under the map-size lock):
+    /// commits when it returns, aborts when it throws.
+    private func transaction<R>(flags: UInt32, _ body: (Transaction) throws -> R) throws -> R {
+        let txn = try beginAdoptingMapSize(flags: flags)
+        let result: R
+        do {
+            result = try body(Transaction(handle: txn))
+        } catch {
+            mdb_txn_abort(txn)
+            throw error
+        }
+        // Committed even when read-only: LMDB closes the database handles a transaction
+        // opened when that transaction aborts. mdb_txn_commit frees the transaction
+        // whether or not it succeeds.
+        try check(mdb_txn_commit(txn), "mdb_txn_commit", path)
+        return result
     }
 
     /// Flushes the data buffers to disk (`mdb_env_sync`); with `force`, even when the

@@ -96,7 +96,7 @@ public final class IngestService: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let seed = seeds.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+                    let seed = seeds.wrappingAdd(SplitMix64.increment, ordering: .relaxed).newValue
                     let decoder = LineFrameDecoder(maxLineBytes: core.limits.maxLineBytes)
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                     try channel.pipeline.syncOperations.addHandler(LineSession(core: core, seed: seed))

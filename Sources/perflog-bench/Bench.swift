@@ -27,14 +27,14 @@ struct CommonOptions: ParsableArguments {
 struct Report {
     var fields: [(String, String)] = []
 
-    mutating func add(_ key: String, _ value: String) { fields.append((key, "\"\(value)\"")) }
+    mutating func add(_ key: String, _ value: String) { fields.append((key, JSONBuffer.quoted(value))) }
     mutating func add(_ key: String, _ value: Double) {
         fields.append((key, value.isFinite ? String(format3(value)) : "null"))
     }
     mutating func add(_ key: String, _ value: Int) { fields.append((key, String(value))) }
     mutating func add(_ key: String, _ value: Bool) { fields.append((key, value ? "true" : "false")) }
 
-    var line: String { "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}" }
+    var line: String { "{" + fields.map { JSONBuffer.quoted($0.0) + ":" + $0.1 }.joined(separator: ",") + "}" }
 
     private func format3(_ v: Double) -> String {
         let scaled = (v * 1000).rounded() / 1000

@@ -114,7 +114,7 @@ struct CompactUnderLoad: ParsableCommand {
         let compactSteps = scratch + "/compact-steps\(round)"
         let compactPid = try spawn([perflog, "compact", "--json", "--verbose", "--log", path], stdout: compactOut, stderr: compactSteps)
         var status: Int32 = 0
-        while waitpid(compactPid, &status, 0) < 0 && errno == EINTR {}
+        _ = POSIXIO.retryingInterrupts { waitpid(compactPid, &status, 0) }
         let end = monotonicNs()
         // The baseline: the same load for as long again, without a compaction.
         var after = timespec(tv_sec: 0, tv_nsec: 300_000_000)
@@ -125,7 +125,7 @@ struct CompactUnderLoad: ParsableCommand {
         nanosleep(&span, nil)
         let baselineEnd = monotonicNs()
         _ = creat(stop, 0o644)
-        for w in workers { var s: Int32 = 0; while waitpid(w.pid, &s, 0) < 0 && errno == EINTR {} }
+        for w in workers { var s: Int32 = 0; _ = POSIXIO.retryingInterrupts { waitpid(w.pid, &s, 0) } }
 
         var result = Round()
         result.compactStatus = (status >> 8) & 0xff
@@ -202,10 +202,15 @@ struct CompactUnderLoad: ParsableCommand {
         return result
     }
 
+    /// The number at `key` of the JSON object `text` (`compact --json`'s line).
     func jsonNumber(_ text: String, _ key: String) -> Double? {
-        let parts = text.split(separator: "\"\(key)\":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
-        return Double(parts[1].prefix(while: { $0.isNumber }))
+        Array(text.utf8).withUnsafeBufferPointer { b -> Double? in
+            var parser = JSONParser(b, from: 0, to: b.count)
+            guard case .object(let members)? = try? parser.document(),
+                  case .number(let n)? = members.first(where: { $0.key == key })?.value
+            else { return nil }
+            return Double(n.text)
+        }
     }
 }
 

@@ -64,8 +64,9 @@ struct ImportCase: ParsableCommand {
         }
     }
 
-    /// The stream of line `i`: a fixed pseudo-random order over the streams.
-    private func stream(_ i: Int) -> Int { Int((UInt64(i) &* 0x9E37_79B9_7F4A_7C15) >> 40) % streams }
+    /// The stream of line `i`: a fixed pseudo-random order over the streams (Fibonacci
+    /// hashing: the top bits of `i` times SplitMix64's golden-ratio increment).
+    private func stream(_ i: Int) -> Int { Int((UInt64(i) &* SplitMix64.increment) >> 40) % streams }
 
     private func writeFile(_ path: String) throws {
         let names = try (0..<streams).map { try StreamName(agent: "agent-\($0 / 10)", cli: "cli-\($0 % 10)") }
@@ -115,7 +116,7 @@ struct ImportCase: ParsableCommand {
         guard rc == 0 else { throw BenchError("cannot run \(binary): \(String(cString: strerror(rc)))") }
         var status: Int32 = 0
         var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        _ = POSIXIO.retryingInterrupts { wait4(pid, &status, 0, &usage) }
         let seconds = Double(monotonicNs() - begin) / 1e9
         var verified = status == 0
         if verified {

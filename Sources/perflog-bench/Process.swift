@@ -22,7 +22,7 @@ func timeProcess(_ argv: [String], environment: [String] = []) throws -> (ms: Do
     let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, &cEnv)
     guard rc == 0 else { throw ValidationError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
     var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    _ = POSIXIO.retryingInterrupts { waitpid(pid, &status, 0) }
     return (Double(monotonicNs() - start) / 1e6, status)
 }
 

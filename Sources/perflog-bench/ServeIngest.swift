@@ -209,16 +209,7 @@ struct Client {
     }
 
     private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return false
-            }
-            offset += n
-        }
-        return true
+        POSIXIO.writeAll(fd, bytes) == nil
     }
 }
 
@@ -229,9 +220,10 @@ struct AckReader {
 
     mutating func read(_ fd: Int32, wait: Bool, into result: inout ClientResult) -> Bool {
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, wait ? 0 : Int32(MSG_DONTWAIT)) }
+            let n = buffer.withUnsafeMutableBytes { b in
+                POSIXIO.retryingInterrupts { recv(fd, b.baseAddress, b.count, wait ? 0 : Int32(MSG_DONTWAIT)) }
+            }
             if n < 0 {
-                if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK { return true }
                 result.failure = "read: \(String(cString: strerror(errno)))"
                 return false
@@ -367,7 +359,7 @@ struct ServerProcess {
     func stop() -> Int32 {
         kill(pid, SIGTERM)
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = POSIXIO.retryingInterrupts { waitpid(pid, &status, 0) }
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
     }
 }

@@ -61,21 +61,9 @@ let usage = """
 /// Writes all of `text` to a file descriptor, unbuffered, so that a line is out of the
 /// process before the next commit begins (a SIGKILL cannot lose it in a buffer).
 func emit(_ text: String, to fd: Int32) {
-    var bytes = Array(text.utf8)
-    var offset = 0
-    bytes.withUnsafeMutableBytes { raw in
-        while offset < raw.count {
-            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-            if n > 0 {
-                offset += n
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else {
-                // The reader went away; nothing sensible is left to do with the line.
-                return
-            }
-        }
-    }
+    var text = text
+    // A failure means the reader went away; nothing sensible is left to do with the line.
+    _ = text.withUTF8 { POSIXIO.writeAll(fd, UnsafeRawBufferPointer($0)) }
 }
 
 func fail(_ message: String, status: Int32) -> Never {

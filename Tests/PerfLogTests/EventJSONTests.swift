@@ -18,7 +18,7 @@ struct DurationJSONTests {
         (UInt64.max, "18446744073709.552"),
     ] as [(UInt64, String)])
     func milliseconds(ns: UInt64, expected: String) {
-        #expect(JSONText.milliseconds(nanoseconds: ns) == expected)
+        #expect(JSONBuffer.text { $0.milliseconds(nanoseconds: ns) } == expected)
     }
 }
 
@@ -51,7 +51,7 @@ struct EscapingTests {
         ("", #""""#),
     ] as [(String, String)])
     func quoted(input: String, expected: String) {
-        #expect(JSONText.quoted(input) == expected)
+        #expect(JSONBuffer.quoted(input) == expected)
     }
 }
 

@@ -279,7 +279,7 @@ struct ProjectorTests {
         #expect(measurements.count == p.measurements.count)
         for (j, m) in zip(measurements, p.measurements) {
             #expect(j["agent"] as? String == m.stream.agent && j["cli"] as? String == m.stream.cli)
-            #expect(number(j["duration"]) == Double(JSONText.milliseconds(nanoseconds: m.durationNs)))
+            #expect(number(j["duration"]) == Double(Reference.milliseconds(nanoseconds: m.durationNs)))
             #expect(j["timestamp"] as? String == Timestamp.iso8601(unixNanoseconds: m.wallTimeNs, precision: .milliseconds))
             #expect(j["success"] as? Bool == (m.outcome == .ok))
         }
@@ -397,7 +397,7 @@ struct ProjectorTests {
         #expect(text { $0.fixed6(0.0000005) } == "0.000001")
         #expect(text { $0.uint(UInt64.max) } == "18446744073709551615")
         for ns in [UInt64(0), 1, 499, 500, 999, 1000, 1499, 1500, 123_456_789, 10_000_000_000_000, UInt64.max] {
-            #expect(text { $0.milliseconds(nanoseconds: ns) } == JSONText.milliseconds(nanoseconds: ns), "\(ns)")
+            #expect(text { $0.milliseconds(nanoseconds: ns) } == Reference.milliseconds(nanoseconds: ns), "\(ns)")
         }
     }
 
@@ -419,7 +419,7 @@ struct ProjectorTests {
         for _ in 0..<500 {
             let s = String((0..<Int.random(in: 0...12, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
             b.quoted(s)
-            expected += JSONText.quoted(s)
+            expected += Reference.quoted(s)
         }
         #expect(String(decoding: b.bytes, as: UTF8.self) == expected)
     }
@@ -584,5 +584,37 @@ struct ProjectorTests {
         #expect(p.streams.map(\.count) == [3, 3, 1])
         #expect(p.measurements.map(\.durationNs) == [1, 294, 295, 296, 297, 298, 299])
         #expect(p.streams[0].durations?.meanNs == 296)
+    }
+}
+
+extension Reference {
+    /// A duration as JSON milliseconds, from the definition: round to the microsecond
+    /// (halves up), then the integer part and, when not zero, the fraction without
+    /// trailing zeros.
+    static func milliseconds(nanoseconds ns: UInt64) -> String {
+        let us = ns / 1000 + (ns % 1000 >= 500 ? 1 : 0)
+        let whole = String(us / 1000), fraction = us % 1000
+        guard fraction != 0 else { return whole }
+        var digits = String(fraction)
+        digits = String(repeating: "0", count: 3 - digits.count) + digits
+        while digits.hasSuffix("0") { digits.removeLast() }
+        return whole + "." + digits
+    }
+
+    /// A JSON string literal, scalar by scalar: `"` and `\` escaped, control characters
+    /// below U+0020 as `\u00xx`, everything else as it is.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar.value {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0..<0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u00" + (hex.count < 2 ? "0" : "") + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }

@@ -62,16 +62,18 @@ public struct EventExporter: Sendable {
             EventExporter.appendCSV(event, to: &out)
         case .seed:
             guard event.kind == .measure else { return }
-            out.append(written == 0 ? "\n  " : ",\n  ")
-            out.append("{\"agent\":")
-            JSONText.appendQuoted(event.stream.agent, to: &out)
-            out.append(",\"cli\":")
-            JSONText.appendQuoted(event.stream.cli, to: &out)
-            out.append(",\"duration\":")
-            out.append(JSONText.milliseconds(nanoseconds: event.durationNs))
-            out.append(",\"timestamp\":\"")
-            out.append(Timestamp.iso8601(unixNanoseconds: event.wallTimeNs, precision: .milliseconds))
-            out.append(event.outcome == .ok ? "\",\"success\":true}" : "\",\"success\":false}")
+            var element = JSONBuffer(capacity: 128 + event.stream.agent.utf8.count + event.stream.cli.utf8.count)
+            element.raw(written == 0 ? "\n  " : ",\n  ")
+            element.raw("{\"agent\":")
+            element.quoted(event.stream.agent)
+            element.raw(",\"cli\":")
+            element.quoted(event.stream.cli)
+            element.raw(",\"duration\":")
+            element.milliseconds(nanoseconds: event.durationNs)
+            element.raw(",\"timestamp\":")
+            element.timestamp(event.wallTimeNs)
+            element.raw(event.outcome == .ok ? ",\"success\":true}" : ",\"success\":false}")
+            out.append(element.text)
         }
         written += 1
     }
@@ -95,7 +97,7 @@ public struct EventExporter: Sendable {
         out.append(e.invocation.description)
         out.append(",")
         if e.kind == .measure {
-            out.append(JSONText.milliseconds(nanoseconds: e.durationNs))
+            out.append(JSONBuffer.text { $0.milliseconds(nanoseconds: e.durationNs) })
             out.append(",")
             out.append(e.outcome.rawValue)
         } else {
@@ -107,15 +109,7 @@ public struct EventExporter: Sendable {
         out.append(String(e.pid))
         out.append(",")
         if !e.meta.isEmpty {
-            var json = "{"
-            for (n, (key, value)) in e.meta.enumerated() {
-                if n > 0 { json.append(",") }
-                JSONText.appendQuoted(key, to: &json)
-                json.append(":")
-                JSONText.appendQuoted(value, to: &json)
-            }
-            json.append("}")
-            CSVText.appendField(json, to: &out)
+            CSVText.appendField(JSONBuffer.text { e.meta.write(to: &$0) }, to: &out)
         }
         out.append("\r\n")
     }

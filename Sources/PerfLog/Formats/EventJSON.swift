@@ -13,48 +13,60 @@ extension Event {
     /// `meta` only when it is not empty, its keys in sorted order. `time` is the
     /// wall-clock time in UTC with microseconds.
     public var jsonLine: String {
-        var out = ""
-        out.reserveCapacity(192 + stream.agent.utf8.count + stream.cli.utf8.count)
-        out.append("{\"seq\":")
-        out.append(String(seq))
-        out.append(",\"time\":\"")
-        out.append(Timestamp.iso8601(unixNanoseconds: wallTimeNs, precision: .microseconds))
-        out.append("\",\"kind\":\"")
-        out.append(kind.rawValue)
-        out.append("\",\"agent\":")
-        JSONText.appendQuoted(stream.agent, to: &out)
-        out.append(",\"cli\":")
-        JSONText.appendQuoted(stream.cli, to: &out)
-        out.append(",\"invocation\":\"")
-        out.append(invocation.description)
-        out.append("\"")
+        var out = JSONBuffer(capacity: 192 + stream.agent.utf8.count + stream.cli.utf8.count)
+        write(to: &out)
+        return out.text
+    }
+
+    /// Appends ``jsonLine`` to `out`.
+    func write(to out: inout JSONBuffer) {
+        out.raw("{\"seq\":")
+        out.uint(seq)
+        out.raw(",\"time\":")
+        out.timestamp(wallTimeNs, precision: .microseconds)
+        out.raw(",\"kind\":\"")
+        out.raw(kind.rawValue)
+        out.raw("\",\"agent\":")
+        out.quoted(stream.agent)
+        out.raw(",\"cli\":")
+        out.quoted(stream.cli)
+        out.raw(",\"invocation\":\"")
+        out.raw(invocation.description)
+        out.raw("\"")
         if kind == .measure {
-            out.append(",\"durationMs\":")
-            out.append(JSONText.milliseconds(nanoseconds: durationNs))
-            out.append(",\"outcome\":\"")
-            out.append(outcome.rawValue)
-            out.append("\"")
+            out.raw(",\"durationMs\":")
+            out.milliseconds(nanoseconds: durationNs)
+            out.raw(",\"outcome\":\"")
+            out.raw(outcome.rawValue)
+            out.raw("\"")
         }
         if let exitCode {
-            out.append(",\"exitCode\":")
-            out.append(String(exitCode))
+            out.raw(",\"exitCode\":")
+            out.int(Int64(exitCode))
         }
-        out.append(",\"pid\":")
-        out.append(String(pid))
+        out.raw(",\"pid\":")
+        out.int(Int64(pid))
         if !meta.isEmpty {
-            out.append(",\"meta\":{")
-            var first = true
-            for (key, value) in meta {
-                if !first { out.append(",") }
-                first = false
-                JSONText.appendQuoted(key, to: &out)
-                out.append(":")
-                JSONText.appendQuoted(value, to: &out)
-            }
-            out.append("}")
+            out.raw(",\"meta\":")
+            meta.write(to: &out)
         }
-        out.append("}")
-        return out
+        out.raw("}")
+    }
+}
+
+extension Metadata {
+    /// Appends the pairs as one compact JSON object, keys in order.
+    func write(to out: inout JSONBuffer) {
+        out.raw("{")
+        var first = true
+        for (key, value) in self {
+            if !first { out.raw(",") }
+            first = false
+            out.quoted(key)
+            out.raw(":")
+            out.quoted(value)
+        }
+        out.raw("}")
     }
 }
 
@@ -64,20 +76,29 @@ extension LogInfo {
     /// `retain`, `streams`, `events` (retained measures), `inFlight`, `fileBytes`,
     /// `mapBytes` (both in bytes), `lmdbVersion`.
     public var json: String {
-        var out = "{\"path\":"
-        JSONText.appendQuoted(path, to: &out)
-        out.append(",\"schemaVersion\":\(schemaVersion)")
-        out.append(",\"retain\":\(retain)")
-        out.append(",\"streams\":\(streams)")
-        out.append(",\"events\":\(events)")
-        out.append(",\"inFlight\":\(inFlight)")
-        out.append(",\"fileBytes\":\(fileBytes)")
-        out.append(",\"mapBytes\":\(mapBytes)")
-        out.append(",\"lmdbVersion\":")
-        JSONText.appendQuoted(lmdbVersion, to: &out)
+        var out = JSONBuffer(capacity: 256 + path.utf8.count)
+        out.raw("{\"path\":")
+        out.quoted(path)
+        out.raw(",\"schemaVersion\":")
+        out.int(Int64(schemaVersion))
+        out.raw(",\"retain\":")
+        out.int(Int64(retain))
+        out.raw(",\"streams\":")
+        out.int(Int64(streams))
+        out.raw(",\"events\":")
+        out.int(Int64(events))
+        out.raw(",\"inFlight\":")
+        out.int(Int64(inFlight))
+        out.raw(",\"fileBytes\":")
+        out.int(Int64(fileBytes))
+        out.raw(",\"mapBytes\":")
+        out.int(Int64(mapBytes))
+        out.raw(",\"lmdbVersion\":")
+        out.quoted(lmdbVersion)
         // Beyond the contract's fields, so that readers of those are unaffected.
-        out.append(",\"abandoned\":\(abandoned)")
-        out.append("}")
-        return out
+        out.raw(",\"abandoned\":")
+        out.int(Int64(abandoned))
+        out.raw("}")
+        return out.text
     }
 }

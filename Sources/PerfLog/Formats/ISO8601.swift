@@ -13,43 +13,99 @@ public enum Timestamp {
     /// time never appears to be in a later second (or day) than it is. Times before
     /// 1970 are supported.
     public static func iso8601(unixNanoseconds ns: Int64, precision: Precision) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(27)
+        ISO8601.append(unixNanoseconds: ns, precision: precision, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// ISO 8601 date-times in UTC, written and read: ``Timestamp`` and ``JSONBuffer`` write
+/// with this, and every reader of perflog's formats parses with it.
+enum ISO8601 {
+    /// The `YYYY-MM-DDT` text of the last day written: consecutive times are mostly on
+    /// the same day, and the calendar is the costly part.
+    struct DayCache {
+        fileprivate var day = Int64.min
+        fileprivate var text: [UInt8] = []
+    }
+
+    /// Appends the text ``Timestamp/iso8601(unixNanoseconds:precision:)`` describes.
+    static func append(unixNanoseconds ns: Int64, precision: Timestamp.Precision, to out: inout [UInt8]) {
+        let t = split(ns)
+        appendDate(day: t.day, to: &out)
+        appendTime(t.secondOfDay, t.subsecond, precision, to: &out)
+    }
+
+    /// Appends the same text, taking the date from `cache` when the day is the last one.
+    @inline(__always)
+    static func append(unixNanoseconds ns: Int64, precision: Timestamp.Precision, to out: inout [UInt8],
+                       cache: inout DayCache) {
+        let t = split(ns)
+        if t.day != cache.day {
+            cache.day = t.day
+            cache.text.removeAll(keepingCapacity: true)
+            appendDate(day: t.day, to: &cache.text)
+        }
+        out.append(contentsOf: cache.text)
+        appendTime(t.secondOfDay, t.subsecond, precision, to: &out)
+    }
+
+    /// Days since the epoch, the second of that day and the nanosecond of that second,
+    /// by floor division so that times before the epoch land in the right second.
+    @inline(__always)
+    private static func split(_ ns: Int64) -> (day: Int64, secondOfDay: Int64, subsecond: Int64) {
         let nsPerSecond: Int64 = 1_000_000_000
-        // Floor division so that times before the epoch land in the right second.
         var seconds = ns / nsPerSecond
         var subsecond = ns % nsPerSecond
         if subsecond < 0 { subsecond += nsPerSecond; seconds -= 1 }
-        var days = seconds / 86_400
+        var day = seconds / 86_400
         var secondOfDay = seconds % 86_400
-        if secondOfDay < 0 { secondOfDay += 86_400; days -= 1 }
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
-
-        var out = ""
-        out.reserveCapacity(27)
-        if year < 0 {
-            out.append("-")
-            pad(-year, 4, &out)
-        } else {
-            pad(year, 4, &out)
-        }
-        out.append("-"); pad(month, 2, &out)
-        out.append("-"); pad(day, 2, &out)
-        out.append("T"); pad(secondOfDay / 3600, 2, &out)
-        out.append(":"); pad(secondOfDay / 60 % 60, 2, &out)
-        out.append(":"); pad(secondOfDay % 60, 2, &out)
-        out.append(".")
-        switch precision {
-        case .milliseconds: pad(subsecond / 1_000_000, 3, &out)
-        case .microseconds: pad(subsecond / 1_000, 6, &out)
-        }
-        out.append("Z")
-        return out
+        if secondOfDay < 0 { secondOfDay += 86_400; day -= 1 }
+        return (day, secondOfDay, subsecond)
     }
 
-    /// Appends `value` (not negative) in decimal, left-padded with zeros to `width`.
-    private static func pad(_ value: Int64, _ width: Int, _ out: inout String) {
-        let digits = String(value)
-        if digits.count < width { out.append(String(repeating: "0", count: width - digits.count)) }
-        out.append(digits)
+    /// `YYYY-MM-DDT` (a year before 1 as `-YYYY`).
+    private static func appendDate(day: Int64, to out: inout [UInt8]) {
+        let (year, month, dayOfMonth) = civilDate(daysSinceEpoch: day)
+        if year < 0 { out.append(UInt8(ascii: "-")) }
+        pad(year.magnitude, 4, &out)
+        out.append(UInt8(ascii: "-"))
+        pad(UInt64(month), 2, &out)
+        out.append(UInt8(ascii: "-"))
+        pad(UInt64(dayOfMonth), 2, &out)
+        out.append(UInt8(ascii: "T"))
+    }
+
+    /// `hh:mm:ss.fffZ` or `hh:mm:ss.ffffffZ`.
+    @inline(__always)
+    private static func appendTime(_ secondOfDay: Int64, _ subsecond: Int64, _ precision: Timestamp.Precision,
+                                   to out: inout [UInt8]) {
+        pad(UInt64(secondOfDay / 3600), 2, &out)
+        out.append(UInt8(ascii: ":"))
+        pad(UInt64(secondOfDay / 60 % 60), 2, &out)
+        out.append(UInt8(ascii: ":"))
+        pad(UInt64(secondOfDay % 60), 2, &out)
+        out.append(UInt8(ascii: "."))
+        switch precision {
+        case .milliseconds: pad(UInt64(subsecond / 1_000_000), 3, &out)
+        case .microseconds: pad(UInt64(subsecond / 1_000), 6, &out)
+        }
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    /// `value` in decimal, left-padded with zeros to at least `width` digits.
+    @inline(__always)
+    private static func pad(_ value: UInt64, _ width: Int, _ out: inout [UInt8]) {
+        var divisor: UInt64 = 1
+        for _ in 1..<width { divisor *= 10 }
+        while value / divisor >= 10 { divisor *= 10 }
+        var v = value
+        while divisor > 0 {
+            out.append(0x30 + UInt8(v / divisor))
+            v %= divisor
+            divisor /= 10
+        }
     }
 
     /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's
@@ -66,17 +122,25 @@ public enum Timestamp {
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
         return (year, month, day)
     }
-}
 
-// MARK: - Timestamps
+    // MARK: Reading
 
-/// Parses ISO 8601 date-times: `YYYY-MM-DDThh:mm:ss[.f…]Z`, with 1 to 9 fractional
-/// digits, and optionally a `±hh:mm` offset instead of `Z`.
-enum ISO8601 {
-    /// Nanoseconds since the Unix epoch, or `nil` when `s` is not such a time or is
-    /// outside what `Int64` nanoseconds can hold (1677 to 2262).
+    /// Parses `YYYY-MM-DDThh:mm:ss[.f…]Z`, with 1 to 9 fractional digits, and with
+    /// `allowOffset` a `±hh:mm` offset instead of `Z`.
+    /// - Returns: nanoseconds since the Unix epoch, or `nil` when `s` is not such a time
+    ///   or is outside what `Int64` nanoseconds can hold (1677 to 2262).
     static func parse(_ s: String, allowOffset: Bool) -> Int64? {
         var u = s.utf8.makeIterator()
+        return parse(&u, allowOffset: allowOffset)
+    }
+
+    /// Parses the UTF-8 bytes `b` as ``parse(_:allowOffset:)`` does a string.
+    static func parse(_ b: UnsafeBufferPointer<UInt8>, allowOffset: Bool) -> Int64? {
+        var u = b.makeIterator()
+        return parse(&u, allowOffset: allowOffset)
+    }
+
+    private static func parse(_ u: inout some IteratorProtocol<UInt8>, allowOffset: Bool) -> Int64? {
         func next() -> UInt8? { u.next() }
         func digits(_ n: Int) -> Int64? {
             var v: Int64 = 0
@@ -138,7 +202,7 @@ enum ISO8601 {
     }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-    /// `days_from_civil`, the inverse of ``Timestamp``'s date computation).
+    /// `days_from_civil`, the inverse of ``civilDate(daysSinceEpoch:)``).
     static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400

@@ -60,7 +60,7 @@ struct ImportFastLine {
         }
 
         guard literal("{\"seq\":"), let seq = integer(), seq >= 0, literal(",\"time\":"), let t = plainString(),
-              let time = self.time(b, t, digits: digits),
+              let time = ISO8601.parse(UnsafeBufferPointer(rebasing: b[t]), allowOffset: false),
               literal(",\"kind\":\"measure\",\"agent\":"), let agent = plainString(), literal(",\"cli\":"),
               let cli = plainString(), literal(",\"invocation\":"), let inv = plainString(),
               (1...16).contains(inv.count), literal(",\"durationMs\":")
@@ -119,36 +119,14 @@ struct ImportFastLine {
                         exitCode: exitCode, wallTimeNs: time, pid: pid, meta: meta)
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` from 1970 to 2261 (wholly inside `Int64`
-    /// nanoseconds), by the rules of ``ISO8601/parse(_:allowOffset:)``.
-    private func time(_ b: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, digits: (Range<Int>) -> Int64?) -> Int64? {
-        let s = r.lowerBound
-        guard r.count >= 20, b[s + 4] == UInt8(ascii: "-"), b[s + 7] == UInt8(ascii: "-"), b[s + 10] == UInt8(ascii: "T"),
-              b[s + 13] == UInt8(ascii: ":"), b[s + 16] == UInt8(ascii: ":"), b[r.upperBound - 1] == UInt8(ascii: "Z"),
-              let year = digits(s..<(s + 4)), let month = digits((s + 5)..<(s + 7)), let day = digits((s + 8)..<(s + 10)),
-              let hour = digits((s + 11)..<(s + 13)), let minute = digits((s + 14)..<(s + 16)),
-              let second = digits((s + 17)..<(s + 19)),
-              (1970...2261).contains(year), (1...12).contains(month), day >= 1, day <= ISO8601.daysIn(month: month, year: year),
-              hour <= 23, minute <= 59, second <= 59
-        else { return nil }
-        var fraction: Int64 = 0
-        if r.count > 20 {
-            let n = r.count - 21
-            guard b[s + 19] == UInt8(ascii: "."), n >= 1, n <= 9, let f = digits((s + 20)..<(r.upperBound - 1)) else { return nil }
-            fraction = f
-            for _ in n..<9 { fraction *= 10 }
-        }
-        let days = ISO8601.daysFromCivil(year: year, month: month, day: day)
-        return (days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000_000 + fraction
-    }
-
     /// The stream of these names, from the cache when the same bytes were seen before.
     private mutating func stream(_ b: UnsafeBufferPointer<UInt8>, _ agent: Range<Int>, _ cli: Range<Int>) -> StreamName? {
         guard !agent.isEmpty, !cli.isEmpty, agent.count <= StreamName.maxBytes, cli.count <= StreamName.maxBytes else { return nil }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for k in agent { h = (h ^ UInt64(b[k])) &* 0x0000_0100_0000_01B3 }
-        h = (h ^ 0) &* 0x0000_0100_0000_01B3
-        for k in cli { h = (h ^ UInt64(b[k])) &* 0x0000_0100_0000_01B3 }
+        var fnv = FNV1a()
+        fnv.mix(UnsafeBufferPointer(rebasing: b[agent]))
+        fnv.mix(0)
+        fnv.mix(UnsafeBufferPointer(rebasing: b[cli]))
+        let h = fnv.value
         let slot = Int(truncatingIfNeeded: h ^ (h >> 29)) & (names.count - 1)
         if let cached = names[slot], cached.bytes.count == agent.count + 1 + cli.count {
             let same = cached.bytes.withUnsafeBufferPointer { c in

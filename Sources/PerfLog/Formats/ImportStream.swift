@@ -89,19 +89,19 @@ public struct ImportFile: ImportSource {
         if let length { want = Int(min(Int64(want), length - offset)) }
         guard want > 0 else { return 0 }
         let source = length != nil ? (spool ?? fd) : fd
-        while true {
-            let n = length != nil || spool == nil
+        let offset = self.offset
+        let n = POSIXIO.retryingInterrupts {
+            length != nil || spool == nil
                 ? pread(source, buffer.baseAddress, want, off_t(offset))
                 : systemRead(source, buffer.baseAddress, want)
-            if n >= 0 {
-                if n > 0, length == nil, let spool {
-                    try ImportFile.writeAll(spool, UnsafeRawBufferPointer(rebasing: buffer[..<n]), at: offset)
-                }
-                offset += Int64(n)
-                return n
-            }
-            if errno != EINTR { throw ImportFile.failure("reading the input") }
         }
+        guard n >= 0 else { throw ImportFile.failure("reading the input", errno) }
+        if n > 0, length == nil, let spool,
+           let code = POSIXIO.writeAll(spool, UnsafeRawBufferPointer(rebasing: buffer[..<n]), at: offset) {
+            throw ImportFile.failure("spooling standard input", code)
+        }
+        self.offset += Int64(n)
+        return n
     }
 
     /// Starts the second pass.
@@ -110,18 +110,8 @@ public struct ImportFile: ImportSource {
         offset = 0
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at start: Int64) throws(PerfLogError) {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(start + Int64(done)))
-            if n > 0 { done += n } else if n < 0 && errno == EINTR { continue } else {
-                throw failure("spooling standard input")
-            }
-        }
-    }
-
-    private static func failure(_ operation: String) -> PerfLogError {
-        .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "read"), operation: operation)
+    private static func failure(_ operation: String, _ code: Int32 = errno) -> PerfLogError {
+        .storage(LMDBError(LMDBError.Code(rawValue: code), operation: "read"), operation: operation)
     }
 }
 
@@ -355,10 +345,6 @@ public final class ImportReader {
         return .invalidInput(field: "line \(line)", rule: "invalid JSON at column \(column): \(message)")
     }
 
-    private func describe(_ c: UInt8) -> String {
-        c >= 0x21 && c < 0x7F ? "'\(Character(Unicode.Scalar(c)))'" : "byte 0x\(String(c, radix: 16))"
-    }
-
     /// Skips white space, reading more as needed; false at the end of the input.
     private func skipSpace() throws(PerfLogError) -> Bool {
         while true {
@@ -390,7 +376,7 @@ public final class ImportReader {
                 try finish()
                 return nil
             default:
-                throw syntaxError("expected ',' or ']', found \(describe(buffer[pos]))", at: pos)
+                throw syntaxError("expected ',' or ']', found \(JSONParser.describe(buffer[pos]))", at: pos)
             }
         }
         _ = try skipSpace()
@@ -415,38 +401,17 @@ public final class ImportReader {
     /// After the closing bracket: nothing but white space.
     private func finish() throws(PerfLogError) {
         arrayState = .done
-        if try skipSpace() { throw syntaxError("unexpected \(describe(buffer[pos])) after the array", at: pos) }
+        if try skipSpace() { throw syntaxError("unexpected \(JSONParser.describe(buffer[pos])) after the array", at: pos) }
     }
 
-    /// Reads until the element at `pos` is wholly in the buffer (or the input ends):
-    /// a light scan of brackets and strings finds its end, so that the parser, which
-    /// needs the whole value, runs once.
+    /// Reads until the element at `pos` is wholly in the buffer (or the input ends), so
+    /// that the parser, which needs the whole value, runs once.
     private func bufferElement() throws(PerfLogError) {
+        var scanner = JSONParser.ExtentScanner()
         var k = pos
-        var depth = 0, inString = false, escaped = false
         while true {
-            while k < filled {
-                let c = buffer[k]
-                k += 1
-                if inString {
-                    if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") {
-                        inString = false
-                        if depth == 0 { return }
-                    }
-                    continue
-                }
-                switch c {
-                case UInt8(ascii: "\""): inString = true
-                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-                case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    depth -= 1
-                    if depth <= 0 { return }
-                case UInt8(ascii: ","), 0x20, 0x0A, 0x0D, 0x09, UInt8(ascii: ":"):
-                    if depth == 0 { return }
-                default:
-                    break
-                }
-            }
+            if scanner.scan(UnsafeBufferPointer(buffer), from: k, to: filled) { return }
+            k = filled
             if k - pos > ImportedEvents.maxLineBytes {
                 let (line, _) = position(of: base + pos)
                 throw .invalidInput(field: "element \(element + 1) (line \(line))", rule: "is longer than \(ImportedEvents.maxLineBytes) bytes")

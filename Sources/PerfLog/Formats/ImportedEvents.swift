@@ -146,15 +146,14 @@ public struct ImportedEvents: Sendable {
     /// nanoseconds). The same record always gets the same id, whether its timestamp was
     /// written as ISO 8601 or epoch milliseconds.
     public static func derivedInvocation(stream: StreamName, wallTimeNs: Int64, durationNs: UInt64) -> InvocationID {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ byte: UInt8) { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        for byte in stream.agent.utf8 { mix(byte) }
-        mix(0)
-        for byte in stream.cli.utf8 { mix(byte) }
-        mix(0)
-        for shift in stride(from: 0, to: 64, by: 8) { mix(UInt8(truncatingIfNeeded: UInt64(bitPattern: wallTimeNs) >> UInt64(shift))) }
-        for shift in stride(from: 0, to: 64, by: 8) { mix(UInt8(truncatingIfNeeded: durationNs >> UInt64(shift))) }
-        return InvocationID(rawValue: h)
+        var h = FNV1a()
+        h.mix(stream.agent.utf8)
+        h.mix(0)
+        h.mix(stream.cli.utf8)
+        h.mix(0)
+        h.mix(littleEndian: UInt64(bitPattern: wallTimeNs))
+        h.mix(littleEndian: durationNs)
+        return InvocationID(rawValue: h.value)
     }
 }
 

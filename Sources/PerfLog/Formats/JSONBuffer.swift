@@ -1,34 +1,58 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+// JSON text written by hand: perflog is a command-line tool that starts many times a
+// minute, and Foundation's JSONEncoder and date formatters cost more to load than the
+// whole command costs to run. Output is compact (no spaces between tokens) and keys come
+// in the order their writers give, so that two renderings of the same value are
+// byte-identical.
 
-/// A growing buffer of JSON text, with the few writers the projection needs.
-struct JSONBuffer {
-    var bytes: [UInt8]
-    /// The day of the last timestamp and its `YYYY-MM-DDT` text: consecutive
-    /// measurements are mostly on the same day.
-    private var cachedDay = Int64.min
-    private var dayText: [UInt8] = []
+/// A growing buffer of JSON text, and the writers of its tokens: the one JSON writer of
+/// perflog (the projection, events, exports and every `--json` output).
+package struct JSONBuffer {
+    /// The text so far (UTF-8).
+    package var bytes: [UInt8]
+    private var days = ISO8601.DayCache()
 
-    init(capacity: Int) {
+    /// An empty buffer with room for `capacity` bytes.
+    package init(capacity: Int) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
+    /// The text so far.
+    package var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// The text `build` writes into an empty buffer.
     @inline(__always)
-    mutating func raw(_ s: StaticString) {
+    package static func text(capacity: Int = 64, _ build: (inout JSONBuffer) -> Void) -> String {
+        var b = JSONBuffer(capacity: capacity)
+        build(&b)
+        return b.text
+    }
+
+    /// `s` as a JSON string literal, quotes included; see ``quoted(_:)``.
+    package static func quoted(_ s: String) -> String {
+        text(capacity: s.utf8.count + 2) { $0.quoted(s) }
+    }
+
+    /// Appends `s` as it is: punctuation, keys, literals.
+    @inline(__always)
+    package mutating func raw(_ s: StaticString) {
         s.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// Appends `b` as it is.
     @inline(__always)
-    mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+    package mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
 
-    /// `s` as a JSON string: the same text as ``JSONText/quoted(_:)`` (escapes `"`, `\`
-    /// and control characters; raw UTF-8 otherwise). Working on bytes is equivalent:
-    /// every byte of a multi-byte UTF-8 sequence is 0x80 or above.
-    mutating func quoted(_ s: String) {
+    /// Appends the text `s` as it is (a value known to need no escaping, such as an
+    /// enumeration's raw value).
+    @inline(__always)
+    package mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
+
+    /// `s` as a JSON string literal, quotes included: `"` and `\` escaped with a
+    /// backslash, every control character below U+0020 as `\u00XX` (lowercase
+    /// hexadecimal), everything else, non-ASCII included, as raw UTF-8. Working on bytes
+    /// is exact: every byte of a multi-byte UTF-8 sequence is 0x80 or above.
+    package mutating func quoted(_ s: String) {
         bytes.append(0x22)
         for b in s.utf8 {
             switch b {
@@ -48,7 +72,7 @@ struct JSONBuffer {
     private func hex(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
 
     /// `v` in decimal.
-    mutating func uint(_ v: UInt64) {
+    package mutating func uint(_ v: UInt64) {
         if v < 10 {
             bytes.append(0x30 + UInt8(v))
             return
@@ -65,9 +89,15 @@ struct JSONBuffer {
         }
     }
 
+    /// `v` in decimal, with a minus sign when negative.
+    package mutating func int(_ v: Int64) {
+        if v < 0 { bytes.append(UInt8(ascii: "-")) }
+        uint(v.magnitude)
+    }
+
     /// `v / 10^places` minimally: the integer part, then, unless the fraction is 0, a
-    /// point and the fraction without trailing zeros (as ``JSONText/decimal(_:scale:)``).
-    mutating func decimal(_ v: UInt64, places: Int) {
+    /// point and the fraction without trailing zeros; never an exponent.
+    package mutating func decimal(_ v: UInt64, places: Int) {
         var scale: UInt64 = 1
         for _ in 0..<places { scale *= 10 }
         uint(v / scale)
@@ -82,22 +112,22 @@ struct JSONBuffer {
         uint(fraction)
     }
 
-    /// An exact duration as milliseconds rounded to the microsecond (halves up), as
-    /// ``JSONText/milliseconds(nanoseconds:)``.
+    /// An exact duration in nanoseconds as milliseconds rounded to the microsecond
+    /// (halves up), written minimally: `812.413`, `1000`, `0.001`, `0`.
     @inline(__always)
-    mutating func milliseconds(nanoseconds ns: UInt64) {
+    package mutating func milliseconds(nanoseconds ns: UInt64) {
         decimal(ns / 1000 + (ns % 1000 >= 500 ? 1 : 0), places: 3)
     }
 
     /// A computed duration in nanoseconds as milliseconds rounded to the microsecond
     /// (halves away from zero); `null` for `nil` or a value that is not finite.
-    mutating func milliseconds(_ ns: Double?) {
+    package mutating func milliseconds(_ ns: Double?) {
         guard let ns, ns.isFinite else { raw("null"); return }
         decimal(JSONBuffer.clampedUInt((Swift.max(0, ns) / 1000).rounded(.toNearestOrAwayFromZero)), places: 3)
     }
 
     /// `v` (not negative) rounded to six decimals; `null` for `nil` or not finite.
-    mutating func fixed6(_ v: Double?) {
+    package mutating func fixed6(_ v: Double?) {
         guard let v, v.isFinite else { raw("null"); return }
         decimal(JSONBuffer.clampedUInt((Swift.max(0, v) * 1_000_000).rounded(.toNearestOrAwayFromZero)), places: 6)
     }
@@ -107,62 +137,17 @@ struct JSONBuffer {
     }
 
     /// A quoted ISO 8601 UTC time with milliseconds, or `null`.
-    mutating func timestamp(_ ns: Int64?) {
+    package mutating func timestamp(_ ns: Int64?) {
         guard let ns else { raw("null"); return }
         timestamp(ns)
     }
 
-    /// A quoted ISO 8601 UTC time with milliseconds: the same text as
-    /// ``Timestamp/iso8601(unixNanoseconds:precision:)``.
-    mutating func timestamp(_ ns: Int64) {
-        let nsPerSecond: Int64 = 1_000_000_000
-        var seconds = ns / nsPerSecond
-        var subsecond = ns % nsPerSecond
-        if subsecond < 0 { subsecond += nsPerSecond; seconds -= 1 }
-        var day = seconds / 86_400
-        var secondOfDay = seconds % 86_400
-        if secondOfDay < 0 { secondOfDay += 86_400; day -= 1 }
-        if day != cachedDay {
-            let (year, month, dayOfMonth) = Timestamp.civilDate(daysSinceEpoch: day)
-            guard year >= 0 && year <= 9999 else {
-                // Outside four-digit years the general formatter decides the text.
-                bytes.append(0x22)
-                bytes.append(contentsOf: Timestamp.iso8601(unixNanoseconds: ns, precision: .milliseconds).utf8)
-                bytes.append(0x22)
-                return
-            }
-            cachedDay = day
-            dayText = []
-            digits(UInt64(year), 4, into: &dayText)
-            dayText.append(0x2D)
-            digits(UInt64(month), 2, into: &dayText)
-            dayText.append(0x2D)
-            digits(UInt64(dayOfMonth), 2, into: &dayText)
-            dayText.append(0x54)
-        }
-        bytes.append(0x22)
-        bytes.append(contentsOf: dayText)
-        digits(UInt64(secondOfDay / 3600), 2, into: &bytes)
-        bytes.append(0x3A)
-        digits(UInt64(secondOfDay / 60 % 60), 2, into: &bytes)
-        bytes.append(0x3A)
-        digits(UInt64(secondOfDay % 60), 2, into: &bytes)
-        bytes.append(0x2E)
-        digits(UInt64(subsecond / 1_000_000), 3, into: &bytes)
-        bytes.append(0x5A)
-        bytes.append(0x22)
-    }
-
-    /// `v` in exactly `width` decimal digits (zero-padded; `v` fits).
+    /// A quoted ISO 8601 UTC time (``Timestamp/iso8601(unixNanoseconds:precision:)``),
+    /// with milliseconds unless told otherwise.
     @inline(__always)
-    private func digits(_ v: UInt64, _ width: Int, into out: inout [UInt8]) {
-        var divisor: UInt64 = 1
-        for _ in 1..<width { divisor *= 10 }
-        var v = v
-        while divisor > 0 {
-            out.append(0x30 + UInt8(v / divisor))
-            v %= divisor
-            divisor /= 10
-        }
+    package mutating func timestamp(_ ns: Int64, precision: Timestamp.Precision = .milliseconds) {
+        bytes.append(0x22)
+        ISO8601.append(unixNanoseconds: ns, precision: precision, to: &bytes, cache: &days)
+        bytes.append(0x22)
     }
 }

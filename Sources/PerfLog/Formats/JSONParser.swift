@@ -26,7 +26,7 @@ package enum JSONValue {
 /// converts exactly.
 package struct JSONNumber {
     /// The number as written.
-    var text: String
+    package var text: String
     /// Whether it has neither a fraction nor an exponent.
     var isInteger: Bool
 
@@ -122,23 +122,30 @@ package struct JSONNumber {
 }
 
 /// Why JSON text could not be parsed, and where.
-struct JSONSyntaxError: Error {
+package struct JSONSyntaxError: Error {
     /// Byte offset in the whole input.
-    var offset: Int
-    var message: String
+    package var offset: Int
+    package var message: String
     /// The top-level object's key whose value was being parsed, if any.
     var key: String?
 }
 
-/// A strict JSON parser over a range of UTF-8 bytes; valid only while the buffer is.
-struct JSONParser {
+/// A strict JSON parser (RFC 8259) over a range of UTF-8 bytes; valid only while the
+/// buffer is. It reads a whole value (``document()``, ``element()``), or a document too
+/// large to hold as one value a member or an element at a time (``members(_:)``,
+/// ``elements(_:)``).
+package struct JSONParser {
     let b: UnsafeBufferPointer<UInt8>
-    var i: Int
+    /// The offset of the next byte to read.
+    package private(set) var i: Int
     let end: Int
     /// The top-level key whose value is being parsed, named in errors.
     var key: String?
+    /// How many objects and arrays enclose the next value.
+    private var depth = 0
 
-    init(_ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) {
+    /// A parser of bytes `[start, end)` of `b`.
+    package init(_ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) {
         self.b = b
         i = start
         self.end = end
@@ -149,6 +156,11 @@ struct JSONParser {
         c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09
     }
 
+    /// `c` for a message: the character in quotes when printable ASCII, else its value.
+    static func describe(_ c: UInt8) -> String {
+        c >= 0x21 && c < 0x7F ? "'\(Character(Unicode.Scalar(c)))'" : "byte 0x\(String(c, radix: 16))"
+    }
+
     private func failure(_ message: String, at offset: Int? = nil) -> JSONSyntaxError {
         JSONSyntaxError(offset: offset ?? i, message: message, key: key)
     }
@@ -157,87 +169,118 @@ struct JSONParser {
         while i < end && JSONParser.isSpace(b[i]) { i += 1 }
     }
 
-    private func describe(_ c: UInt8) -> String {
-        c >= 0x21 && c < 0x7F ? "'\(Character(Unicode.Scalar(c)))'" : "byte 0x\(String(c, radix: 16))"
+    /// One value and nothing after it but white space.
+    package mutating func document() throws(JSONSyntaxError) -> JSONValue {
+        let v = try value()
+        key = nil
+        try finish()
+        return v
     }
 
-    /// One value and nothing after it but white space.
-    mutating func document() throws(JSONSyntaxError) -> JSONValue {
-        let v = try value(depth: 0)
-        key = nil
+    /// Nothing but white space up to the end.
+    package mutating func finish() throws(JSONSyntaxError) {
         skipSpace()
-        guard i == end else { throw failure("unexpected \(describe(b[i])) after the value") }
-        return v
+        guard i == end else { throw failure("unexpected \(JSONParser.describe(b[i])) after the value") }
     }
 
     /// One element of a top-level array (parsed one level deep, as the array's own
     /// parser would); the caller reads what follows it.
     mutating func element() throws(JSONSyntaxError) -> JSONValue {
-        try value(depth: 1)
+        depth = 1
+        defer { depth = 0 }
+        return try value()
     }
 
-    private mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+    /// The next value, whole.
+    package mutating func value() throws(JSONSyntaxError) -> JSONValue {
         skipSpace()
         guard i < end else { throw failure("unexpected end of input") }
         switch b[i] {
-        case UInt8(ascii: "{"): return try object(depth: depth)
-        case UInt8(ascii: "["): return try array(depth: depth)
+        case UInt8(ascii: "{"): return try object()
+        case UInt8(ascii: "["): return try array()
         case UInt8(ascii: "\""): return .string(try string())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-        default: throw failure("unexpected \(describe(b[i]))")
+        default: throw failure("unexpected \(JSONParser.describe(b[i]))")
         }
     }
 
     private mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
         let n = word.utf8CodeUnitCount
         guard end - i >= n else { throw failure("unexpected end of input") }
-        for k in 0..<n where b[i + k] != word.utf8Start[k] { throw failure("unexpected \(describe(b[i]))") }
+        for k in 0..<n where b[i + k] != word.utf8Start[k] { throw failure("unexpected \(JSONParser.describe(b[i]))") }
         i += n
     }
 
-    private mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        guard depth < ImportedEvents.maxDepth else { throw failure("nested more than \(ImportedEvents.maxDepth) levels deep") }
-        i += 1
+    private mutating func object() throws(JSONSyntaxError) -> JSONValue {
         var pairs: [(key: String, value: JSONValue)] = []
         // An event has up to eleven keys: one allocation instead of five growths.
         if depth == 0 { pairs.reserveCapacity(12) }
+        try members { (p, k) throws(JSONSyntaxError) in pairs.append((k, try p.value())) }
+        return .object(pairs)
+    }
+
+    private mutating func array() throws(JSONSyntaxError) -> JSONValue {
+        var items: [JSONValue] = []
+        try elements { (p) throws(JSONSyntaxError) in items.append(try p.value()) }
+        return .array(items)
+    }
+
+    /// The next value, which must be an object, a member at a time: `member` is given
+    /// the parser before each member's value, with its key, and must read that value
+    /// (with ``value()``, or ``members(_:)``/``elements(_:)`` for a large one).
+    package mutating func members(
+        _ member: (inout JSONParser, String) throws(JSONSyntaxError) -> Void
+    ) throws(JSONSyntaxError) {
+        try open(UInt8(ascii: "{"), "an object")
+        defer { depth -= 1 }
         skipSpace()
-        if i < end && b[i] == UInt8(ascii: "}") { i += 1; return .object(pairs) }
+        if i < end && b[i] == UInt8(ascii: "}") { i += 1; return }
         while true {
             skipSpace()
             guard i < end else { throw failure("unexpected end of input (the object is not closed)") }
-            guard b[i] == UInt8(ascii: "\"") else { throw failure("expected a key in quotes, found \(describe(b[i]))") }
+            guard b[i] == UInt8(ascii: "\"") else { throw failure("expected a key in quotes, found \(JSONParser.describe(b[i]))") }
             let k = try string()
             skipSpace()
             guard i < end, b[i] == UInt8(ascii: ":") else { throw failure("expected ':' after the key") }
             i += 1
-            if depth == 0 { key = k }
-            pairs.append((k, try value(depth: depth + 1)))
+            if depth == 1 { key = k }
+            try member(&self, k)
             skipSpace()
             guard i < end else { throw failure("unexpected end of input (the object is not closed)") }
             if b[i] == UInt8(ascii: ",") { i += 1; continue }
-            if b[i] == UInt8(ascii: "}") { i += 1; return .object(pairs) }
-            throw failure("expected ',' or '}', found \(describe(b[i]))")
+            if b[i] == UInt8(ascii: "}") { i += 1; return }
+            throw failure("expected ',' or '}', found \(JSONParser.describe(b[i]))")
         }
     }
 
-    private mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
-        guard depth < ImportedEvents.maxDepth else { throw failure("nested more than \(ImportedEvents.maxDepth) levels deep") }
-        i += 1
-        var items: [JSONValue] = []
+    /// The next value, which must be an array, an element at a time: `element` is given
+    /// the parser before each element and must read it, as ``members(_:)``'s `member`.
+    package mutating func elements(_ element: (inout JSONParser) throws(JSONSyntaxError) -> Void) throws(JSONSyntaxError) {
+        try open(UInt8(ascii: "["), "an array")
+        defer { depth -= 1 }
         skipSpace()
-        if i < end && b[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+        if i < end && b[i] == UInt8(ascii: "]") { i += 1; return }
         while true {
-            items.append(try value(depth: depth + 1))
+            try element(&self)
             skipSpace()
             guard i < end else { throw failure("unexpected end of input (the array is not closed)") }
             if b[i] == UInt8(ascii: ",") { i += 1; continue }
-            if b[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
-            throw failure("expected ',' or ']', found \(describe(b[i]))")
+            if b[i] == UInt8(ascii: "]") { i += 1; return }
+            throw failure("expected ',' or ']', found \(JSONParser.describe(b[i]))")
         }
+    }
+
+    /// Steps into an object or an array (`bracket` is its first byte), one level deeper.
+    private mutating func open(_ bracket: UInt8, _ what: String) throws(JSONSyntaxError) {
+        skipSpace()
+        guard i < end else { throw failure("unexpected end of input") }
+        guard b[i] == bracket else { throw failure("expected \(what), found \(JSONParser.describe(b[i]))") }
+        guard depth < ImportedEvents.maxDepth else { throw failure("nested more than \(ImportedEvents.maxDepth) levels deep") }
+        i += 1
+        depth += 1
     }
 
     private mutating func number() throws(JSONSyntaxError) -> JSONNumber {
@@ -344,6 +387,44 @@ struct JSONParser {
             i += 1
         }
         return v
+    }
+
+    /// Finds where a value ends without parsing it, in input that arrives in pieces: a
+    /// light scan of brackets and strings, so that a reader can buffer the whole value
+    /// before parsing it once. Bytes are fed in order; what they hold is checked only by
+    /// the parse that follows.
+    struct ExtentScanner {
+        private var depth = 0, inString = false, escaped = false
+
+        /// Scans `b[from..<to]`, the bytes that follow those scanned before.
+        /// - Returns: whether the value ends in them (its last byte, or the byte after a
+        ///   number or literal, is among them).
+        mutating func scan(_ b: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Bool {
+            var k = from
+            while k < to {
+                let c = b[k]
+                k += 1
+                if inString {
+                    if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") {
+                        inString = false
+                        if depth == 0 { return true }
+                    }
+                    continue
+                }
+                switch c {
+                case UInt8(ascii: "\""): inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth <= 0 { return true }
+                case UInt8(ascii: ","), 0x20, 0x0A, 0x0D, 0x09, UInt8(ascii: ":"):
+                    if depth == 0 { return true }
+                default:
+                    break
+                }
+            }
+            return false
+        }
     }
 
     /// Whether `s` is well-formed UTF-8 (Unicode table 3-7: no overlong forms, no

@@ -151,7 +151,7 @@ func nanoseconds(
         // Exports round to the microsecond, which takes the very largest durations just
         // past UInt64.max nanoseconds; they still import, as the largest duration.
         if let us = n.scaled(byPowerOfTen: 3), !us.negative, us.magnitude <= UInt64.max / 1000 + 1 { return .max }
-        try fail("is too large (at most \(JSONText.decimal(UInt64.max, scale: 1_000_000)) ms)")
+        try fail("is too large (at most \(JSONBuffer.text { $0.decimal(UInt64.max, places: 6) }) ms)")
     }
     if v.negative { try fail("must not be negative") }
     return v.magnitude

@@ -149,10 +149,7 @@ final class WriterLock: Sendable {
     }
 
     private static func openFile(_ path: String) -> Int32 {
-        while true {
-            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666)
-            if fd >= 0 || errno != EINTR { return fd }
-        }
+        POSIXIO.retryingInterrupts { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o666) }
     }
 
     /// `F_OFD_SETLK` on the lock byte: never waits.

@@ -232,7 +232,7 @@ extension EventLog {
                 throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "rename", context: result), operation: "compacting the log")
             }
             unlink(path + "/lock.mdb")
-            EventLog.syncDirectory(path)
+            AtomicFile.syncDirectory(path)
             report.exclusiveHoldNs = EventClock.monotonicNs() - start
         }
         Compaction.remove(temporary)
@@ -303,13 +303,5 @@ extension EventLog {
         }
         try txn.putMeta(.retain, UInt32(new), in: dbs.meta)
         return dropped
-    }
-
-    static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
-        }
     }
 }

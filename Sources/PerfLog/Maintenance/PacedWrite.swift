@@ -66,24 +66,18 @@ enum PacedWrite {
         var synced = 0      // bytes known to be on disk
         var failed = false
         while true {
-            let n = read(readEnd, buffer.baseAddress, size)
-            if n < 0 && errno == EINTR { continue }
+            let n = POSIXIO.retryingInterrupts { read(readEnd, buffer.baseAddress, size) }
             if n < 0 {
                 failure.errno.store(errno, ordering: .releasing)
                 break
             }
             if n == 0 { break }
             if failed { continue }
-            var done = 0
-            while done < n {
-                let w = write(fd, buffer.baseAddress! + done, n - done)
-                if w > 0 { done += w; continue }
-                if w < 0 && errno == EINTR { continue }
-                failure.errno.store(w < 0 ? errno : EIO, ordering: .releasing)
+            if let code = POSIXIO.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[..<n])) {
+                failure.errno.store(code, ordering: .releasing)
                 failed = true
-                break
             }
-            offset += done
+            offset += n
             if !failed && offset - synced >= chunkBytes {
                 if fdatasync(fd) != 0 {
                     failure.errno.store(errno, ordering: .releasing)

@@ -14,16 +14,7 @@ extension EventLog {
     /// - Throws: ``PerfLogError/corrupt(what:)`` naming the first problems; `storage`
     ///   when the file cannot be read.
     public func checkPages() throws(PerfLogError) {
-        let walk: PageWalk
-        do {
-            walk = try using { opened in try opened.environment.walkPages() }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "checking the log's pages")
-        } catch {
-            throw .corrupt(what: "\(error)")
-        }
+        let walk = try EventLog.checking { try using { opened in try opened.environment.walkPages() } }
         try EventLog.throwProblems(walk)
     }
 
@@ -35,17 +26,9 @@ extension EventLog {
     ///   cannot be opened.
     public static func checkPages(at path: String) throws(PerfLogError) {
         guard Environment.containsEnvironment(at: path) else { return }
-        do {
-            if let walk = try Environment.walkPagesIfSettled(in: path) {
-                try throwProblems(walk)
-                return
-            }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "checking the log's pages")
-        } catch {
-            throw .corrupt(what: "\(error)")
+        if let walk = try checking({ try Environment.walkPagesIfSettled(in: path) }) {
+            try throwProblems(walk)
+            return
         }
         var options = Options()
         options.create = false
@@ -62,6 +45,20 @@ extension EventLog {
         } catch {
             if error.code == .corrupted { throw .corrupt(what: error.context ?? "data.mdb") }
             throw .storage(error, operation: "checking the log's pages")
+        }
+    }
+
+    /// What `walk` returns, its errors as ``PerfLogError``: LMDB's as `storage`, any
+    /// other as `corrupt`.
+    private static func checking<R>(_ walk: () throws -> R) throws(PerfLogError) -> R {
+        do {
+            return try walk()
+        } catch let error as PerfLogError {
+            throw error
+        } catch let error as LMDBError {
+            throw .storage(error, operation: "checking the log's pages")
+        } catch {
+            throw .corrupt(what: "\(error)")
         }
     }
 

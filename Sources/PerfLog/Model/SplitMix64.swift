@@ -10,10 +10,22 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// A generator that starts from `seed`.
     public init(seed: UInt64) { state = seed }
 
+    /// What each call adds to the state: 2⁶⁴ divided by the golden ratio, odd, so that
+    /// the states visit every value before repeating.
+    package static let increment: UInt64 = 0x9E37_79B9_7F4A_7C15
+
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        state &+= SplitMix64.increment
+        return SplitMix64.mix(state)
+    }
+
+    /// SplitMix64's output function (Stafford's "Mix13" variant of the MurmurHash3
+    /// finalizer): a bijection of 64 bits in which every input bit affects every output
+    /// bit; the generator's output for state `z`.
+    @inline(__always)
+    package static func mix(_ z: UInt64) -> UInt64 {
+        var z = z
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)

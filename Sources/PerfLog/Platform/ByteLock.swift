@@ -24,9 +24,6 @@ enum ByteLock {
         fl.l_len = 1
         fl.l_pid = 0  // required of OFD locks
         let command = wait ? LinuxABI.ofdSetLockWait : LinuxABI.ofdSetLock
-        while true {
-            if fcntl(fd, command, &fl) == 0 { return true }
-            if errno != EINTR { return false }
-        }
+        return POSIXIO.retryingInterrupts { fcntl(fd, command, &fl) } == 0
     }
 }

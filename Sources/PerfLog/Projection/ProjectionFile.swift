@@ -109,17 +109,10 @@ extension Projector {
     /// `path` with its directory resolved (`realpath`), so that one file has one
     /// checkpoint whatever the working directory; `path` itself when that fails.
     static func canonicalPath(_ path: String) -> String {
-        let (directory, name) = split(path)
+        let (directory, name) = AtomicFile.split(path)
         guard let resolved = realpath(directory, nil) else { return path }
         defer { free(resolved) }
         return String(cString: resolved) + "/" + name
-    }
-
-    /// The directory and the file name of `path`.
-    private static func split(_ path: String) -> (directory: String, name: String) {
-        guard let slash = path.utf8.lastIndex(of: 0x2F) else { return (".", path) }
-        let directory = String(path[..<slash])
-        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
     }
 
     private static func identity(_ st: stat) -> FileIdentity {
@@ -151,8 +144,7 @@ extension Projector {
         var block = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
         while offset < bytes.count {
-            let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
+            let n = block.withUnsafeMutableBytes { b in POSIXIO.retryingInterrupts { systemRead(fd, b.baseAddress, b.count) } }
             guard n > 0, offset + n <= bytes.count else { return nil }
             let same = bytes.withUnsafeBytes { all in
                 block.withUnsafeBytes { memcmp(all.baseAddress! + offset, $0.baseAddress!, n) == 0 }
@@ -163,70 +155,24 @@ extension Projector {
         return identity(st)
     }
 
-    /// Writes `bytes` to `path` by ``OutputPath``'s rules: for a file, to a temporary
-    /// file beside it (beside a link's target), flushed and renamed over it, then the
-    /// directory flushed; a device or FIFO is written directly. Returns the identity of
-    /// what was written.
+    /// Writes `bytes` to `path` through ``AtomicFile`` (replaced atomically; a device or
+    /// FIFO written directly). Returns the identity of what was written.
     private static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ProjectionWriteError) -> FileIdentity {
-        func failure(_ operation: String, _ code: Int32 = errno) -> ProjectionWriteError {
-            ProjectionWriteError(path: path, operation: operation, code: code)
-        }
-        let target: String, existing: stat?
-        switch OutputPath.resolve(path) {
-        case .directory: throw failure("writing", EISDIR)
-        case .direct(let device):
-            let fd = open(device, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw failure("opening") }
-            defer { close(fd) }
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw failure("writing", n < 0 ? errno : EIO) }
-                offset += n
-            }
-            var st = stat()
-            guard fstat(fd, &st) == 0 else { throw failure("fstat") }
+        let written = bytes.withUnsafeBytes { b in Result { () throws(AtomicFile.Failure) in try AtomicFile.write(b, to: path) } }
+        switch written {
+        case .success(let st):
             return identity(st)
-        case .replace(let t, let e): (target, existing) = (t, e)
-        }
-        let (directory, name) = split(target)
-        var random = SystemRandomNumberGenerator()
-        let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FileModes.newFile(in: directory))
-        guard fd >= 0 else { throw failure("creating a temporary file in \(directory)") }
-        OutputPath.keepMode(of: existing, on: fd)
-        var isOpen = true
-        defer {
-            if isOpen { close(fd) }
-        }
-        do throws(ProjectionWriteError) {
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw failure("writing")
-                }
-                offset += n
+        case .failure(let error):
+            let operation = switch error.step {
+            case .isDirectory, .writing: "writing"
+            case .opening: "opening"
+            case .creating(let directory): "creating a temporary file in \(directory)"
+            case .flushing: "flushing (fsync)"
+            case .status: "fstat"
+            case .closing: "closing"
+            case .renaming: "renaming into place"
             }
-            guard fsync(fd) == 0 else { throw failure("flushing (fsync)") }
-            var st = stat()
-            guard fstat(fd, &st) == 0 else { throw failure("fstat") }
-            isOpen = false
-            guard close(fd) == 0 else { throw failure("closing") }
-            guard rename(temporary, target) == 0 else { throw failure("renaming into place") }
-            let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if dir >= 0 {
-                // The rename is durable only once the directory is flushed; a file system
-                // that cannot flush a directory still has the file in place.
-                _ = fsync(dir)
-                close(dir)
-            }
-            return identity(st)
-        } catch {
-            unlink(temporary)
-            throw error
+            throw ProjectionWriteError(path: path, operation: operation, code: error.code)
         }
     }
 }

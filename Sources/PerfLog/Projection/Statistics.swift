@@ -180,22 +180,24 @@ public enum Statistics {
     /// The `p`-quantile (`p` in 0...1) of `sorted` (increasing, not empty), interpolating
     /// linearly between the closest ranks, as numpy's default (`method="linear"`): with
     /// h = (n − 1)·p, the value is x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]).
-    public static func percentile(sorted: [UInt64], _ p: Double) -> Double {
-        precondition(!sorted.isEmpty, "percentile of nothing")
-        let h = Double(sorted.count - 1) * p
-        let below = Swift.min(Swift.max(Int(h.rounded(.down)), 0), sorted.count - 1)
-        let above = Swift.min(below + 1, sorted.count - 1)
-        return lerp(Double(sorted[below]), Double(sorted[above]), h - Double(below))
+    static func percentile(sorted: [UInt64], _ p: Double) -> Double {
+        percentile(count: sorted.count, p) { Double(sorted[$0]) }
     }
 
     /// The `p`-quantile of `sorted` (increasing, not empty), interpolated as the `UInt64`
     /// overload does.
-    public static func percentile(sorted: [Double], _ p: Double) -> Double {
-        precondition(!sorted.isEmpty, "percentile of nothing")
-        let h = Double(sorted.count - 1) * p
-        let below = Swift.min(Swift.max(Int(h.rounded(.down)), 0), sorted.count - 1)
-        let above = Swift.min(below + 1, sorted.count - 1)
-        return lerp(sorted[below], sorted[above], h - Double(below))
+    static func percentile(sorted: [Double], _ p: Double) -> Double {
+        percentile(count: sorted.count, p) { sorted[$0] }
+    }
+
+    /// The `p`-quantile of `count` sorted values, `value(k)` being the one of rank `k`.
+    @inline(__always)
+    private static func percentile(count: Int, _ p: Double, _ value: (Int) -> Double) -> Double {
+        precondition(count > 0, "percentile of nothing")
+        let h = Double(count - 1) * p
+        let below = Swift.min(Swift.max(Int(h.rounded(.down)), 0), count - 1)
+        let above = Swift.min(below + 1, count - 1)
+        return lerp(value(below), value(above), h - Double(below))
     }
 
     /// numpy's `_lerp`: interpolates from the nearer end so that t = 1 gives `b` exactly.
@@ -248,7 +250,7 @@ public enum Statistics {
     /// P(|T| ≥ |t|) for Student's t distribution with `degreesOfFreedom` ν > 0:
     /// I_{ν/(ν+t²)}(ν/2, 1/2), the regularized incomplete beta function (Abramowitz and
     /// Stegun 26.7.1 with 26.5.27).
-    public static func studentTTwoSidedPValue(t: Double, degreesOfFreedom df: Double) -> Double {
+    static func studentTTwoSidedPValue(t: Double, degreesOfFreedom df: Double) -> Double {
         precondition(df > 0, "degrees of freedom must be positive")
         if t.isNaN { return .nan }
         if t.isInfinite { return 0 }
@@ -260,13 +262,13 @@ public enum Statistics {
     }
 
     /// P(T ≤ t) for Student's t distribution with `degreesOfFreedom` ν > 0.
-    public static func studentTCDF(_ t: Double, degreesOfFreedom df: Double) -> Double {
+    static func studentTCDF(_ t: Double, degreesOfFreedom df: Double) -> Double {
         let tail = studentTTwoSidedPValue(t: t, degreesOfFreedom: df) / 2
         return t < 0 ? tail : 1 - tail
     }
 
     /// The regularized incomplete beta function I_x(a, b) for a, b > 0 and x in 0...1.
-    public static func regularizedIncompleteBeta(a: Double, b: Double, x: Double) -> Double {
+    static func regularizedIncompleteBeta(a: Double, b: Double, x: Double) -> Double {
         precondition(a > 0 && b > 0, "a and b must be positive")
         precondition(x >= 0 && x <= 1, "x must be in 0...1")
         return incompleteBeta(a: a, b: b, x: x, oneMinusX: 1 - x)

@@ -14,9 +14,6 @@ final class InvocationIDs: Sendable {
     init(seed: UInt64) { state = Atomic(seed) }
 
     func next() -> InvocationID {
-        var z = state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return InvocationID(rawValue: z ^ (z >> 31))
+        InvocationID(rawValue: SplitMix64.mix(state.wrappingAdd(SplitMix64.increment, ordering: .relaxed).newValue))
     }
 }

@@ -44,12 +44,7 @@ enum MetaKey: Hashable, Sendable {
     var name: String { String(decoding: bytes, as: UTF8.self) }
 
     private static func hexHash(_ text: String) -> String {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in text.utf8 {
-            hash ^= UInt64(b)
-            hash &*= 0x0000_0100_0000_01B3
-        }
-        let hex = String(hash, radix: 16)
+        let hex = String(FNV1a.hash(text.utf8), radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

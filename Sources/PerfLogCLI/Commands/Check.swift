@@ -88,8 +88,8 @@ extension Perflog {
 
         private func report(path: String, problems: [Problem], repaired: RepairReport?) {
             if json {
-                var out = "{\"path\":" + JSONText.quoted(path) + ",\"ok\":" + (problems.isEmpty ? "true" : "false") + ",\"problems\":["
-                out += problems.map { "{\"location\":\(JSONText.quoted($0.location)),\"message\":\(JSONText.quoted($0.message))}" }
+                var out = "{\"path\":" + JSONBuffer.quoted(path) + ",\"ok\":" + (problems.isEmpty ? "true" : "false") + ",\"problems\":["
+                out += problems.map { "{\"location\":\(JSONBuffer.quoted($0.location)),\"message\":\(JSONBuffer.quoted($0.message))}" }
                     .joined(separator: ",")
                 out += "]"
                 if let r = repaired {

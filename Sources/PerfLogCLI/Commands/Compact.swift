@@ -86,7 +86,7 @@ extension Perflog {
                 throw CLIFailure(.problems, "compacted \(path), but \(remaining.count) problem\(remaining.count == 1 ? "" : "s") remain (first: \(first)); run `perflog check`")
             }
             if json {
-                Terminal.out("{\"path\":\(JSONText.quoted(path)),\"bytesBefore\":\(report.bytesBefore),\"bytesAfter\":\(report.bytesAfter),"
+                Terminal.out("{\"path\":\(JSONBuffer.quoted(path)),\"bytesBefore\":\(report.bytesBefore),\"bytesAfter\":\(report.bytesAfter),"
                     + "\"retainBefore\":\(report.retainBefore),\"retainAfter\":\(report.retainAfter),\"measuresTrimmed\":\(report.measuresTrimmed),"
                     + "\"garbageCollected\":\(report.repair.garbageCollected),\"marksExpired\":\(report.repair.marksExpired),"
                 + "\"eventsCaughtUp\":\(report.eventsCaughtUp),\"exclusiveHoldNs\":\(report.exclusiveHoldNs)}\n")

@@ -196,7 +196,7 @@ extension Perflog {
 
         /// The counts as one compact JSON object and a newline.
         static func jsonLine(file: String, _ c: ImportCounts) -> String {
-            "{\"file\":\(JSONText.quoted(file)),\"read\":\(c.read),\"added\":\(c.added),"
+            "{\"file\":\(JSONBuffer.quoted(file)),\"read\":\(c.read),\"added\":\(c.added),"
                 + "\"alreadyPresent\":\(c.alreadyPresent),\"outsideWindow\":\(c.outsideWindow),\"invalid\":\(c.invalid)}\n"
         }
     }

@@ -113,14 +113,14 @@ extension Perflog {
                         if !failing {
                             Terminal.warning("\(error); still watching, retrying every second")
                             if json {
-                                Terminal.out("{\"path\":\(JSONText.quoted(path)),\"result\":\"failed\",\"error\":\(JSONText.quoted(error))}\n")
+                                Terminal.out("{\"path\":\(JSONBuffer.quoted(path)),\"result\":\"failed\",\"error\":\(JSONBuffer.quoted(error))}\n")
                             }
                         }
                         failing = true
                     case .recovered(let path):
                         failing = false
                         Terminal.write("perflog: \(Terminal.oneLine(path)) can be written again\n", to: STDERR_FILENO)
-                        if json { Terminal.out("{\"path\":\(JSONText.quoted(path)),\"result\":\"recovered\"}\n") }
+                        if json { Terminal.out("{\"path\":\(JSONBuffer.quoted(path)),\"result\":\"recovered\"}\n") }
                     }
                     reportedFirst = true
                 }
@@ -141,7 +141,7 @@ extension Perflog {
             _ result: Projector.WriteResult, path: String, counts: (streams: Int, measurements: Int)?, json: Bool
         ) -> String {
             if json {
-                var line = "{\"path\":\(JSONText.quoted(path)),\"result\":\"\(result == .written ? "written" : "unchanged")\""
+                var line = "{\"path\":\(JSONBuffer.quoted(path)),\"result\":\"\(result == .written ? "written" : "unchanged")\""
                 if let counts { line += ",\"streams\":\(counts.streams),\"measurements\":\(counts.measurements)" }
                 return line + "}\n"
             }

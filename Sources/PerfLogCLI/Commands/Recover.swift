@@ -113,10 +113,10 @@ extension Perflog {
 
         private func report(source: String, out: String, retain: Int, _ r: Salvage.Result) {
             if json {
-                var text = "{\"source\":\(JSONText.quoted(source)),\"out\":\(JSONText.quoted(out)),\"retain\":\(retain),"
+                var text = "{\"source\":\(JSONBuffer.quoted(source)),\"out\":\(JSONBuffer.quoted(out)),\"retain\":\(retain),"
                 text += "\"recovered\":\(r.marks + r.measures),\"marks\":\(r.marks),\"measures\":\(r.measures),\"complete\":\(r.complete),"
                 text += "\"lostRanges\":[" + r.lostRanges.map { "{\"from\":\($0.from),\"through\":\($0.through)}" }.joined(separator: ",") + "],"
-                text += "\"undecodable\":[" + r.undecodable.map { "{\"seq\":\($0.seq),\"reason\":\(JSONText.quoted($0.reason))}" }.joined(separator: ",") + "],"
+                text += "\"undecodable\":[" + r.undecodable.map { "{\"seq\":\($0.seq),\"reason\":\(JSONBuffer.quoted($0.reason))}" }.joined(separator: ",") + "],"
                 text += "\"readers\":\(r.readers)}\n"
                 Terminal.out(text)
                 return
@@ -332,16 +332,14 @@ struct Salvage {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             var ready = pollfd(fd: out[0], events: Int16(POLLIN), revents: 0)
-            let polled = poll(&ready, 1, Salvage.silenceLimitMs)
-            if polled < 0 && errno == EINTR { continue }
+            let polled = POSIXIO.retryingInterrupts { poll(&ready, 1, Salvage.silenceLimitMs) }
             if polled == 0 {
                 // Stuck, not slow: a healthy reader sends a line an event.
                 kill(pid, SIGKILL)
                 stalled = true
                 break
             }
-            let n = chunk.withUnsafeMutableBytes { read(out[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
+            let n = chunk.withUnsafeMutableBytes { c in POSIXIO.retryingInterrupts { read(out[0], c.baseAddress, c.count) } }
             if n <= 0 { break }
             buffer.append(contentsOf: chunk[0..<n])
             var start = 0

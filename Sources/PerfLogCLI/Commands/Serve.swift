@@ -192,8 +192,8 @@ extension Perflog {
                     : "HTTP listens on \(address), reachable from other machines: anyone there can read the log's figures, and the token travels unencrypted")
             }
             if json {
-                var line = "{\"socket\":\(JSONText.quoted(service.socketPath)),\"log\":\(JSONText.quoted(path))"
-                if let address = service.httpAddress { line += ",\"http\":\(JSONText.quoted(address.description))" }
+                var line = "{\"socket\":\(JSONBuffer.quoted(service.socketPath)),\"log\":\(JSONBuffer.quoted(path))"
+                if let address = service.httpAddress { line += ",\"http\":\(JSONBuffer.quoted(address.description))" }
                 line += ",\"pid\":\(getpid())}"
                 Terminal.out(line + "\n")
             } else {

@@ -6,31 +6,25 @@ import Darwin
 #endif
 
 /// Where a command's output goes: standard output, or a file that is replaced
-/// atomically once everything has been written (``OutputPath``'s rules: through a
-/// symbolic link to its target, straight into a device or FIFO, never a directory).
+/// atomically once everything has been written (``AtomicFile``: by ``OutputPath``'s
+/// rules, through a symbolic link to its target, straight into a device or FIFO, never a
+/// directory).
 ///
-/// A file is written as a temporary file beside it (same directory, so the rename stays
-/// on one file system), flushed, and renamed over the target: a reader (a scraper, a
-/// dashboard) sees the old file or the new one, never half of one, and a failure leaves
-/// the old file as it was.
+/// A reader (a scraper, a dashboard) sees the old file or the new one, never half of
+/// one, and a failure leaves the old file as it was.
 final class OutputTarget {
-    private let fd: Int32
-    /// The file to replace; `nil` for standard output.
+    /// The file being written; `nil` for standard output, and once finished.
+    private var file: AtomicFile?
+    /// The path named, for messages; `nil` for standard output.
     private let path: String?
-    private let temporary: String?
-    /// The file the temporary file is renamed over (a link's target, not the link).
-    private let target: String?
-    private var finished = false
 
     /// Standard output. Unlike ``Terminal/out(_:)``, a failed write is reported: an
     /// export cut short by a full disk must not look like a complete one.
-    static func standardOutput() -> OutputTarget { OutputTarget(fd: STDOUT_FILENO, path: nil, temporary: nil, target: nil) }
+    static func standardOutput() -> OutputTarget { OutputTarget(file: nil, path: nil) }
 
-    private init(fd: Int32, path: String?, temporary: String?, target: String?) {
-        self.fd = fd
+    private init(file: AtomicFile?, path: String?) {
+        self.file = file
         self.path = path
-        self.temporary = temporary
-        self.target = target
     }
 
     /// Starts writing `path`: creates the temporary file beside it (beside a link's
@@ -40,24 +34,10 @@ final class OutputTarget {
     ///   device cannot be opened.
     static func replacing(_ path: String) throws(CLIFailure) -> OutputTarget {
         guard !path.isEmpty else { throw .invalid("out", "must not be empty") }
-        switch OutputPath.resolve(path) {
-        case .directory:
-            throw CLIFailure(.cannotCreate, "cannot write \(path): it is a directory; name a file in it")
-        case .direct(let device):
-            let fd = open(device, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw CLIFailure(.ioError, "cannot write \(path): \(FilePath.reason(errno))") }
-            return OutputTarget(fd: fd, path: path, temporary: nil, target: nil)
-        case .replace(let target, let existing):
-            let (directory, name) = FilePath.split(target)
-            var random = SystemRandomNumberGenerator()
-            let temporary = directory + "/." + name + ".tmp-" + String(getpid()) + "-"
-                + String(random.next() & 0xFFFF_FFFF, radix: 16)
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FileModes.newFile(in: directory))
-            guard fd >= 0 else {
-                throw CLIFailure(.cannotCreate, "cannot write \(path): \(FilePath.reason(errno)) (creating a file in \(directory))")
-            }
-            OutputPath.keepMode(of: existing, on: fd)
-            return OutputTarget(fd: fd, path: path, temporary: temporary, target: target)
+        do {
+            return OutputTarget(file: try AtomicFile(writing: path), path: path)
+        } catch {
+            throw failure(error, path)
         }
     }
 
@@ -66,13 +46,18 @@ final class OutputTarget {
     ///   as it was (for a file) and the temporary file removed.
     func write(_ text: String) throws(CLIFailure) {
         var text = text
-        let fd = self.fd
-        let failure: Int32? = text.withUTF8 { FilePath.writeAll(fd, $0) }
-        if let failure {
-            if path == nil { Terminal.standardOutputFailed(failure) }
-            let what = path ?? "standard output"
-            discard()
-            throw CLIFailure(.ioError, "cannot write \(what): \(FilePath.reason(failure))")
+        guard let path else {
+            let failure = text.withUTF8 { POSIXIO.writeAll(STDOUT_FILENO, UnsafeRawBufferPointer($0)) }
+            if let failure {
+                Terminal.standardOutputFailed(failure)
+            }
+            return
+        }
+        guard let file else { return }
+        let written = text.withUTF8 { b in Result { () throws(AtomicFile.Failure) in try file.write(UnsafeRawBufferPointer(b)) } }
+        if case .failure(let error) = written {
+            self.file = nil
+            throw OutputTarget.failure(error, path)
         }
     }
 
@@ -80,80 +65,30 @@ final class OutputTarget {
     /// - Throws: ``CLIFailure`` (74 when flushing fails, 73 when the rename does); the
     ///   target is then left as it was.
     func commit() throws(CLIFailure) {
-        guard !finished, let path else { return }
-        finished = true
-        guard let temporary, let target else {
-            // A device or FIFO, written directly.
-            if close(fd) != 0 { throw CLIFailure(.ioError, "cannot write \(path): \(FilePath.reason(errno)) (closing)") }
-            return
-        }
-        if fsync(fd) != 0 {
-            let code = errno
-            close(fd)
-            unlink(temporary)
-            throw CLIFailure(.ioError, "cannot write \(path): \(FilePath.reason(code)) (flushing)")
-        }
-        if close(fd) != 0 {
-            let code = errno
-            unlink(temporary)
-            throw CLIFailure(.ioError, "cannot write \(path): \(FilePath.reason(code)) (closing)")
-        }
-        guard rename(temporary, target) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw CLIFailure(.cannotCreate, "cannot write \(path): \(FilePath.reason(code)) (renaming into place)")
-        }
-        // The rename survives a crash only once the directory is flushed; a file system
-        // that cannot flush directories still has the file in place.
-        let directory = open(FilePath.split(target).directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 {
-            _ = fsync(directory)
-            close(directory)
-        }
+        guard let file, let path else { return }
+        self.file = nil
+        do { try file.commit() } catch { throw OutputTarget.failure(error, path) }
     }
 
-    /// Abandons a file that is being written: the target keeps its old content.
-    private func discard() {
-        guard !finished, path != nil else { return }
-        finished = true
-        close(fd)
-        if let temporary { unlink(temporary) }
-    }
-
-    deinit {
-        // A target dropped without commit() (an error on the way) leaves no litter.
-        discard()
+    /// The message and exit status of a failure writing `path`.
+    private static func failure(_ error: AtomicFile.Failure, _ path: String) -> CLIFailure {
+        let reason = FilePath.reason(error.code)
+        switch error.step {
+        case .isDirectory: return CLIFailure(.cannotCreate, "cannot write \(path): it is a directory; name a file in it")
+        case .opening, .writing: return CLIFailure(.ioError, "cannot write \(path): \(reason)")
+        case .creating(let directory): return CLIFailure(.cannotCreate, "cannot write \(path): \(reason) (creating a file in \(directory))")
+        case .flushing: return CLIFailure(.ioError, "cannot write \(path): \(reason) (flushing)")
+        case .status: return CLIFailure(.ioError, "cannot write \(path): \(reason) (fstat)")
+        case .closing: return CLIFailure(.ioError, "cannot write \(path): \(reason) (closing)")
+        case .renaming: return CLIFailure(.cannotCreate, "cannot write \(path): \(reason) (renaming into place)")
+        }
     }
 }
 
 /// Paths and whole-file reads, on the system calls (the tool does not load Foundation).
 enum FilePath {
-    /// The directory and the file name of `path`.
-    static func split(_ path: String) -> (directory: String, name: String) {
-        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return (".", path) }
-        let directory = String(path[..<slash])
-        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
-    }
-
     /// The system's message for `code`, e.g. `No such file or directory`.
     static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
-
-    /// Writes all of `bytes` to `fd`, retrying partial writes and interruptions.
-    /// - Returns: `nil` on success, else the `errno` of the failure.
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
-        var offset = 0
-        while offset < bytes.count {
-            let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n > 0 {
-                offset += n
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else {
-                return n < 0 ? errno : EIO
-            }
-        }
-        return nil
-    }
 
     /// Why `path` cannot be read, or `nil` when it can be opened for reading and is not
     /// a directory.
@@ -172,30 +107,13 @@ enum FilePath {
         let fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadFailure(reason: reason(errno))) }
         defer { if fd != STDIN_FILENO { close(fd) } }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                bytes.append(contentsOf: chunk[0..<n])
-            } else if n == 0 {
-                return .success(bytes)
-            } else if errno != EINTR {
-                return .failure(ReadFailure(reason: reason(errno)))
-            }
-        }
+        let (bytes, failure) = POSIXIO.readAll(fd)
+        if let failure { return .failure(ReadFailure(reason: reason(failure))) }
+        return .success(bytes)
     }
 
     /// Why a file could not be read: the system's message.
     struct ReadFailure: Error {
         var reason: String
-    }
-
-    private static func systemWrite(_ fd: Int32, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        Glibc.write(fd, bytes, count)
-        #else
-        Darwin.write(fd, bytes, count)
-        #endif
     }
 }

@@ -1,3 +1,4 @@
+import PerfLog
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -90,14 +91,12 @@ enum Spawn {
     static func wait(_ pid: pid_t, beforeReaping: () -> Void) -> Int32 {
         var info = siginfo_t()
         // WNOWAIT leaves the child unreaped; on failure, waitpid below still waits.
-        while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
+        _ = POSIXIO.retryingInterrupts { waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) }
         beforeReaping()
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            // Only a child reaped elsewhere gets here, which start(path:arguments:)
-            // rules out; report a plain failure rather than invent a status.
-            guard errno == EINTR else { return 1 }
-        }
+        // Only a child reaped elsewhere fails here, which start(path:arguments:) rules
+        // out; report a plain failure rather than invent a status.
+        guard POSIXIO.retryingInterrupts({ waitpid(pid, &status, 0) }) >= 0 else { return 1 }
         // The <sys/wait.h> macros are not imported: the low 7 bits are the signal that
         // ended the process (0 for a normal exit), the next byte is the exit code.
         let signal = status & 0x7F

@@ -1,3 +1,4 @@
+import PerfLog
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -61,20 +62,7 @@ enum Terminal {
     @discardableResult
     static func write(_ text: String, to fd: Int32) -> Int32? {
         var text = text
-        return text.withUTF8 { buffer -> Int32? in
-            var offset = 0
-            while offset < buffer.count {
-                let n = systemWrite(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-                if n > 0 {
-                    offset += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    return n < 0 ? errno : EIO
-                }
-            }
-            return nil
-        }
+        return text.withUTF8 { POSIXIO.writeAll(fd, UnsafeRawBufferPointer($0)) }
     }
 
     /// Ends the process with `status`. Nothing is buffered: every output went out
@@ -84,14 +72,6 @@ enum Terminal {
         Glibc.exit(status)
         #else
         Darwin.exit(status)
-        #endif
-    }
-
-    private static func systemWrite(_ fd: Int32, _ bytes: UnsafePointer<UInt8>?, _ count: Int) -> Int {
-        #if canImport(Glibc)
-        Glibc.write(fd, bytes, count)
-        #else
-        Darwin.write(fd, bytes, count)
         #endif
     }
 }

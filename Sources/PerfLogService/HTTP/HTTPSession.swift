@@ -112,7 +112,7 @@ final class HTTPSession: ChannelInboundHandler {
                 respond(.ok, bytes: Array(text.utf8), headers: headers, close: !keepAlive, head: head.method == .HEAD)
             }
         default:
-            respond(.notFound, json: "{\"error\":\"no such path: \(JSONText.quoted(path).dropFirst().dropLast()); try /events, /streams, /metrics or /healthz\"}\n",
+            respond(.notFound, json: "{\"error\":\"no such path: \(JSONBuffer.quoted(path).dropFirst().dropLast()); try /events, /streams, /metrics or /healthz\"}\n",
                     close: !keepAlive)
         }
     }
@@ -167,7 +167,7 @@ final class HTTPSession: ChannelInboundHandler {
         core.counters.rejected.add(UInt64(received - committed), ordering: .relaxed)
         var out: [UInt8] = []
         out.append(contentsOf: "{\"received\":\(received),\"committed\":\(committed),\"rejected\":\(received - committed)".utf8)
-        if let failure { out.append(contentsOf: ",\"error\":\(JSONText.quoted("not stored: " + failure))".utf8) }
+        if let failure { out.append(contentsOf: ",\"error\":\(JSONBuffer.quoted("not stored: " + failure))".utf8) }
         out.append(contentsOf: ",\"errors\":[".utf8)
         for (i, p) in problems.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
@@ -216,8 +216,8 @@ final class HTTPSession: ChannelInboundHandler {
         let stopping = core.stopping.load(ordering: .relaxed)
         let degraded = stopping ? nil : core.degradedReason
         let c = core.counters.snapshot
-        let status = stopping ? "\"stopping\"" : degraded.map { "\"degraded\",\"reason\":\(JSONText.quoted($0))" } ?? "\"ok\""
-        let json = "{\"status\":\(status),\"log\":\(JSONText.quoted(core.log.path)),\"committed\":\(c.committed),\"openConnections\":\(c.openConnections)}\n"
+        let status = stopping ? "\"stopping\"" : degraded.map { "\"degraded\",\"reason\":\(JSONBuffer.quoted($0))" } ?? "\"ok\""
+        let json = "{\"status\":\(status),\"log\":\(JSONBuffer.quoted(core.log.path)),\"committed\":\(c.committed),\"openConnections\":\(c.openConnections)}\n"
         respond(stopping || degraded != nil ? .serviceUnavailable : .ok, bytes: Array(json.utf8), close: !keepAlive, head: head)
     }
 
@@ -242,7 +242,7 @@ final class HTTPSession: ChannelInboundHandler {
                 headers.add(name: "content-type", value: contentType)
                 session.respond(.ok, bytes: Array(text.utf8), headers: headers, close: !keepAlive, head: head)
             case .failure(let error):
-                session.respond(.internalServerError, json: "{\"error\":\(JSONText.quoted("cannot read the log: \(error)"))}\n",
+                session.respond(.internalServerError, json: "{\"error\":\(JSONBuffer.quoted("cannot read the log: \(error)"))}\n",
                                 close: !keepAlive)
             }
         }

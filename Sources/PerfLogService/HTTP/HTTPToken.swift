@@ -1,3 +1,4 @@
+import PerfLog
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -38,15 +39,11 @@ public struct HTTPToken: Sendable {
         guard st.st_mode & 0o077 == 0 else {
             throw unusable("is readable or writable by others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it, or \(make)")
         }
-        var content: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while content.count <= 65_536 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 { content.append(contentsOf: chunk[0..<n]); continue }
-            if n == 0 { break }
-            if errno == EINTR { continue }
-            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
+        let read = POSIXIO.readAll(fd, chunkBytes: 4096, limit: 65_536)
+        if let failure = read.failure {
+            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(String(cString: strerror(failure)))")
         }
+        var content = read.bytes
         while let last = content.last, last == 0x20 || last == 0x0A || last == 0x0D || last == 0x09 { content.removeLast() }
         guard content.count >= HTTPToken.minimumBytes else {
             throw unusable("holds \(content.count) bytes; a token needs at least \(HTTPToken.minimumBytes); \(make)")

@@ -8,8 +8,8 @@ enum LineReplies {
     /// Appends the error reply of `problem`, with its line feed.
     static func problem(_ problem: LineProblem, into out: inout [UInt8]) {
         var s = "{\"line\":\(problem.line)"
-        if let field = problem.field { s += ",\"field\":" + JSONText.quoted(field) }
-        s += ",\"error\":" + JSONText.quoted(problem.message) + "}\n"
+        if let field = problem.field { s += ",\"field\":" + JSONBuffer.quoted(field) }
+        s += ",\"error\":" + JSONBuffer.quoted(problem.message) + "}\n"
         out.append(contentsOf: s.utf8)
     }
 

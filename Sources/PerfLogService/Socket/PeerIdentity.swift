@@ -1,3 +1,4 @@
+import PerfLog
 import NIOCore
 import Synchronization
 #if canImport(Glibc)
@@ -116,10 +117,7 @@ enum PeerIdentity: Hashable, Sendable, CustomStringConvertible {
         }
         guard sent == request.count else { return nil }
         var answer = [UInt8](repeating: 0, count: 4096)
-        var n = 0
-        repeat {
-            n = answer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        } while n < 0 && errno == EINTR
+        let n = answer.withUnsafeMutableBytes { a in POSIXIO.retryingInterrupts { recv(fd, a.baseAddress, a.count, 0) } }
         // nlmsghdr, then struct inet_diag_msg, whose idiag_uid is at byte 64 of it. An
         // NLMSG_ERROR answer (no such socket) is shorter or of another type.
         guard n >= 16 + 68 else { return nil }
@@ -142,14 +140,8 @@ enum PeerIdentity: Hashable, Sendable, CustomStringConvertible {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         let key = Array(needle.utf8)
-        var text: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 { text.append(contentsOf: chunk[0..<n]); continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
+        // A failed read leaves what was read before it, which is scanned as it is.
+        let text = POSIXIO.readAll(fd).bytes
         // Each row: "  N: LOCAL:PORT REMOTE:PORT ST TX:RX TR:WHEN RETRNSMT UID …". Scanned
         // in place: with thousands of connections the table is read at every accept.
         return text.withUnsafeBufferPointer { all -> UInt32? in

@@ -1,3 +1,4 @@
+import PerfLog
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -23,12 +24,7 @@ enum SocketFile {
         guard path.utf8.count <= maxPathBytes else {
             throw .socket(path: path, reason: "is longer than \(maxPathBytes) bytes, the limit of a Unix socket address; pass a shorter --socket")
         }
-        let directory: String
-        if let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) {
-            directory = slash == path.utf8.startIndex ? "/" : String(path[..<slash])
-        } else {
-            directory = "."
-        }
+        let directory = AtomicFile.split(path).directory
         var dir = stat()
         if stat(directory, &dir) == 0, dir.st_mode & S_IWOTH != 0, dir.st_mode & S_ISVTX == 0 {
             throw .socket(path: path, reason: "is in \(directory), which every user may write and which lacks the sticky bit: another user could replace the socket; put it in a directory of your own (--socket PATH)")
