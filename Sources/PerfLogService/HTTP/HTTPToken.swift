@@ -1,3 +1,4 @@
+import LMDB
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -25,12 +26,12 @@ public struct HTTPToken: Sendable {
         func unusable(_ reason: String) -> ServiceError { .tokenFileUnsafe(path: path, reason: reason) }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
-            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
+            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(LMDBError.Code.current)")
         }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
+            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(LMDBError.Code.current)")
         }
         let make = "create it with: umask 077; head -c 32 /dev/urandom | base64 > FILE"
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw unusable("is not a regular file; \(make)") }
@@ -45,7 +46,7 @@ public struct HTTPToken: Sendable {
             if n > 0 { content.append(contentsOf: chunk[0..<n]); continue }
             if n == 0 { break }
             if errno == EINTR { continue }
-            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
+            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(LMDBError.Code.current)")
         }
         while let last = content.last, last == 0x20 || last == 0x0A || last == 0x0D || last == 0x09 { content.removeLast() }
         guard content.count >= HTTPToken.minimumBytes else {
