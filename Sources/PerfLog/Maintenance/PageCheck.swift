@@ -14,15 +14,8 @@ extension EventLog {
     /// - Throws: ``PerfLogError/corrupt(what:)`` naming the first problems; `storage`
     ///   when the file cannot be read.
     public func checkPages() throws(PerfLogError) {
-        let walk: PageWalk
-        do {
-            walk = try using { opened in try opened.environment.walkPages() }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "checking the log's pages")
-        } catch {
-            throw .corrupt(what: "\(error)")
+        let walk = try PerfLogError.wrapping(operation: "checking the log's pages") {
+            try using { opened in try opened.environment.walkPages() }
         }
         try EventLog.throwProblems(walk)
     }
@@ -35,17 +28,11 @@ extension EventLog {
     ///   cannot be opened.
     public static func checkPages(at path: String) throws(PerfLogError) {
         guard Environment.containsEnvironment(at: path) else { return }
-        do {
-            if let walk = try Environment.walkPagesIfSettled(in: path) {
-                try throwProblems(walk)
-                return
-            }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "checking the log's pages")
-        } catch {
-            throw .corrupt(what: "\(error)")
+        let settled: PageWalk?
+        do { settled = try Environment.walkPagesIfSettled(in: path) } catch { throw .storage(error, operation: "checking the log's pages") }
+        if let walk = settled {
+            try throwProblems(walk)
+            return
         }
         var options = Options()
         options.create = false

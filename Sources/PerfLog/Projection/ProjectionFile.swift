@@ -1,3 +1,4 @@
+import LMDB
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -5,30 +6,6 @@ import Darwin
 #endif
 
 // MARK: Writing the file
-
-/// Writing `agent-performance.json` failed: `operation` says which step, `code` is the
-/// `errno` (e.g. `ENOSPC`, `EACCES`, `ENOENT` for a missing directory). The previous
-/// file, if any, is untouched.
-public struct ProjectionWriteError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The file being written.
-    public var path: String
-    /// The step that failed, e.g. `creating a temporary file`.
-    public var operation: String
-    /// The `errno` value.
-    public var code: Int32
-
-    /// Wraps the fields.
-    public init(path: String, operation: String, code: Int32) {
-        self.path = path
-        self.operation = operation
-        self.code = code
-    }
-
-    /// One line: the path, the step and the system's message.
-    public var description: String {
-        "cannot write \(path): \(operation) failed: \(String(cString: strerror(code)))"
-    }
-}
 
 extension Projector {
     /// What ``write(log:to:now:force:options:)`` did.
@@ -61,15 +38,15 @@ extension Projector {
     ///   - now: the time to judge abandoned marks against, nanoseconds since the Unix
     ///     epoch (the file's content depends on it only through `abandoned`).
     ///   - force: write even when unchanged.
-    /// - Throws: ``PerfLogError`` when the log cannot be read;
-    ///   ``ProjectionWriteError`` when the file cannot be written (the old file is then
-    ///   left as it was). A failure to store the checkpoint is not an error: the file is
-    ///   right, and the next call merely projects again.
+    /// - Throws: ``PerfLogError``: why the log cannot be read, or
+    ///   ``PerfLogError/cannotWrite(path:operation:code:)`` when the file cannot be
+    ///   written (the old file is then left as it was). A failure to store the checkpoint
+    ///   is not an error: the file is right, and the next call merely projects again.
     @discardableResult
     public static func write(
         log: EventLog, to path: String, now: Int64 = EventClock.wallNs(), force: Bool = false,
         options: Options = Options()
-    ) throws -> WriteResult {
+    ) throws(PerfLogError) -> WriteResult {
         // A device or FIFO is written every time: it cannot be compared, and a reader
         // waits on it.
         var force = force
@@ -167,9 +144,9 @@ extension Projector {
     /// file beside it (beside a link's target), flushed and renamed over it, then the
     /// directory flushed; a device or FIFO is written directly. Returns the identity of
     /// what was written.
-    private static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ProjectionWriteError) -> FileIdentity {
-        func failure(_ operation: String, _ code: Int32 = errno) -> ProjectionWriteError {
-            ProjectionWriteError(path: path, operation: operation, code: code)
+    private static func writeAtomically(_ bytes: [UInt8], to path: String) throws(PerfLogError) -> FileIdentity {
+        func failure(_ operation: String, _ code: Int32 = errno) -> PerfLogError {
+            .cannotWrite(path: path, operation: operation, code: LMDBError.Code(rawValue: code))
         }
         let target: String, existing: stat?
         switch OutputPath.resolve(path) {
@@ -200,7 +177,7 @@ extension Projector {
         defer {
             if isOpen { close(fd) }
         }
-        do throws(ProjectionWriteError) {
+        do throws(PerfLogError) {
             var offset = 0
             while offset < bytes.count {
                 let n = bytes.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + offset, $0.count - offset) }

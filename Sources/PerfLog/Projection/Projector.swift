@@ -21,9 +21,11 @@ public enum Projector {
     /// - Throws: ``PerfLogError`` when the log cannot be read or is damaged.
     public static func project(
         _ reader: LogReader, filter: StreamFilter = StreamFilter(), now: Int64, options: Options = Options()
-    ) throws -> Projection {
-        var p = filter.isEmpty ? try scanAll(reader, now: now, options: options)
-                               : try readRings(reader, filter: filter, now: now, options: options)
+    ) throws(PerfLogError) -> Projection {
+        var p = try reader.typed {
+            filter.isEmpty ? try scanAll(reader, now: now, options: options)
+                           : try readRings(reader, filter: filter, now: now, options: options)
+        }
         p.comparisons = comparisons(p.streams)
         return p
     }
@@ -34,7 +36,7 @@ public enum Projector {
     /// - Throws: ``PerfLogError`` when the log cannot be read or is damaged.
     public static func statistics(
         _ reader: LogReader, stream: StreamName, now: Int64, abandonAfterNs: Int64 = Statistics.defaultAbandonAfterNs
-    ) throws -> StreamStatistics? {
+    ) throws(PerfLogError) -> StreamStatistics? {
         guard try reader.summary(stream) != nil else { return nil }
         let marks = try reader.openMarks(StreamFilter(agent: stream.agent, cli: stream.cli))
         return StreamStatistics(stream: stream, window: try reader.ring(stream), openMarks: marks, now: now,
