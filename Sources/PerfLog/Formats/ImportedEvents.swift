@@ -145,7 +145,7 @@ public struct ImportedEvents: Sendable {
     /// contain), the wall time and the duration (each as 8 little-endian bytes of
     /// nanoseconds). The same record always gets the same id, whether its timestamp was
     /// written as ISO 8601 or epoch milliseconds.
-    public static func derivedInvocation(stream: StreamName, wallTimeNs: Int64, durationNs: UInt64) -> InvocationID {
+    package static func derivedInvocation(stream: StreamName, wallTimeNs: Int64, durationNs: UInt64) -> InvocationID {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ byte: UInt8) { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         for byte in stream.agent.utf8 { mix(byte) }

@@ -5,20 +5,20 @@
 // renderings of the same value are byte-identical.
 
 /// Building blocks for the JSON text perflog writes.
-public enum JSONText {
+package enum JSONText {
     /// `s` as a JSON string literal, quotes included.
     ///
     /// Escapes `"` and `\` with a backslash and every control character below U+0020 as
     /// `\u00XX` (lowercase hexadecimal); everything else, including non-ASCII, is
     /// written as raw UTF-8.
-    public static func quoted(_ s: String) -> String {
+    package static func quoted(_ s: String) -> String {
         var out = ""
         appendQuoted(s, to: &out)
         return out
     }
 
     /// Appends `s` as a JSON string literal to `out`; see ``quoted(_:)``.
-    public static func appendQuoted(_ s: String, to out: inout String) {
+    package static func appendQuoted(_ s: String, to out: inout String) {
         out.reserveCapacity(out.utf8.count + s.utf8.count + 2)
         out.append("\"")
         // Copy runs of plain characters in one go; most names need no escaping at all.
@@ -52,7 +52,7 @@ public enum JSONText {
     /// A duration in nanoseconds as milliseconds rounded to the nearest microsecond
     /// (halves round up), written minimally as a JSON number: `812.413`, `1000`,
     /// `0.001`, `0`. Never uses an exponent.
-    public static func milliseconds(nanoseconds ns: UInt64) -> String {
+    package static func milliseconds(nanoseconds ns: UInt64) -> String {
         let us = ns / 1000 + (ns % 1000 >= 500 ? 1 : 0)
         return decimal(us, scale: 1000)
     }

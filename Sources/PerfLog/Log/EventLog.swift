@@ -73,7 +73,7 @@ public final class EventLog: Sendable {
     public var retain: Int { handle.withLock { $0.opened.retain } }
     /// The underlying environment. It is replaced when another process compacts the log;
     /// use it only inside one operation.
-    public var environment: Environment { handle.withLock { $0.opened.environment } }
+    package var environment: Environment { handle.withLock { $0.opened.environment } }
     var dbs: Databases { handle.withLock { $0.opened.dbs } }
 
     /// Stream ids known to be committed; ids never change once committed (compaction

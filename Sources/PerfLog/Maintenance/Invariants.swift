@@ -8,7 +8,7 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
     public var message: String
 
     /// A problem at `location`.
-    public init(location: String, message: String) {
+    package init(location: String, message: String) {
         self.location = location
         self.message = message
     }

@@ -180,7 +180,7 @@ public enum Statistics {
     /// The `p`-quantile (`p` in 0...1) of `sorted` (increasing, not empty), interpolating
     /// linearly between the closest ranks, as numpy's default (`method="linear"`): with
     /// h = (n − 1)·p, the value is x[⌊h⌋] + (h − ⌊h⌋)·(x[⌊h⌋+1] − x[⌊h⌋]).
-    public static func percentile(sorted: [UInt64], _ p: Double) -> Double {
+    package static func percentile(sorted: [UInt64], _ p: Double) -> Double {
         precondition(!sorted.isEmpty, "percentile of nothing")
         let h = Double(sorted.count - 1) * p
         let below = Swift.min(Swift.max(Int(h.rounded(.down)), 0), sorted.count - 1)
@@ -190,7 +190,7 @@ public enum Statistics {
 
     /// The `p`-quantile of `sorted` (increasing, not empty), interpolated as the `UInt64`
     /// overload does.
-    public static func percentile(sorted: [Double], _ p: Double) -> Double {
+    package static func percentile(sorted: [Double], _ p: Double) -> Double {
         precondition(!sorted.isEmpty, "percentile of nothing")
         let h = Double(sorted.count - 1) * p
         let below = Swift.min(Swift.max(Int(h.rounded(.down)), 0), sorted.count - 1)
@@ -226,7 +226,7 @@ public enum Statistics {
     /// ν = (v₁/n₁ + v₂/n₂)² / ((v₁/n₁)²/(n₁−1) + (v₂/n₂)²/(n₂−1)).
     /// - Returns: `nil` when either sample has fewer than two values or both variances
     ///   are 0 (the statistic is undefined).
-    public static func welchPValue(
+    package static func welchPValue(
         countA: Int, meanA: Double, varianceA: Double, countB: Int, meanB: Double, varianceB: Double
     ) -> Double? {
         guard countA >= 2, countB >= 2, varianceA > 0 || varianceB > 0 else { return nil }
@@ -240,7 +240,7 @@ public enum Statistics {
 
     /// Welch's two-sided p-value between the successful durations of two windows; see
     /// ``welchPValue(countA:meanA:varianceA:countB:meanB:varianceB:)``.
-    public static func welchPValue(_ a: DurationStatistics, _ b: DurationStatistics) -> Double? {
+    package static func welchPValue(_ a: DurationStatistics, _ b: DurationStatistics) -> Double? {
         welchPValue(countA: a.count, meanA: a.meanNs, varianceA: a.varianceNs2,
                     countB: b.count, meanB: b.meanNs, varianceB: b.varianceNs2)
     }
@@ -248,7 +248,7 @@ public enum Statistics {
     /// P(|T| ≥ |t|) for Student's t distribution with `degreesOfFreedom` ν > 0:
     /// I_{ν/(ν+t²)}(ν/2, 1/2), the regularized incomplete beta function (Abramowitz and
     /// Stegun 26.7.1 with 26.5.27).
-    public static func studentTTwoSidedPValue(t: Double, degreesOfFreedom df: Double) -> Double {
+    package static func studentTTwoSidedPValue(t: Double, degreesOfFreedom df: Double) -> Double {
         precondition(df > 0, "degrees of freedom must be positive")
         if t.isNaN { return .nan }
         if t.isInfinite { return 0 }
@@ -260,13 +260,13 @@ public enum Statistics {
     }
 
     /// P(T ≤ t) for Student's t distribution with `degreesOfFreedom` ν > 0.
-    public static func studentTCDF(_ t: Double, degreesOfFreedom df: Double) -> Double {
+    package static func studentTCDF(_ t: Double, degreesOfFreedom df: Double) -> Double {
         let tail = studentTTwoSidedPValue(t: t, degreesOfFreedom: df) / 2
         return t < 0 ? tail : 1 - tail
     }
 
     /// The regularized incomplete beta function I_x(a, b) for a, b > 0 and x in 0...1.
-    public static func regularizedIncompleteBeta(a: Double, b: Double, x: Double) -> Double {
+    package static func regularizedIncompleteBeta(a: Double, b: Double, x: Double) -> Double {
         precondition(a > 0 && b > 0, "a and b must be positive")
         precondition(x >= 0 && x <= 1, "x must be in 0...1")
         return incompleteBeta(a: a, b: b, x: x, oneMinusX: 1 - x)
