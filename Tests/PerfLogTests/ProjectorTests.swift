@@ -82,7 +82,7 @@ struct ProjectionScenario {
         let window = model.ring(s)
         let marks = model.open.values.filter { $0.stream == s }
         return (window.count, window.filter { $0.outcome == .failed }.count, marks.count,
-                marks.filter { now - $0.wallTimeNs > Statistics.defaultAbandonAfterNs }.count,
+                marks.filter { now - $0.wallTimeNs > 3_600_000_000_000 }.count,
                 window.filter { $0.outcome == .ok }.map { Double($0.durationNs) },
                 window.map(\.wallTimeNs).min(), window.map(\.wallTimeNs).max())
     }

@@ -191,12 +191,16 @@ public struct LogReader {
     }
 
     /// Facts about the log.
+    /// - Parameters:
+    ///   - now: the time to judge abandoned marks against, nanoseconds since the Unix
+    ///     epoch.
+    ///   - abandonAfter: how old an open mark must be, strictly, to count as abandoned.
     /// - Throws: ``PerfLogError``.
-    public func info(now: Int64 = EventClock.wallNs(), abandonAfterNs: Int64 = Statistics.defaultAbandonAfterNs) throws(PerfLogError) -> LogInfo {
+    public func info(now: Int64 = EventClock.wallNs(), abandonAfter: Duration = Statistics.defaultAbandonAfter) throws(PerfLogError) -> LogInfo {
         let summaries = try streams()
         var st = stat()
         let fileBytes = stat(log.path + "/data.mdb", &st) == 0 ? Int(st.st_size) : 0
-        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: abandonAfterNs)
+        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: abandonAfter)
         return try typed {
             LogInfo(
                 path: log.path, schemaVersion: EventLog.schemaVersion, retain: retain, streams: summaries.count,

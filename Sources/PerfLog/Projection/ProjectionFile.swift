@@ -54,12 +54,13 @@ extension Projector {
         if case .direct = OutputPath.resolve(path) { (force, direct) = (true, true) }
         let key = ProjectionCheckpoint.key(for: canonicalPath(path))
         let optionBits: UInt32 = options.measurements ? 1 : 0
-        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: options.abandonAfterNs)
+        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: options.abandonAfter)
+        let abandonAfterNs = Statistics.abandonAfterNs(options.abandonAfter)
 
         let snapshot: (projection: Projection, abandoned: UInt64)? = try log.read { r in
             let abandoned = UInt64(try r.openMarkHeads().reduce(0) { $0 + ($1.head.wallTimeNs < cutoff ? 1 : 0) })
             if !force, let saved = try r.projectionCheckpoint(key), let file = fileIdentity(path: path),
-               saved == ProjectionCheckpoint(options: optionBits, abandonAfterNs: options.abandonAfterNs,
+               saved == ProjectionCheckpoint(options: optionBits, abandonAfterNs: abandonAfterNs,
                                              lastSeq: try r.lastSeq(), abandoned: abandoned, file: file) {
                 return nil
             }
@@ -70,7 +71,7 @@ extension Projector {
 
         func checkpoint(_ file: FileIdentity) {
             guard !log.isReadOnly, !direct else { return }
-            let saved = ProjectionCheckpoint(options: optionBits, abandonAfterNs: options.abandonAfterNs,
+            let saved = ProjectionCheckpoint(options: optionBits, abandonAfterNs: abandonAfterNs,
                                              lastSeq: projection.lastSeq, abandoned: abandoned, file: file)
             // Not fatal: without a checkpoint the next call compares bytes instead.
             try? log.storeProjectionCheckpoint(saved, key: key)
