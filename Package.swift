@@ -33,7 +33,7 @@ let package = Package(
         .target(
             name: "PerfLogService",
             dependencies: [
-                "PerfLog",
+                "PerfLog", "LMDB",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -12,6 +12,8 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
     ///
     /// LMDB reports its own conditions with negative codes (`MDB_NOTFOUND` …) and system
     /// failures with `errno` values (`ENOSPC`, `EACCES` …); both are represented here.
+    /// perflog carries every `errno` in this type, LMDB's or not, so that each prints
+    /// the same way (`strerror`'s text).
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         /// The C value.
         public let rawValue: Int32
@@ -62,6 +64,17 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let wouldBlock = Code(rawValue: EAGAIN)
         /// `EINVAL`: an invalid argument (LMDB also uses it for a damaged file header).
         public static let invalidArgument = Code(rawValue: EINVAL)
+        /// `EBUSY`: the resource is in use.
+        public static let busy = Code(rawValue: EBUSY)
+        /// `EIO`: an input/output error (LMDB reports a short write of a commit so).
+        public static let ioError = Code(rawValue: EIO)
+        /// `EISDIR`: the path is a directory.
+        public static let isDirectory = Code(rawValue: EISDIR)
+        /// `EDQUOT`: the user's disk quota is exhausted.
+        public static let quotaExceeded = Code(rawValue: EDQUOT)
+
+        /// The calling thread's `errno` now: read it right after the call that failed.
+        public static var current: Code { Code(rawValue: errno) }
 
         /// The text `mdb_strerror` gives for this code (it covers `errno` values too).
         public var description: String { String(cString: mdb_strerror(rawValue)) }

@@ -45,6 +45,10 @@ public final class IngestService: Sendable {
         public var recorder = Recorder.Options()
         /// Event-loop threads; default: one per core.
         public var threads = System.coreCount
+        /// How a ``PerfLogError`` reads in replies (a line's `not stored: …`, HTTP's
+        /// `error`, `/healthz`): by default its description; `perflog serve` adds the
+        /// command that helps, as its own messages do.
+        public var describe: @Sendable (PerfLogError) -> String = { $0.description }
 
         /// A service on `socketPath`, and on `http` when given.
         public init(socketPath: String, http: HTTPAddress? = nil) {
@@ -80,7 +84,7 @@ public final class IngestService: Sendable {
         lookups.start()
         let recorder = Recorder(log: log, options: configuration.recorder)
         let core = ServiceCore(log: log, sink: recorder, limits: configuration.limits, pool: pool, lookups: lookups,
-                               httpToken: configuration.httpToken)
+                               httpToken: configuration.httpToken, describe: configuration.describe)
         var listeners: [any Channel] = []
         func abandon() {
             for l in listeners { try? l.close().wait() }

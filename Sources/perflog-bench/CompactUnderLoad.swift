@@ -1,4 +1,5 @@
 import ArgumentParser
+import LMDB
 import PerfLog
 #if canImport(Glibc)
 import Glibc
@@ -268,7 +269,7 @@ func spawn(_ argv: [String], stdout: String, stderr: String? = nil) throws -> pi
     defer { for p in cArgs { free(p) } }
     var pid: pid_t = 0
     let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
-    guard rc == 0 else { throw BenchError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+    guard rc == 0 else { throw BenchError("cannot run \(argv[0]): \(LMDBError.Code(rawValue: rc))") }
     return pid
 }
 

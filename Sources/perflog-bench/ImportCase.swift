@@ -1,4 +1,5 @@
 import ArgumentParser
+import LMDB
 import PerfLog
 #if canImport(Glibc)
 import Glibc
@@ -113,7 +114,7 @@ struct ImportCase: ParsableCommand {
         var pid: pid_t = 0
         let begin = monotonicNs()
         let rc = posix_spawn(&pid, binary, &actions, nil, &cArgs, &cEnv)
-        guard rc == 0 else { throw BenchError("cannot run \(binary): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw BenchError("cannot run \(binary): \(LMDBError.Code(rawValue: rc))") }
         var status: Int32 = 0
         var usage = rusage()
         _ = POSIXIO.retryingInterrupts { wait4(pid, &status, 0, &usage) }

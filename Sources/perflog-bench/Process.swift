@@ -1,4 +1,5 @@
 import ArgumentParser
+import LMDB
 import PerfLog
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +21,7 @@ func timeProcess(_ argv: [String], environment: [String] = []) throws -> (ms: Do
     var pid: pid_t = 0
     let start = monotonicNs()
     let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, &cEnv)
-    guard rc == 0 else { throw ValidationError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+    guard rc == 0 else { throw ValidationError("cannot run \(argv[0]): \(LMDBError.Code(rawValue: rc))") }
     var status: Int32 = 0
     _ = POSIXIO.retryingInterrupts { waitpid(pid, &status, 0) }
     return (Double(monotonicNs() - start) / 1e6, status)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LMDB
 import PerfLog
 #if canImport(Glibc)
 import Glibc
@@ -155,7 +156,7 @@ struct Client {
     func run(start: StartLine) -> ClientResult {
         var result = ClientResult()
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { result.failure = "socket: \(String(cString: strerror(errno)))"; start.arrive(); return result }
+        guard fd >= 0 else { result.failure = "socket: \(LMDBError.Code.current)"; start.arrive(); return result }
         defer { close(fd) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -167,7 +168,7 @@ struct Client {
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard rc == 0 else { result.failure = "connect: \(String(cString: strerror(errno)))"; start.arrive(); return result }
+        guard rc == 0 else { result.failure = "connect: \(LMDBError.Code.current)"; start.arrive(); return result }
         start.arrive()
 
         let total = input.lineEnds.count
@@ -182,7 +183,7 @@ struct Client {
                 let from = sent == 0 ? 0 : input.lineEnds[sent - 1]
                 let to = input.lineEnds[end - 1]
                 let ok = input.bytes.withUnsafeBytes { b in writeAll(fd, UnsafeRawBufferPointer(rebasing: b[from..<to])) }
-                guard ok else { result.failure = "write: \(String(cString: strerror(errno)))"; return result }
+                guard ok else { result.failure = "write: \(LMDBError.Code.current)"; return result }
                 pending.append((end, monotonicNs()))
                 sent = end
                 // Take whatever acknowledgements have arrived, without waiting.
@@ -225,7 +226,7 @@ struct AckReader {
             }
             if n < 0 {
                 if errno == EAGAIN || errno == EWOULDBLOCK { return true }
-                result.failure = "read: \(String(cString: strerror(errno)))"
+                result.failure = "read: \(LMDBError.Code.current)"
                 return false
             }
             if n == 0 { result.failure = "the service closed the connection"; return false }
@@ -340,7 +341,7 @@ struct ServerProcess {
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
         close(fds[1])
-        guard rc == 0 else { close(fds[0]); throw BenchError("cannot run \(argv[0]): \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { close(fds[0]); throw BenchError("cannot run \(argv[0]): \(LMDBError.Code(rawValue: rc))") }
         self.pid = pid
         // The first line on standard output says the service is listening.
         var byte: UInt8 = 0

@@ -387,9 +387,9 @@ struct ImportExportTests {
             _ = try log.importData(Array(text.utf8))
             Issue.record("accepted \(bad)")
         } catch {
-            guard case .invalidInput(let f, let rule) = error else { Issue.record("\(error)"); return }
-            let expectedField = field.isEmpty ? "line 5" : "line 5: \(field)"
-            #expect(f == expectedField, "rule: \(rule)")
+            guard case .invalidLine(let line, let f, let rule) = error else { Issue.record("\(error)"); return }
+            #expect(line == 5)
+            #expect(f == (field.isEmpty ? nil : field), "rule: \(rule)")
             #expect(!rule.isEmpty)
         }
         #expect(try IOFixture.Contents(log) == before)
@@ -416,14 +416,14 @@ struct ImportExportTests {
     @Test("skip-invalid counts the skipped records and keeps their errors")
     func skipInvalid() throws {
         let text = Self.validLines[0] + "\n{oops\n" + Self.validLines[2] + "\n" + Self.malformed[0].line + "\n"
-        #expect(throws: PerfLogError.invalidInput(field: "line 2", rule: "invalid JSON at column 2: expected a key in quotes, found 'o'")) {
+        #expect(throws: PerfLogError.invalidLine(line: 2, field: nil, rule: "invalid JSON at column 2: expected a key in quotes, found 'o'")) {
             try ImportedEvents(parsing: text)
         }
         let parsed = try ImportedEvents(parsing: text, skipInvalid: true)
         #expect(parsed.events.count == 2 && parsed.invalid == 2)
         #expect(parsed.problems.map { error -> String in
-            guard case .invalidInput(let field, _) = error else { return "" }
-            return field
+            guard case .invalidLine(let line, let field, _) = error else { return "" }
+            return "line \(line)" + (field.map { ": \($0)" } ?? "")
         } == ["line 2", "line 4: durationMs"])
 
         let array = #"[{"agent":"a","cli":"c","duration":1,"timestamp":0},{"agent":"a","cli":"c","duration":-2,"timestamp":0},7]"#
@@ -558,7 +558,7 @@ struct ImportExportTests {
             + #"","cli":"c","invocation":"1","pid":1}"#
         #expect(throws: PerfLogError.self) { try ImportedEvents(parsing: longName) }
         let longLine = String(repeating: " ", count: ImportedEvents.maxLineBytes) + "{}"
-        #expect(throws: PerfLogError.invalidInput(field: "line 1", rule: "is longer than \(ImportedEvents.maxLineBytes) bytes")) {
+        #expect(throws: PerfLogError.invalidLine(line: 1, field: nil, rule: "is longer than \(ImportedEvents.maxLineBytes) bytes")) {
             try ImportedEvents(parsing: longLine)
         }
 

@@ -50,7 +50,7 @@ struct ImportStreamTests {
         // Without skipping, the first invalid line fails, naming its line, whatever the chunks.
         let lines = Self.ndjson.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         let oops = lines.firstIndex { $0.elementsEqual("{oops".utf8) }.map { $0 + 1 }
-        #expect(throws: PerfLogError.invalidInput(field: "line \(oops ?? 0)", rule: "invalid JSON at column 2: expected a key in quotes, found 'o'")) {
+        #expect(throws: PerfLogError.invalidLine(line: oops ?? 0, field: nil, rule: "invalid JSON at column 2: expected a key in quotes, found 'o'")) {
             try Self.read(Self.ndjson, chunkBytes: chunkBytes).get()
         }
     }
@@ -93,10 +93,10 @@ struct ImportStreamTests {
                 #expect(Self.same(chunked, whole), "\(text.debugDescription) skip \(skip): \(chunked) vs \(whole)")
             }
         }
-        #expect(throws: PerfLogError.invalidInput(field: "line 3", rule: "invalid JSON at column 8: unexpected 't'")) {
+        #expect(throws: PerfLogError.invalidLine(line: 3, field: nil, rule: "invalid JSON at column 8: unexpected 't'")) {
             try Self.read(Array("[\n\n  {\"a\":tru}]".utf8), chunkBytes: chunkBytes).get()
         }
-        #expect(throws: PerfLogError.invalidInput(field: "line 2", rule: "invalid JSON at column 2: unexpected end of input (the object is not closed)")) {
+        #expect(throws: PerfLogError.invalidLine(line: 2, field: nil, rule: "invalid JSON at column 2: unexpected end of input (the object is not closed)")) {
             try Self.read(Array("[{\"agent\":\"a\"},\n{".utf8), chunkBytes: chunkBytes, skipInvalid: true).get()
         }
         let invalid = Self.read(Array(Self.malformedArrays[11].utf8), chunkBytes: chunkBytes, skipInvalid: true)
@@ -113,14 +113,14 @@ struct ImportStreamTests {
             + String(repeating: " ", count: limit * 2) + "\n" + Self.validLine(3)).utf8)
         let parsed = try Self.read(long, chunkBytes: 4096, skipInvalid: true).get()
         #expect(parsed.events.count == 3 && parsed.invalid == 1)
-        #expect(parsed.problems == [.invalidInput(field: "line 2", rule: "is longer than \(limit) bytes")])
+        #expect(parsed.problems == [.invalidLine(line: 2, field: nil, rule: "is longer than \(limit) bytes")])
         let element = Array(("[" + String(repeating: " ", count: 10) + "\"" + String(repeating: "y", count: limit + 1) + "\"]").utf8)
         #expect(throws: PerfLogError.invalidInput(field: "element 1 (line 1)", rule: "is longer than \(limit) bytes")) {
             try Self.read(element, chunkBytes: 4096, skipInvalid: true).get()
         }
         // Leading white space longer than any record, then a record: NDJSON's rule.
         let spaces = Array((String(repeating: " ", count: limit * 2) + "{}").utf8)
-        #expect(throws: PerfLogError.invalidInput(field: "line 1", rule: "is longer than \(limit) bytes")) {
+        #expect(throws: PerfLogError.invalidLine(line: 1, field: nil, rule: "is longer than \(limit) bytes")) {
             try Self.read(spaces, chunkBytes: 4096).get()
         }
     }
@@ -142,7 +142,7 @@ struct ImportStreamTests {
         var lines = (0..<3000).map { Self.validLine($0) }
         lines[2995] = lines[2995].replacingOccurrences(of: "\"durationMs\":", with: "\"durationMs\":-")
         let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
-        #expect(throws: PerfLogError.invalidInput(field: "line 2996: durationMs", rule: "must not be negative")) {
+        #expect(throws: PerfLogError.invalidLine(line: 2996, field: "durationMs", rule: "must not be negative")) {
             try log.importStream(ImportBytes(bytes), eventsPerCommit: 100, chunkBytes: 1000)
         }
         #expect(try IOFixture.Contents(log) == before)

@@ -83,7 +83,7 @@ struct ProjectionScenario {
         let window = model.ring(s)
         let marks = model.open.values.filter { $0.stream == s }
         return (window.count, window.filter { $0.outcome == .failed }.count, marks.count,
-                marks.filter { now - $0.wallTimeNs > Statistics.defaultAbandonAfterNs }.count,
+                marks.filter { now - $0.wallTimeNs > 3_600_000_000_000 }.count,
                 window.filter { $0.outcome == .ok }.map { Double($0.durationNs) },
                 window.map(\.wallTimeNs).min(), window.map(\.wallTimeNs).max())
     }
@@ -553,14 +553,16 @@ struct ProjectorTests {
         #expect(try Projector.write(log: log, to: out, now: now) == .unchanged)
     }
 
-    @Test("a missing directory is a ProjectionWriteError; the log is untouched")
+    @Test("a missing directory is a cannotWrite error; the log is untouched")
     func unwritable() throws {
         let sc = try ProjectionScenario(seed: 5)
         let out = sc.dir.path + "/missing/agent-performance.json"
-        let error = #expect(throws: ProjectionWriteError.self) {
+        let error = #expect(throws: PerfLogError.self) {
             try Projector.write(log: sc.log, to: out, now: sc.now)
         }
-        #expect(error?.code == ENOENT)
+        guard case .cannotWrite(let path, _, let code)? = error else { Issue.record("\(String(describing: error))"); return }
+        #expect(path == out)
+        #expect(code.rawValue == ENOENT)
         #expect(try sc.log.read { try $0.verify() } == [])
     }
 

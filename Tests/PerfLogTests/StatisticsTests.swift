@@ -229,7 +229,8 @@ struct StatisticsTests {
     func streamStatistics() throws {
         let s = try StreamName(agent: "a", cli: "c")
         let now: Int64 = 10_000_000_000_000
-        let hour = Statistics.defaultAbandonAfterNs
+        let hour: Int64 = 3_600_000_000_000
+        #expect(Statistics.defaultAbandonAfter == .nanoseconds(hour))
         let failed = (0..<3).map { i in
             Event.measure(s, invocation: InvocationID(rawValue: UInt64(i)), durationNs: 5, outcome: .failed,
                           wallTimeNs: Int64(100 - i), pid: 1)
@@ -239,7 +240,7 @@ struct StatisticsTests {
             Event.mark(s, invocation: InvocationID(rawValue: 11), wallTimeNs: now - hour - 1, pid: 1),  // older: abandoned
             Event.mark(s, invocation: InvocationID(rawValue: 12), wallTimeNs: now, pid: 1),
         ]
-        let st = StreamStatistics(stream: s, window: failed, openMarks: marks, now: now, abandonAfterNs: hour)
+        let st = StreamStatistics(stream: s, window: failed, openMarks: marks, now: now, abandonAfter: .nanoseconds(hour))
         #expect(st.count == 3)
         #expect(st.failures == 3)
         #expect(st.durations == nil)
@@ -247,7 +248,7 @@ struct StatisticsTests {
         #expect(st.abandoned == 1)
         #expect(st.firstAtNs == 98)
         #expect(st.lastAtNs == 100)
-        let empty = StreamStatistics(stream: s, window: [], openMarks: marks, now: Int64.min, abandonAfterNs: hour)
+        let empty = StreamStatistics(stream: s, window: [], openMarks: marks, now: Int64.min, abandonAfter: .nanoseconds(hour))
         #expect(empty.count == 0 && empty.firstAtNs == nil && empty.lastAtNs == nil && empty.abandoned == 0)
     }
 }

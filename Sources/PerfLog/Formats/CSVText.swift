@@ -1,5 +1,5 @@
 /// CSV fields as RFC 4180 writes them.
-public enum CSVText {
+package enum CSVText {
     /// Appends the text cell `field` to `out`: as is, or in double quotes with every
     /// double quote doubled when it holds a comma, a double quote, CR or LF.
     ///
@@ -7,7 +7,7 @@ public enum CSVText {
     /// `-`, `@`, a tab or CR) is written with a `'` in front, as OWASP recommends
     /// against CSV injection: a name such as `=HYPERLINK(…)` shows as text instead of
     /// running. Numbers are not text cells and are never changed.
-    public static func appendField(_ field: String, to out: inout String) {
+    package static func appendField(_ field: String, to out: inout String) {
         if let first = field.utf8.first,
            [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D].contains(first) {
             appendQuotedIfNeeded("'" + field, to: &out)

@@ -124,13 +124,13 @@ extension EventLog {
     /// ndjson export hands over nothing. The snapshot's read transaction stays open
     /// until `sink` has taken the last chunk.
     /// - Returns: the number of events written (for `seed`, measures).
-    /// - Throws: ``PerfLogError`` from reading the log, or whatever `sink` throws (which
-    ///   stops the export).
+    /// - Throws: ``PerfLogError`` from reading the log, or the one `sink` throws (which
+    ///   stops the export); any other error of `sink` arrives as in ``read(_:)``.
     @discardableResult
     public func exportEvents(
         _ format: EventExportFormat, _ filter: StreamFilter = StreamFilter(), chunkBytes: Int = 1 << 16,
         to sink: (String) throws -> Void
-    ) throws -> Int {
+    ) throws(PerfLogError) -> Int {
         try read { r in
             var exporter = EventExporter(format: format)
             var buffer = ""

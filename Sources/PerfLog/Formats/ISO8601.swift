@@ -1,7 +1,7 @@
 /// ISO 8601 timestamps in UTC, as perflog writes them.
-public enum Timestamp {
+package enum Timestamp {
     /// How many fractional digits of the second to write.
-    public enum Precision: Sendable {
+    package enum Precision: Sendable {
         /// Three digits: `2026-01-19T20:50:24.123Z` (the projection's times).
         case milliseconds
         /// Six digits: `2026-01-19T20:50:24.123456Z` (event times in NDJSON).
@@ -12,7 +12,7 @@ public enum Timestamp {
     /// UTC with the requested precision. The fraction is truncated, not rounded, so a
     /// time never appears to be in a later second (or day) than it is. Times before
     /// 1970 are supported.
-    public static func iso8601(unixNanoseconds ns: Int64, precision: Precision) -> String {
+    package static func iso8601(unixNanoseconds ns: Int64, precision: Precision) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(27)
         ISO8601.append(unixNanoseconds: ns, precision: precision, to: &out)

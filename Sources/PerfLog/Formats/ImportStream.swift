@@ -176,9 +176,9 @@ public final class ImportReader {
     /// The next record, or `nil` at the end of the input. Blank NDJSON lines are skipped.
     /// - Returns: the event, or the error of a record that breaks a rule (which the
     ///   caller may skip).
-    /// - Throws: ``PerfLogError``: `invalidInput` when the flat array is not well-formed
-    ///   JSON (its elements cannot be told apart, so nothing after can be read); `storage`
-    ///   when reading fails.
+    /// - Throws: ``PerfLogError``: `invalidLine` (`invalidInput` for an element too long)
+    ///   when the flat array is not well-formed JSON (its elements cannot be told apart,
+    ///   so nothing after can be read); `storage` when reading fails.
     public func next() throws(PerfLogError) -> Record? {
         try next { _ in true }
     }
@@ -278,7 +278,7 @@ public final class ImportReader {
                 if filled - pos > ImportedEvents.maxLineBytes {
                     line += 1
                     if try skipLongLine() { continue nextLine }
-                    return .failure(.invalidInput(field: "line \(line)", rule: "is longer than \(ImportedEvents.maxLineBytes) bytes"))
+                    return .failure(.invalidLine(line: line, field: nil, rule: "is longer than \(ImportedEvents.maxLineBytes) bytes"))
                 }
                 let scanned = filled - pos
                 guard try refill() else { break }
@@ -342,7 +342,7 @@ public final class ImportReader {
 
     private func syntaxError(_ message: String, at bufferIndex: Int) -> PerfLogError {
         let (line, column) = position(of: base + bufferIndex)
-        return .invalidInput(field: "line \(line)", rule: "invalid JSON at column \(column): \(message)")
+        return .invalidLine(line: line, field: nil, rule: "invalid JSON at column \(column): \(message)")
     }
 
     /// Skips white space, reading more as needed; false at the end of the input.

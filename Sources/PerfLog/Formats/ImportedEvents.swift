@@ -63,10 +63,11 @@ public struct ImportedEvents: Sendable {
     ///   - skipInvalid: skip (and count) records that break a rule instead of failing.
     ///     A flat array that is not well-formed JSON fails even so: its elements cannot
     ///     be told apart.
-    /// - Throws: ``PerfLogError`` (`invalidInput`): for NDJSON the field reads
-    ///   `line N: <field>` (lines count from 1, blank ones included); for the flat array
-    ///   `element N (line L): <field>` (elements count from 1); the rule says what is
-    ///   required. Malformed JSON names the column too.
+    /// - Throws: ``PerfLogError``: for NDJSON `invalidLine` with the line (counting from
+    ///   1, blank ones included) and the field; for the flat array `invalidInput` with the
+    ///   field `element N (line L): <field>` (elements count from 1), or `invalidLine`
+    ///   when it is not well-formed JSON; the rule says what is required. Malformed JSON
+    ///   names the column too.
     public init(parsing bytes: [UInt8], skipInvalid: Bool = false) throws(PerfLogError) {
         try self.init(reading: ImportReader(ImportBytes(bytes)), skipInvalid: skipInvalid)
     }
@@ -89,7 +90,7 @@ public struct ImportedEvents: Sendable {
     }
 
     /// Parses import input given as text; see ``init(parsing:skipInvalid:)``.
-    /// - Throws: ``PerfLogError`` (`invalidInput`) naming the line or element, field and rule.
+    /// - Throws: ``PerfLogError`` (`invalidLine` or `invalidInput`) naming the line or element, field and rule.
     public init(parsing text: String, skipInvalid: Bool = false) throws(PerfLogError) {
         try self.init(parsing: Array(text.utf8), skipInvalid: skipInvalid)
     }
@@ -110,20 +111,20 @@ public struct ImportedEvents: Sendable {
     static func ndjsonLine(
         _ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, line: Int
     ) throws(PerfLogError) -> Event? {
-        let location = "line \(line)"
-        guard let pairs = try ndjsonObject(b, from: start, to: end, at: location) else { return nil }
-        return try EventRecordFields.event(pairs, at: location)
+        guard let pairs = try ndjsonObject(b, from: start, to: end, line: line) else { return nil }
+        return try EventRecordFields.event(pairs, line: line)
     }
 
-    /// One NDJSON line as the pairs of its object, or `nil` for a blank line.
+    /// One NDJSON line (number `line`) as the pairs of its object, or `nil` for a blank
+    /// line.
     package static func ndjsonObject(
-        _ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, at location: String
+        _ b: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int, line: Int
     ) throws(PerfLogError) -> [(key: String, value: JSONValue)]? {
         var blank = true
         for i in start..<end where !JSONParser.isSpace(b[i]) { blank = false; break }
         if blank { return nil }
         guard end - start <= maxLineBytes else {
-            throw .invalidInput(field: location, rule: "is longer than \(maxLineBytes) bytes")
+            throw .invalidLine(line: line, field: nil, rule: "is longer than \(maxLineBytes) bytes")
         }
         var parser = JSONParser(b, from: start, to: end)
         let value: JSONValue
@@ -131,11 +132,10 @@ public struct ImportedEvents: Sendable {
             value = try parser.document()
         } catch {
             let column = error.offset - start + 1
-            throw .invalidInput(field: error.key.map { "\(location): \($0)" } ?? location,
-                                rule: "invalid JSON at column \(column): \(error.message)")
+            throw .invalidLine(line: line, field: error.key, rule: "invalid JSON at column \(column): \(error.message)")
         }
         guard case .object(let pairs) = value else {
-            throw .invalidInput(field: location, rule: "must be a JSON object (got \(value.typeName))")
+            throw .invalidLine(line: line, field: nil, rule: "must be a JSON object (got \(value.typeName))")
         }
         return pairs
     }
@@ -145,7 +145,7 @@ public struct ImportedEvents: Sendable {
     /// contain), the wall time and the duration (each as 8 little-endian bytes of
     /// nanoseconds). The same record always gets the same id, whether its timestamp was
     /// written as ISO 8601 or epoch milliseconds.
-    public static func derivedInvocation(stream: StreamName, wallTimeNs: Int64, durationNs: UInt64) -> InvocationID {
+    package static func derivedInvocation(stream: StreamName, wallTimeNs: Int64, durationNs: UInt64) -> InvocationID {
         var h = FNV1a()
         h.mix(stream.agent.utf8)
         h.mix(0)
@@ -160,13 +160,13 @@ public struct ImportedEvents: Sendable {
 extension Event {
     /// Parses one line of perflog's NDJSON (the shape ``jsonLine`` writes; `seq` is
     /// ignored and left 0). The rules are those of ``ImportedEvents``.
-    /// - Throws: ``PerfLogError`` (`invalidInput`) naming the field and the rule.
+    /// - Throws: ``PerfLogError`` (`invalidLine`, line 1) naming the field and the rule.
     public init(jsonLine line: String) throws(PerfLogError) {
         let bytes = Array(line.utf8)
         let event = try bytes.withUnsafeBufferPointer { (b: UnsafeBufferPointer<UInt8>) throws(PerfLogError) -> Event? in
             try ImportedEvents.ndjsonLine(b, from: 0, to: b.count, line: 1)
         }
-        guard let event else { throw .invalidInput(field: "line 1", rule: "is empty") }
+        guard let event else { throw .invalidLine(line: 1, field: nil, rule: "is empty") }
         self = event
     }
 }

@@ -18,9 +18,10 @@ package struct EventFields {
 package enum EventRecordFields {
     static let keys = ["seq", "time", "kind", "agent", "cli", "invocation", "durationMs", "outcome", "exitCode", "pid", "meta"]
 
-    /// Every field present, each checked on its own; which are required is the caller's rule.
-    package static func fields(_ pairs: [(key: String, value: JSONValue)], at location: String) throws(PerfLogError) -> EventFields {
-        func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidInput(field: "\(location): \(field)", rule: rule) }
+    /// Every field present, each checked on its own; which are required is the caller's
+    /// rule. An error names `line` and the field.
+    package static func fields(_ pairs: [(key: String, value: JSONValue)], line: Int) throws(PerfLogError) -> EventFields {
+        func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidLine(line: line, field: field, rule: rule) }
 
         var time: Int64?, kind: Event.Kind?, agent: String?, cli: String?, invocation: InvocationID?
         var durationNs: UInt64?, outcome: Outcome?, exitCode: Int32?, pid: Int32?, meta = Metadata()
@@ -88,9 +89,9 @@ package enum EventRecordFields {
 
     /// An event of perflog's NDJSON: every field required except `seq`, `exitCode` and
     /// `meta`.
-    static func event(_ pairs: [(key: String, value: JSONValue)], at location: String) throws(PerfLogError) -> Event {
-        func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidInput(field: "\(location): \(field)", rule: rule) }
-        let f = try fields(pairs, at: location)
+    static func event(_ pairs: [(key: String, value: JSONValue)], line: Int) throws(PerfLogError) -> Event {
+        func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidLine(line: line, field: field, rule: rule) }
+        let f = try fields(pairs, line: line)
         let (time, kind, agent, cli, invocation, durationNs, outcome, exitCode, pid, meta) =
             (f.time, f.kind, f.agent, f.cli, f.invocation, f.durationNs, f.outcome, f.exitCode, f.pid, f.meta)
         guard let time else { throw fail("time", "is missing") }

@@ -40,12 +40,8 @@ extension EventLog {
                     return first
                 }
             }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(explained(error), operation: "writing to the log")
         } catch {
-            throw .storage(LMDBError(.invalid, operation: "append"), operation: "writing to the log")
+            throw explained(.from(error, operation: "writing to the log"))
         }
         if !newIDs.isEmpty {
             streamIDs.withLock { $0.merge(newIDs) { a, _ in a } }
@@ -57,10 +53,10 @@ extension EventLog {
 extension EventLog {
     /// LMDB reports a short write of a commit as `EIO`; on a file system with no room
     /// left that is a full disk, and saying so tells the user what to do.
-    func explained(_ error: LMDBError) -> LMDBError {
-        guard error.code == LMDBError.Code(rawValue: EIO) else { return error }
+    func explained(_ error: PerfLogError) -> PerfLogError {
+        guard case .storage(let lmdb, let operation) = error, lmdb.code == .ioError else { return error }
         var fs = statvfs()
         guard statvfs(path, &fs) == 0, UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20 else { return error }
-        return LMDBError(.noSpace, operation: error.operation, context: error.context)
+        return .storage(LMDBError(.noSpace, operation: lmdb.operation, context: lmdb.context), operation: operation)
     }
 }

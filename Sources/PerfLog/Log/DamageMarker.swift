@@ -55,7 +55,7 @@ public struct DamageMarker: Sendable, Hashable {
     /// Records that the log at `directory` is damaged (replacing an earlier marker).
     /// Failures are ignored: the marker only saves later processes the work of finding
     /// the damage again.
-    public static func record(at directory: String, found: String) {
+    package static func record(at directory: String, found: String) {
         var text = ""
         if let id = DataFileIdentity(path: directory + "/data.mdb") { text += "device=\(id.device)\ninode=\(id.inode)\n" }
         var now = timespec()

@@ -73,7 +73,7 @@ public final class EventLog: Sendable {
     public var retain: Int { handle.withLock { $0.opened.retain } }
     /// The underlying environment. It is replaced when another process compacts the log;
     /// use it only inside one operation.
-    public var environment: Environment { handle.withLock { $0.opened.environment } }
+    package var environment: Environment { handle.withLock { $0.opened.environment } }
     var dbs: Databases { handle.withLock { $0.opened.dbs } }
 
     /// Stream ids known to be committed; ids never change once committed (compaction
@@ -171,24 +171,18 @@ public final class EventLog: Sendable {
     /// Flushes every commit to disk (`mdb_env_sync`), whatever the durability.
     /// - Throws: ``PerfLogError/storage(_:operation:)``.
     public func sync() throws(PerfLogError) {
-        do {
+        try PerfLogError.wrapping(operation: "syncing the log") {
             try using { opened in try opened.environment.sync(force: true) }
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "syncing the log")
-        } catch let error as PerfLogError {
-            throw error
-        } catch {
-            throw .storage(LMDBError(.invalid, operation: "sync"), operation: "syncing the log")
         }
     }
 
     /// Runs `body` on a consistent snapshot of the log.
-    /// - Throws: ``PerfLogError`` from reading, or whatever `body` throws.
-    public func read<R>(_ body: (LogReader) throws -> R) throws -> R {
-        do {
-            return try reading { opened in try opened.environment.read { txn in try body(LogReader(txn: txn, log: self)) } }
-        } catch let error as LMDBError {
-            throw PerfLogError.storage(error, operation: "reading the log")
+    /// - Throws: ``PerfLogError`` from reading, or the one `body` throws; any other
+    ///   error `body` throws arrives as ``PerfLogError/storage(_:operation:)`` (code
+    ///   `MDB_INVALID`, its text as the context).
+    public func read<R>(_ body: (LogReader) throws -> R) throws(PerfLogError) -> R {
+        try PerfLogError.wrapping(operation: "reading the log") {
+            try reading { opened in try opened.environment.read { txn in try body(LogReader(txn: txn, log: self)) } }
         }
     }
 

@@ -13,9 +13,9 @@ extension ImportedEvents {
     ///     also finds which records can change such a log (an ``ImportWindow``), so that
     ///     the second pass commits only those.
     ///   - progress: called every few tens of thousands of records.
-    /// - Throws: ``PerfLogError``: `invalidInput` naming the line or element, field and
-    ///   rule of the first invalid record (any malformed flat array with `skipInvalid`);
-    ///   `storage` when reading fails.
+    /// - Throws: ``PerfLogError``: `invalidLine` or `invalidInput` naming the line or
+    ///   element, field and rule of the first invalid record (any malformed flat array
+    ///   with `skipInvalid`); `storage` when reading fails.
     public static func check(
         _ reader: ImportReader, skipInvalid: Bool, retain: Int? = nil, progress: (ImportProgress) -> Void = { _ in }
     ) throws(PerfLogError) -> ImportCheck {
@@ -50,8 +50,8 @@ extension EventLog {
     /// Parses `bytes` (see ``ImportedEvents``) and imports the events; see
     /// ``importStream(_:skipInvalid:eventsPerCommit:chunkBytes:progress:)``.
     /// - Returns: the counts, `invalid` included.
-    /// - Throws: ``PerfLogError``: `invalidInput` naming the line or element, field and
-    ///   rule; `storage` when a commit fails.
+    /// - Throws: ``PerfLogError``: `invalidLine` or `invalidInput` naming the line or
+    ///   element, field and rule; `storage` when a commit fails.
     public func importData(_ bytes: [UInt8], skipInvalid: Bool = false) throws(PerfLogError) -> ImportCounts {
         try importStream(ImportBytes(bytes), skipInvalid: skipInvalid)
     }
@@ -62,9 +62,10 @@ extension EventLog {
     /// the events in chunks of `eventsPerCommit`
     /// (``importCommitting(_:check:skipInvalid:eventsPerCommit:progress:)``).
     /// - Returns: the counts, `invalid` included.
-    /// - Throws: ``PerfLogError``: `invalidInput` naming the line or element, field and
-    ///   rule (nothing committed); `storage` when reading or a commit fails (the chunks
-    ///   committed before stay: importing the input again completes the import).
+    /// - Throws: ``PerfLogError``: `invalidLine` or `invalidInput` naming the line or
+    ///   element, field and rule (nothing committed); `storage` when reading or a commit
+    ///   fails (the chunks committed before stay: importing the input again completes the
+    ///   import).
     public func importStream(
         _ source: some ImportSource, skipInvalid: Bool = false, eventsPerCommit: Int = EventLog.importEventsPerCommit,
         chunkBytes: Int = ImportReader.defaultChunkBytes, progress: (ImportProgress) -> Void = { _ in }
@@ -191,12 +192,8 @@ extension EventLog {
                 newIDs = batch.assigned
                 return plan.counts
             }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(explained(error), operation: "importing into the log")
         } catch {
-            throw .storage(LMDBError(.invalid, operation: "import"), operation: "importing into the log")
+            throw explained(.from(error, operation: "importing into the log"))
         }
         if !newIDs.isEmpty {
             streamIDs.withLock { $0.merge(newIDs) { a, _ in a } }

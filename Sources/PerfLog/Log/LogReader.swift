@@ -20,9 +20,25 @@ public struct LogReader {
         retain = log.retain
     }
 
+    /// Runs `body`, the work of a public method, turning what it throws into a
+    /// PerfLogError: LMDB's report of a damaged page as ``PerfLogError/corrupt(what:)``
+    /// (which ``EventLog/read(_:)`` records as the log's damage, as it does LMDB's own
+    /// report), any other LMDB failure as `storage` while reading the log.
+    func typed<R>(_ body: () throws -> R) throws(PerfLogError) -> R {
+        do { return try body() } catch {
+            if error is LMDBError, let what = EventLog.damage(in: error) { throw .corrupt(what: what) }
+            throw .from(error, operation: "reading the log")
+        }
+    }
+
     /// The `seq` of the last commit (0 for an empty log).
     /// - Throws: ``PerfLogError``.
-    public func lastSeq() throws -> UInt64 {
+    public func lastSeq() throws(PerfLogError) -> UInt64 {
+        try typed { try storedLastSeq() }
+    }
+
+    /// ``lastSeq()``, throwing LMDB's errors as they are.
+    func storedLastSeq() throws -> UInt64 {
         guard let seq = try txn.meta(.seq, as: UInt64.self, in: dbs.meta) else {
             throw PerfLogError.corrupt(what: "the seq counter is missing")
         }
@@ -44,12 +60,12 @@ public struct LogReader {
 
     /// The summaries of the streams `filter` keeps, ordered by agent then CLI.
     /// - Throws: ``PerfLogError``.
-    public func streams(_ filter: StreamFilter = StreamFilter()) throws -> [StreamSummary] {
+    public func streams(_ filter: StreamFilter = StreamFilter()) throws(PerfLogError) -> [StreamSummary] {
         if let agent = filter.agent, let cli = filter.cli {
             guard let name = try? StreamName(agent: agent, cli: cli) else { return [] }
             return try summary(name).map { [$0] } ?? []
         }
-        let all: [StreamSummary] = try txn.withCursor(dbs.streams) { c in
+        let all: [StreamSummary] = try typed { try txn.withCursor(dbs.streams) { c in
             var out: [StreamSummary] = []
             var entries = try c.entries()
             while let (_, v) = try entries.next() {
@@ -57,7 +73,7 @@ public struct LogReader {
                 if filter.matches(s.stream) { out.append(s) }
             }
             return out
-        }
+        } }
         return all.sorted { $0.stream < $1.stream }
     }
 
@@ -74,18 +90,22 @@ public struct LogReader {
 
     /// The summary of `stream` (an O(1) read), or `nil` when it has no events.
     /// - Throws: ``PerfLogError``.
-    public func summary(_ stream: StreamName) throws -> StreamSummary? {
-        guard let id = try streamID(stream) else { return nil }
-        let raw = try Keys.with(id) { k in try txn.value(in: dbs.streams, forKey: k) }
-        guard let raw else { throw PerfLogError.corrupt(what: "the record of \(stream) is missing") }
-        return try RingRecord.decodeSummary(raw)
+    public func summary(_ stream: StreamName) throws(PerfLogError) -> StreamSummary? {
+        try typed {
+            guard let id = try streamID(stream) else { return nil }
+            let raw = try Keys.with(id) { k in try txn.value(in: dbs.streams, forKey: k) }
+            guard let raw else { throw PerfLogError.corrupt(what: "the record of \(stream) is missing") }
+            return try RingRecord.decodeSummary(raw)
+        }
     }
 
     /// The retained measures of `stream`, oldest first.
     /// - Throws: ``PerfLogError``.
-    public func ring(_ stream: StreamName) throws -> [Event] {
-        guard let id = try streamID(stream) else { return [] }
-        return try events(of: id, ring: try ring(id: id))
+    public func ring(_ stream: StreamName) throws(PerfLogError) -> [Event] {
+        try typed {
+            guard let id = try streamID(stream) else { return [] }
+            return try events(of: id, ring: try ring(id: id))
+        }
     }
 
     /// The measures a ring points to, oldest first.
@@ -103,14 +123,16 @@ public struct LogReader {
 
     /// Every open mark (invocation in flight) of the streams `filter` keeps, in `seq` order.
     /// - Throws: ``PerfLogError``.
-    public func openMarks(_ filter: StreamFilter = StreamFilter()) throws -> [Event] {
-        var rings = RingCache(reader: self)
-        var marks: [Event] = []
-        for (_, id, record) in try openMarkRecords().sorted(by: { $0.seq < $1.seq }) {
-            let stream = try rings.ring(id).summary.stream
-            if filter.matches(stream) { marks.append(try EventRecord.decode(record, stream: stream)) }
+    public func openMarks(_ filter: StreamFilter = StreamFilter()) throws(PerfLogError) -> [Event] {
+        try typed {
+            var rings = RingCache(reader: self)
+            var marks: [Event] = []
+            for (_, id, record) in try openMarkRecords().sorted(by: { $0.seq < $1.seq }) {
+                let stream = try rings.ring(id).summary.stream
+                if filter.matches(stream) { marks.append(try EventRecord.decode(record, stream: stream)) }
+            }
+            return marks
         }
-        return marks
     }
 
     /// Every open mark's `seq`, stream id and stored record, in invocation order: the
@@ -138,47 +160,56 @@ public struct LogReader {
     /// Retained events and open marks with `seq` greater than `seq`, oldest first, at
     /// most `limit` of them, of the streams `filter` keeps.
     /// - Throws: ``PerfLogError``.
-    public func timeline(after seq: UInt64 = 0, limit: Int = .max, _ filter: StreamFilter = StreamFilter()) throws -> [Event] {
+    public func timeline(
+        after seq: UInt64 = 0, limit: Int = .max, _ filter: StreamFilter = StreamFilter()
+    ) throws(PerfLogError) -> [Event] {
         guard seq < .max else { return [] }
         var rings = RingCache(reader: self)
-        return try txn.withCursor(dbs.events) { c in
+        return try typed { try txn.withCursor(dbs.events) { c in
             var out: [Event] = []
             var entries = try Keys.with(seq + 1) { k in try c.entries(atOrAfter: k) }
             while let (k, v) = try entries.next(), out.count < limit {
                 if let e = try resolve(k, v, filter: filter, rings: &rings) { out.append(e) }
             }
             return out
-        }
+        } }
     }
 
     /// The newest `count` events of the streams `filter` keeps, oldest first.
     /// - Throws: ``PerfLogError``.
-    public func tail(_ count: Int, _ filter: StreamFilter = StreamFilter()) throws -> [Event] {
+    public func tail(_ count: Int, _ filter: StreamFilter = StreamFilter()) throws(PerfLogError) -> [Event] {
         guard count > 0 else { return [] }
         var rings = RingCache(reader: self)
-        return try txn.withCursor(dbs.events) { c in
+        return try typed { try txn.withCursor(dbs.events) { c in
             var out: [Event] = []
             var entries = try c.entries(.backward)
             while let (k, v) = try entries.next(), out.count < count {
                 if let e = try resolve(k, v, filter: filter, rings: &rings) { out.append(e) }
             }
             return out.reversed()
-        }
+        } }
     }
 
     /// Facts about the log.
+    /// - Parameters:
+    ///   - now: the time to judge abandoned marks against, nanoseconds since the Unix
+    ///     epoch.
+    ///   - abandonAfter: how old an open mark must be, strictly, to count as abandoned.
     /// - Throws: ``PerfLogError``.
-    public func info(now: Int64 = EventClock.wallNs(), abandonAfterNs: Int64 = Statistics.defaultAbandonAfterNs) throws -> LogInfo {
+    public func info(now: Int64 = EventClock.wallNs(), abandonAfter: Duration = Statistics.defaultAbandonAfter) throws(PerfLogError) -> LogInfo {
         let summaries = try streams()
         var st = stat()
         let fileBytes = stat(log.path + "/data.mdb", &st) == 0 ? Int(st.st_size) : 0
-        return LogInfo(
-            path: log.path, schemaVersion: EventLog.schemaVersion, retain: retain, streams: summaries.count,
-            events: summaries.reduce(0) { $0 + $1.count },
-            inFlight: try txn.statistics(dbs.open).entries,
-            abandoned: try openMarkHeads().filter { $0.head.wallTimeNs < Statistics.abandonmentCutoff(now: now, abandonAfterNs: abandonAfterNs) }.count,
-            lastSeq: try lastSeq(), fileBytes: fileBytes,
-            mapBytes: log.environment.info.mapSize, lmdbVersion: Environment.libraryVersion)
+        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: abandonAfter)
+        return try typed {
+            LogInfo(
+                path: log.path, schemaVersion: EventLog.schemaVersion, retain: retain, streams: summaries.count,
+                events: summaries.reduce(0) { $0 + $1.count },
+                inFlight: try txn.statistics(dbs.open).entries,
+                abandoned: try openMarkHeads().filter { $0.head.wallTimeNs < cutoff }.count,
+                lastSeq: try storedLastSeq(), fileBytes: fileBytes,
+                mapBytes: log.environment.info.mapSize, lmdbVersion: Environment.libraryVersion)
+        }
     }
 
     /// Turns a stored event into an `Event`, or `nil` when `filter` drops it or it is a
@@ -215,15 +246,17 @@ struct RingCache {
 extension LogReader {
     /// The open mark (invocation in flight) with this invocation id, if the log has one.
     /// - Throws: ``PerfLogError``.
-    public func openMark(_ invocation: InvocationID) throws -> Event? {
-        let seq = try Keys.with(invocation.rawValue) { k in try txn.value(in: dbs.open, forKey: k) }
-        guard let seq else { return nil }
-        guard seq.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(seq.count) bytes") }
-        let raw = try Keys.with(Keys.integer(seq)) { k in try txn.value(in: dbs.events, forKey: k) }
-        guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
-            throw PerfLogError.corrupt(what: "open mark \(Keys.integer(seq)) is missing")
+    public func openMark(_ invocation: InvocationID) throws(PerfLogError) -> Event? {
+        try typed {
+            let seq = try Keys.with(invocation.rawValue) { k in try txn.value(in: dbs.open, forKey: k) }
+            guard let seq else { return nil }
+            guard seq.count == 8 else { throw PerfLogError.corrupt(what: "open mark of \(seq.count) bytes") }
+            let raw = try Keys.with(Keys.integer(seq)) { k in try txn.value(in: dbs.events, forKey: k) }
+            guard let raw, let id = StoredEvent.stream(raw), !StoredEvent.isMeasure(raw) else {
+                throw PerfLogError.corrupt(what: "open mark \(Keys.integer(seq)) is missing")
+            }
+            var rings = RingCache(reader: self)
+            return try EventRecord.decode(StoredEvent.record(raw), stream: try rings.ring(id).summary.stream)
         }
-        var rings = RingCache(reader: self)
-        return try EventRecord.decode(StoredEvent.record(raw), stream: try rings.ring(id).summary.stream)
     }
 }

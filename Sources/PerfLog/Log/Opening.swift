@@ -86,12 +86,11 @@ extension EventLog {
                 try txn.putMeta(.garbage, UInt64(0), in: dbs.meta)
                 return (dbs, options.retain)
             }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .cannotCreate(path: path, reason: "\(error.code)")
         } catch {
-            throw .cannotCreate(path: path, reason: "\(error)")
+            switch PerfLogError.from(error, operation: "creating the log") {
+            case .storage(let lmdb, _): throw .cannotCreate(path: path, reason: "\(lmdb.code)")
+            case let other: throw other
+            }
         }
         return Opened(environment: env, dbs: created.dbs, retain: created.retain, file: file)
     }
@@ -115,13 +114,10 @@ extension EventLog {
                 guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
                 return (try Databases.open(txn, create: false), retain)
             }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            if error.code == .notFound { throw .corrupt(what: "a database of the log is missing") }
-            throw .storage(error, operation: "opening the log")
+        } catch let error as LMDBError where error.code == .notFound {
+            throw .corrupt(what: "a database of the log is missing")
         } catch {
-            throw .storage(LMDBError(.invalid, operation: "open"), operation: "opening the log")
+            throw .from(error, operation: "opening the log")
         }
     }
 

@@ -128,11 +128,7 @@ extension EventLog {
         phase: (CompactionPhase) -> Void
     ) throws(PerfLogError) -> CompactionReport {
         func storage(_ body: () throws -> Void) throws(PerfLogError) {
-            do { try body() } catch let error as PerfLogError { throw error } catch let error as LMDBError {
-                throw .storage(error, operation: "compacting the log")
-            } catch {
-                throw .storage(LMDBError(.invalid, operation: "compact"), operation: "compacting the log")
-            }
+            try PerfLogError.wrapping(operation: "compacting the log", body)
         }
         let before = EventLog.dataFileSize(in: path)
         let liveRetain = retain
@@ -140,7 +136,7 @@ extension EventLog {
         let stage = temporary + "/stage"
         for directory in [temporary, stage] {
             guard mkdir(directory, 0o700) == 0 else {
-                throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "mkdir", context: directory), operation: "compacting the log")
+                throw .storage(LMDBError(.current, operation: "mkdir", context: directory), operation: "compacting the log")
             }
         }
         // A read snapshot of the live log: writers go on meanwhile.
@@ -229,7 +225,7 @@ extension EventLog {
             // lock file (whose reader table and transaction ids belong to the old file).
             copy.close()
             guard rename(result + "/data.mdb", path + "/data.mdb") == 0 else {
-                throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "rename", context: result), operation: "compacting the log")
+                throw .storage(LMDBError(.current, operation: "rename", context: result), operation: "compacting the log")
             }
             unlink(path + "/lock.mdb")
             AtomicFile.syncDirectory(path)
@@ -251,7 +247,7 @@ extension EventLog {
         let file = directory + "/data.mdb"
         let fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else {
-            throw .storage(LMDBError(LMDBError.Code(rawValue: errno), operation: "open", context: file), operation: "compacting the log")
+            throw .storage(LMDBError(.current, operation: "open", context: file), operation: "compacting the log")
         }
         defer { close(fd) }
         var original = stat()

@@ -66,7 +66,7 @@ struct Replay {
             try opened.environment.read { txn in
                 let reader = LogReader(txn: txn, log: liveLog)
                 var d = Delta()
-                d.seq = try reader.lastSeq()
+                d.seq = try reader.storedLastSeq()
                 guard d.seq > covered else { return d }
                 let live = reader.dbs
                 d.lastStream = try txn.counter(.streams, in: live)

@@ -8,7 +8,7 @@ public struct Problem: Hashable, Sendable, CustomStringConvertible {
     public var message: String
 
     /// A problem at `location`.
-    public init(location: String, message: String) {
+    package init(location: String, message: String) {
         self.location = location
         self.message = message
     }
@@ -26,7 +26,7 @@ extension LogReader {
     /// matches the streams; no `seq` exceeds the counter.
     /// - Returns: the problems found, empty for a sound log.
     /// - Throws: ``PerfLogError/storage(_:operation:)`` when LMDB itself fails.
-    public func verify() throws -> [Problem] {
+    public func verify() throws(PerfLogError) -> [Problem] {
         var problems: [Problem] = []
         func problem(_ location: String, _ message: String) { problems.append(Problem(location: location, message: message)) }
         let dbs = self.dbs
@@ -34,7 +34,7 @@ extension LogReader {
 
         let last: UInt64, gc: UInt64, garbage: UInt64
         do {
-            last = try lastSeq()
+            last = try storedLastSeq()
             gc = try txn.counter(.gc, in: dbs)
             garbage = try txn.counter(.garbage, in: dbs)
         } catch { problem("meta", "\(error)"); return problems }

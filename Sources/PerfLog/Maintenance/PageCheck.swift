@@ -14,7 +14,9 @@ extension EventLog {
     /// - Throws: ``PerfLogError/corrupt(what:)`` naming the first problems; `storage`
     ///   when the file cannot be read.
     public func checkPages() throws(PerfLogError) {
-        let walk = try EventLog.checking { try using { opened in try opened.environment.walkPages() } }
+        let walk = try PerfLogError.wrapping(operation: "checking the log's pages") {
+            try using { opened in try opened.environment.walkPages() }
+        }
         try EventLog.throwProblems(walk)
     }
 
@@ -26,7 +28,9 @@ extension EventLog {
     ///   cannot be opened.
     public static func checkPages(at path: String) throws(PerfLogError) {
         guard Environment.containsEnvironment(at: path) else { return }
-        if let walk = try checking({ try Environment.walkPagesIfSettled(in: path) }) {
+        let settled: PageWalk?
+        do { settled = try Environment.walkPagesIfSettled(in: path) } catch { throw .storage(error, operation: "checking the log's pages") }
+        if let walk = settled {
             try throwProblems(walk)
             return
         }
@@ -45,20 +49,6 @@ extension EventLog {
         } catch {
             if error.code == .corrupted { throw .corrupt(what: error.context ?? "data.mdb") }
             throw .storage(error, operation: "checking the log's pages")
-        }
-    }
-
-    /// What `walk` returns, its errors as ``PerfLogError``: LMDB's as `storage`, any
-    /// other as `corrupt`.
-    private static func checking<R>(_ walk: () throws -> R) throws(PerfLogError) -> R {
-        do {
-            return try walk()
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "checking the log's pages")
-        } catch {
-            throw .corrupt(what: "\(error)")
         }
     }
 

@@ -48,7 +48,7 @@ extension EventLog {
             }
         }
         defer { maintenance.unlockMaintenance() }
-        do {
+        return try PerfLogError.wrapping(operation: "repairing the log") {
             try refuseIfReadOnly()
             return try using { opened in
                 try writeTransaction(opened.environment) { txn in
@@ -56,12 +56,6 @@ extension EventLog {
                     return try pass.run(cutoffWallNs: cutoffWallNs)
                 }
             }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "repairing the log")
-        } catch {
-            throw .storage(LMDBError(.invalid, operation: "repair"), operation: "repairing the log")
         }
     }
 
@@ -72,8 +66,8 @@ extension EventLog {
     /// - Throws: ``PerfLogError`` (`storage` when the log cannot be written).
     @discardableResult
     public func expireAbandonedMarks(olderThan cutoffWallNs: Int64) throws(PerfLogError) -> Int {
-        do {
-            return try write { txn in
+        try PerfLogError.wrapping(operation: "expiring abandoned marks") {
+            try write { txn in
                 let reader = LogReader(txn: txn, log: self)
                 var expired = 0
                 for mark in try reader.openMarks() where mark.wallTimeNs < cutoffWallNs {
@@ -87,12 +81,6 @@ extension EventLog {
                 }
                 return expired
             }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "expiring abandoned marks")
-        } catch {
-            throw .storage(LMDBError(.invalid, operation: "expire"), operation: "expiring abandoned marks")
         }
     }
 }

@@ -1,14 +1,18 @@
 import LMDB
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// What went wrong in the event log, with enough context for a one-line message.
+///
+/// Every public entry point of the library throws this type alone: an LMDB failure
+/// arrives as ``storage(_:operation:)``, and so does an error thrown by a closure the
+/// caller passed in (e.g. the body of ``EventLog/read(_:)``), with code `MDB_INVALID` and
+/// the error's text as the context.
 public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A value breaks a rule: `field` names it, `rule` says what is required.
     case invalidInput(field: String, rule: String)
+    /// A line of NDJSON input breaks a rule: `line` is its number (from 1), `field` the
+    /// field at fault (`nil` when the line as a whole is: not JSON, too long), `rule`
+    /// what is required. Described as `line N: field: rule`.
+    case invalidLine(line: Int, field: String?, rule: String)
     /// There is no log at `path` (and the operation does not create one).
     case noLog(path: String)
     /// `path` exists but is not a perflog log (a regular file, a foreign directory, a
@@ -28,6 +32,11 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case knownDamaged(path: String, found: String)
     /// The log is busy: other processes kept it in use; trying again later may work.
     case busy(path: String, reason: String)
+    /// A file outside the log (`agent-performance.json`) could not be written:
+    /// `operation` says which step failed, `code` is the `errno` (e.g. `ENOSPC`,
+    /// `EACCES`, `ENOENT` for a missing directory). The previous file, if any, is
+    /// untouched.
+    case cannotWrite(path: String, operation: String, code: LMDBError.Code)
     /// LMDB failed; `operation` says what perflog was doing.
     case storage(LMDBError, operation: String)
 
@@ -36,35 +45,58 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
     public var isTemporary: Bool {
         if case .busy = self { return true }
         guard case .storage(let error, _) = self else { return false }
-        return error.code == .readersFull || error.code == .wouldBlock || error.code == LMDBError.Code(rawValue: EBUSY)
+        return error.code == .readersFull || error.code == .wouldBlock || error.code == .busy
+    }
+
+    /// Whether LMDB's code says the file is damaged or not an LMDB file at all.
+    package var isDamagedOrForeign: Bool {
+        guard case .storage(let error, _) = self else { return false }
+        return [.corrupted, .invalid, .panic, .versionMismatch].contains(error.code)
     }
 
     /// One line, naming the field, path or operation and the reason.
     public var description: String {
         switch self {
         case .invalidInput(let field, let rule): return "\(field): \(rule)"
-        case .noLog(let path): return "no log at \(path) (record an event first, or pass --log PATH)"
+        case .invalidLine(let line, let field, let rule): return "line \(line)" + (field.map { ": \($0)" } ?? "") + ": \(rule)"
+        case .noLog(let path): return "no log at \(path)"
         case .notALog(let path, let reason): return "\(path) is not a perflog log: \(reason); it was left untouched"
         case .newerSchema(let path, let found, let supported):
             return "\(path) was written by a newer perflog (schema \(found), this one reads up to \(supported)); upgrade perflog"
         case .cannotCreate(let path, let reason): return "cannot create a log at \(path): \(reason)"
         case .busy(let path, let reason): return "\(path) is busy: \(reason); try again"
-        case .corrupt(let what): return "the log is damaged: \(what); run `perflog check`"
-        case .damaged(let path, let what):
-            return "the log at \(path) is damaged: \(what); it was left untouched; run `perflog check` to see what, "
-                + "and `perflog recover --out DIR` to copy every readable event into a new log"
-        case .knownDamaged(let path, let found):
-            return "the log at \(path) was found damaged (\(found)); it is not written to; run `perflog check` "
-                + "(which clears this when the file reads sound), or `perflog recover --out DIR` to copy every readable event into a new log"
+        case .corrupt(let what): return "the log is damaged: \(what)"
+        case .damaged(let path, let what): return "the log at \(path) is damaged: \(what); it was left untouched"
+        case .knownDamaged(let path, let found): return "the log at \(path) was found damaged (\(found)); it is not written to"
+        case .cannotWrite(let path, let operation, let code): return "cannot write \(path): \(operation) failed: \(code)"
         case .storage(let error, let operation):
             switch error.code {
             case .noSpace: return "\(operation) failed: no space left on the device (every earlier event is kept)"
             case .permissionDenied, .readOnlyFileSystem:
                 return "\(operation) failed: \(error.code) (\(error.context ?? "the log")) — is the log directory writable?"
-            case .corrupted, .invalid, .panic, .versionMismatch:
-                return "\(operation) failed: \(error.code); the file is damaged or foreign — run `perflog check`"
+            case _ where isDamagedOrForeign: return "\(operation) failed: \(error.code); the file is damaged or foreign"
             default: return "\(operation) failed: \(error)"
             }
         }
+    }
+}
+
+extension PerfLogError {
+    /// `error`, thrown while the library was `operation` (e.g. `reading the log`), as a
+    /// PerfLogError: a PerfLogError unchanged, an `LMDBError` as
+    /// ``storage(_:operation:)``, anything else (thrown by a caller's closure) as
+    /// `storage` with `MDB_INVALID` and the error's text as the context.
+    static func from(_ error: any Error, operation: String) -> PerfLogError {
+        switch error {
+        case let error as PerfLogError: return error
+        case let error as LMDBError: return .storage(error, operation: operation)
+        default: return .storage(LMDBError(.invalid, operation: operation, context: "\(error)"), operation: operation)
+        }
+    }
+
+    /// Runs `body`, turning whatever it throws into a PerfLogError (see
+    /// ``from(_:operation:)``).
+    static func wrapping<R>(operation: String, _ body: () throws -> R) throws(PerfLogError) -> R {
+        do { return try body() } catch { throw from(error, operation: operation) }
     }
 }

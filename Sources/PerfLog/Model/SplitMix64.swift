@@ -3,19 +3,19 @@
 /// The recorder draws invocation ids from one seeded once from the system, so that
 /// recording makes no system call; tools and tests seed it to make runs repeatable.
 /// Not for secrets.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+package struct SplitMix64: RandomNumberGenerator, Sendable {
     /// The current state; each call to ``next()`` advances it.
-    public var state: UInt64
+    package var state: UInt64
 
     /// A generator that starts from `seed`.
-    public init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
     /// What each call adds to the state: 2⁶⁴ divided by the golden ratio, odd, so that
     /// the states visit every value before repeating.
     package static let increment: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= SplitMix64.increment
         return SplitMix64.mix(state)
     }

@@ -60,8 +60,8 @@ public struct Comparison: Sendable, Hashable {
         public var relativeUncertainty: Double?
         /// Two-sided p-value of Welch's t-test of this CLI's durations against the
         /// fastest's: small means the difference is unlikely to be chance. `nil` for the
-        /// fastest itself and when the test is undefined (see
-        /// ``Statistics/welchPValue(countA:meanA:varianceA:countB:meanB:varianceB:)``).
+        /// fastest itself and when the test is undefined (a side with fewer than two
+        /// successful measures, or both without variance).
         public var pValue: Double?
     }
 

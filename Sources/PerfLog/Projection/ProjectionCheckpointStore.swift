@@ -15,14 +15,8 @@ extension EventLog {
     /// - Throws: ``PerfLogError``: `busy` when another process holds the log,
     ///   `storage` when writing fails.
     func storeProjectionCheckpoint(_ checkpoint: ProjectionCheckpoint, key: [UInt8]) throws(PerfLogError) {
-        do {
+        try PerfLogError.wrapping(operation: "storing the projection checkpoint") {
             try write(deadlineNs: EventClock.monotonicNs()) { txn in try txn.putProjectionCheckpoint(checkpoint, key: key, in: dbs) }
-        } catch let error as PerfLogError {
-            throw error
-        } catch let error as LMDBError {
-            throw .storage(error, operation: "storing the projection checkpoint")
-        } catch {
-            throw .storage(LMDBError(.invalid, operation: "checkpoint"), operation: "storing the projection checkpoint")
         }
     }
 

@@ -1,3 +1,4 @@
+import LMDB
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -5,30 +6,6 @@ import Darwin
 #endif
 
 // MARK: Writing the file
-
-/// Writing `agent-performance.json` failed: `operation` says which step, `code` is the
-/// `errno` (e.g. `ENOSPC`, `EACCES`, `ENOENT` for a missing directory). The previous
-/// file, if any, is untouched.
-public struct ProjectionWriteError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The file being written.
-    public var path: String
-    /// The step that failed, e.g. `creating a temporary file`.
-    public var operation: String
-    /// The `errno` value.
-    public var code: Int32
-
-    /// Wraps the fields.
-    public init(path: String, operation: String, code: Int32) {
-        self.path = path
-        self.operation = operation
-        self.code = code
-    }
-
-    /// One line: the path, the step and the system's message.
-    public var description: String {
-        "cannot write \(path): \(operation) failed: \(String(cString: strerror(code)))"
-    }
-}
 
 extension Projector {
     /// What ``write(log:to:now:force:options:)`` did.
@@ -61,15 +38,15 @@ extension Projector {
     ///   - now: the time to judge abandoned marks against, nanoseconds since the Unix
     ///     epoch (the file's content depends on it only through `abandoned`).
     ///   - force: write even when unchanged.
-    /// - Throws: ``PerfLogError`` when the log cannot be read;
-    ///   ``ProjectionWriteError`` when the file cannot be written (the old file is then
-    ///   left as it was). A failure to store the checkpoint is not an error: the file is
-    ///   right, and the next call merely projects again.
+    /// - Throws: ``PerfLogError``: why the log cannot be read, or
+    ///   ``PerfLogError/cannotWrite(path:operation:code:)`` when the file cannot be
+    ///   written (the old file is then left as it was). A failure to store the checkpoint
+    ///   is not an error: the file is right, and the next call merely projects again.
     @discardableResult
     public static func write(
         log: EventLog, to path: String, now: Int64 = EventClock.wallNs(), force: Bool = false,
         options: Options = Options()
-    ) throws -> WriteResult {
+    ) throws(PerfLogError) -> WriteResult {
         // A device or FIFO is written every time: it cannot be compared, and a reader
         // waits on it.
         var force = force
@@ -77,12 +54,13 @@ extension Projector {
         if case .direct = OutputPath.resolve(path) { (force, direct) = (true, true) }
         let key = ProjectionCheckpoint.key(for: canonicalPath(path))
         let optionBits: UInt32 = options.measurements ? 1 : 0
-        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: options.abandonAfterNs)
+        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: options.abandonAfter)
+        let abandonAfterNs = Statistics.abandonAfterNs(options.abandonAfter)
 
         let snapshot: (projection: Projection, abandoned: UInt64)? = try log.read { r in
             let abandoned = UInt64(try r.openMarkHeads().reduce(0) { $0 + ($1.head.wallTimeNs < cutoff ? 1 : 0) })
             if !force, let saved = try r.projectionCheckpoint(key), let file = fileIdentity(path: path),
-               saved == ProjectionCheckpoint(options: optionBits, abandonAfterNs: options.abandonAfterNs,
+               saved == ProjectionCheckpoint(options: optionBits, abandonAfterNs: abandonAfterNs,
                                              lastSeq: try r.lastSeq(), abandoned: abandoned, file: file) {
                 return nil
             }
@@ -93,7 +71,7 @@ extension Projector {
 
         func checkpoint(_ file: FileIdentity) {
             guard !log.isReadOnly, !direct else { return }
-            let saved = ProjectionCheckpoint(options: optionBits, abandonAfterNs: options.abandonAfterNs,
+            let saved = ProjectionCheckpoint(options: optionBits, abandonAfterNs: abandonAfterNs,
                                              lastSeq: projection.lastSeq, abandoned: abandoned, file: file)
             // Not fatal: without a checkpoint the next call compares bytes instead.
             try? log.storeProjectionCheckpoint(saved, key: key)
@@ -157,7 +135,7 @@ extension Projector {
 
     /// Writes `bytes` to `path` through ``AtomicFile`` (replaced atomically; a device or
     /// FIFO written directly). Returns the identity of what was written.
-    private static func writeAtomically(_ bytes: [UInt8], to path: String) throws(ProjectionWriteError) -> FileIdentity {
+    private static func writeAtomically(_ bytes: [UInt8], to path: String) throws(PerfLogError) -> FileIdentity {
         let written = bytes.withUnsafeBytes { b in Result { () throws(AtomicFile.Failure) in try AtomicFile.write(b, to: path) } }
         switch written {
         case .success(let st):
@@ -172,7 +150,7 @@ extension Projector {
             case .closing: "closing"
             case .renaming: "renaming into place"
             }
-            throw ProjectionWriteError(path: path, operation: operation, code: error.code)
+            throw .cannotWrite(path: path, operation: operation, code: LMDBError.Code(rawValue: error.code))
         }
     }
 }

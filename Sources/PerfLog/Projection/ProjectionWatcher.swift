@@ -16,8 +16,8 @@ public struct ProjectionWatcher: Sendable {
         case written(path: String, lastSeq: UInt64)
         /// The projection was checked and the file already held it.
         case unchanged(path: String, lastSeq: UInt64)
-        /// Writing failed; the watcher retries.
-        case failed(path: String, error: String)
+        /// Writing failed (or reading the log for it); the watcher retries.
+        case failed(path: String, error: PerfLogError)
         /// Writing works again after a failure.
         case recovered(path: String)
     }
@@ -45,7 +45,7 @@ public struct ProjectionWatcher: Sendable {
     /// Writes the projection now if needed, then watches until `shouldStop` returns
     /// true (checked every poll), calling `report` after each write attempt.
     /// - Throws: ``PerfLogError`` when the log itself cannot be read.
-    public func run(until shouldStop: () -> Bool, report: (Report) -> Void) throws {
+    public func run(until shouldStop: () -> Bool, report: (Report) -> Void) throws(PerfLogError) {
         var failing = false
         var changedAt: UInt64? = nil
         var firstChangeAt: UInt64? = nil
@@ -62,7 +62,7 @@ public struct ProjectionWatcher: Sendable {
                 report(result == .written ? .written(path: path, lastSeq: seq) : .unchanged(path: path, lastSeq: seq))
             } catch {
                 failing = true
-                report(.failed(path: path, error: "\(error)"))
+                report(.failed(path: path, error: error))
             }
         }
 

@@ -2,9 +2,9 @@
 public enum Projector {
     /// What a projection includes and how it judges open marks.
     public struct Options: Sendable, Hashable {
-        /// An open mark older than this (nanoseconds before `now`) counts as abandoned.
-        /// Default: one hour.
-        public var abandonAfterNs: Int64 = Statistics.defaultAbandonAfterNs
+        /// An open mark older than this (before `now`) counts as abandoned. Default: one
+        /// hour.
+        public var abandonAfter: Duration = Statistics.defaultAbandonAfter
         /// Whether to list every retained measure (``Projection/measurements``).
         public var measurements: Bool = true
 
@@ -21,24 +21,28 @@ public enum Projector {
     /// - Throws: ``PerfLogError`` when the log cannot be read or is damaged.
     public static func project(
         _ reader: LogReader, filter: StreamFilter = StreamFilter(), now: Int64, options: Options = Options()
-    ) throws -> Projection {
-        var p = filter.isEmpty ? try scanAll(reader, now: now, options: options)
-                               : try readRings(reader, filter: filter, now: now, options: options)
+    ) throws(PerfLogError) -> Projection {
+        var p = try reader.typed {
+            filter.isEmpty ? try scanAll(reader, now: now, options: options)
+                           : try readRings(reader, filter: filter, now: now, options: options)
+        }
         p.comparisons = comparisons(p.streams)
         return p
     }
 
     /// The statistics of one stream, reading only its ring and the open marks; `nil`
     /// when the log holds nothing of it.
-    /// - Parameter now: as in ``project(_:filter:now:options:)``.
+    /// - Parameters:
+    ///   - now: as in ``project(_:filter:now:options:)``.
+    ///   - abandonAfter: how old an open mark must be, strictly, to count as abandoned.
     /// - Throws: ``PerfLogError`` when the log cannot be read or is damaged.
     public static func statistics(
-        _ reader: LogReader, stream: StreamName, now: Int64, abandonAfterNs: Int64 = Statistics.defaultAbandonAfterNs
-    ) throws -> StreamStatistics? {
+        _ reader: LogReader, stream: StreamName, now: Int64, abandonAfter: Duration = Statistics.defaultAbandonAfter
+    ) throws(PerfLogError) -> StreamStatistics? {
         guard try reader.summary(stream) != nil else { return nil }
         let marks = try reader.openMarks(StreamFilter(agent: stream.agent, cli: stream.cli))
         return StreamStatistics(stream: stream, window: try reader.ring(stream), openMarks: marks, now: now,
-                                abandonAfterNs: abandonAfterNs)
+                                abandonAfter: abandonAfter)
     }
 
     // MARK: Reading
@@ -78,7 +82,7 @@ public enum Projector {
             acc.append(a)
             total += ring.summary.count
         }
-        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: options.abandonAfterNs)
+        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: options.abandonAfter)
         var rows: [Row] = []
         if options.measurements { rows.reserveCapacity(total) }
         var newestWall: Int64 = 0
@@ -158,7 +162,7 @@ public enum Projector {
             let window = try reader.ring(s.stream)
             let marks = marksByStream[s.stream] ?? []
             streams.append(StreamStatistics(stream: s.stream, window: window, openMarks: marks, now: now,
-                                            abandonAfterNs: options.abandonAfterNs))
+                                            abandonAfter: options.abandonAfter))
             for e in window + marks where e.seq > newest.seq { newest = (e.seq, e.wallTimeNs) }
             if options.measurements {
                 measurements += window.map {

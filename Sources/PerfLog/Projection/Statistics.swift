@@ -95,9 +95,9 @@ public struct StreamStatistics: Sendable, Hashable {
     ///   - window: the stream's retained measures (marks in it are ignored).
     ///   - openMarks: the stream's open marks (measures in it are ignored).
     ///   - now: the time the projection is made, nanoseconds since the Unix epoch.
-    ///   - abandonAfterNs: how old (nanoseconds before `now`) an open mark must be,
-    ///     strictly, to count as abandoned.
-    public init(stream: StreamName, window: [Event], openMarks: [Event], now: Int64, abandonAfterNs: Int64) {
+    ///   - abandonAfter: how old (before `now`) an open mark must be, strictly, to count
+    ///     as abandoned.
+    public init(stream: StreamName, window: [Event], openMarks: [Event], now: Int64, abandonAfter: Duration) {
         var ok: [UInt64] = []
         ok.reserveCapacity(window.count)
         var count = 0, failures = 0
@@ -108,7 +108,7 @@ public struct StreamStatistics: Sendable, Hashable {
             first = Swift.min(first ?? e.wallTimeNs, e.wallTimeNs)
             last = Swift.max(last ?? e.wallTimeNs, e.wallTimeNs)
         }
-        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfterNs: abandonAfterNs)
+        let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: abandonAfter)
         let marks = openMarks.filter { $0.kind == .mark }
         ok.sort()
         self.init(stream: stream, count: count, failures: failures, inFlight: marks.count,
@@ -135,14 +135,26 @@ public enum Statistics {
     /// recommendation).
     public static let outlierThreshold = 3.5
 
-    /// The default abandonment timeout: an open mark older than one hour, in nanoseconds.
-    public static let defaultAbandonAfterNs: Int64 = 3_600_000_000_000
+    /// The default abandonment timeout: an open mark older than one hour.
+    public static let defaultAbandonAfter: Duration = .seconds(3600)
 
     /// Open marks stamped strictly before the returned time are abandoned: `now` minus
-    /// the timeout, or `Int64.min` (none abandoned) when that does not fit.
-    static func abandonmentCutoff(now: Int64, abandonAfterNs: Int64) -> Int64 {
-        let (cutoff, overflow) = now.subtractingReportingOverflow(Swift.max(0, abandonAfterNs))
+    /// the timeout (none when negative), or `Int64.min` (none abandoned) when that does
+    /// not fit.
+    static func abandonmentCutoff(now: Int64, abandonAfter: Duration) -> Int64 {
+        let (cutoff, overflow) = now.subtractingReportingOverflow(abandonAfterNs(abandonAfter))
         return overflow ? .min : cutoff
+    }
+
+    /// `timeout` in whole nanoseconds, from 0 (for a negative one) to `Int64.max`: what
+    /// the projection file's checkpoint stores.
+    static func abandonAfterNs(_ timeout: Duration) -> Int64 {
+        let (seconds, attoseconds) = timeout.components
+        guard seconds >= 0, attoseconds >= 0 else { return 0 }
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        let (ns, carry) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return carry ? .max : ns
     }
 
     /// The mean of `values`. The sum is kept exactly in 128 bits and divided once, so no
@@ -228,7 +240,7 @@ public enum Statistics {
     /// ν = (v₁/n₁ + v₂/n₂)² / ((v₁/n₁)²/(n₁−1) + (v₂/n₂)²/(n₂−1)).
     /// - Returns: `nil` when either sample has fewer than two values or both variances
     ///   are 0 (the statistic is undefined).
-    public static func welchPValue(
+    package static func welchPValue(
         countA: Int, meanA: Double, varianceA: Double, countB: Int, meanB: Double, varianceB: Double
     ) -> Double? {
         guard countA >= 2, countB >= 2, varianceA > 0 || varianceB > 0 else { return nil }
@@ -242,7 +254,7 @@ public enum Statistics {
 
     /// Welch's two-sided p-value between the successful durations of two windows; see
     /// ``welchPValue(countA:meanA:varianceA:countB:meanB:varianceB:)``.
-    public static func welchPValue(_ a: DurationStatistics, _ b: DurationStatistics) -> Double? {
+    package static func welchPValue(_ a: DurationStatistics, _ b: DurationStatistics) -> Double? {
         welchPValue(countA: a.count, meanA: a.meanNs, varianceA: a.varianceNs2,
                     countB: b.count, meanB: b.meanNs, varianceB: b.varianceNs2)
     }

@@ -348,14 +348,14 @@ public final class Recorder: Sendable {
     /// its summary as of the last commit (call ``flush()`` first to include pending
     /// events); `nil` when there are none.
     /// - Throws: ``PerfLogError``.
-    public func averageDuration(agent: String, cli: String) throws -> Duration? {
+    public func averageDuration(agent: String, cli: String) throws(PerfLogError) -> Duration? {
         guard let mean = try summary(agent: agent, cli: cli)?.meanNs else { return nil }
         return .nanoseconds(Int64(mean.rounded()))
     }
 
     /// The stream's summary as of the last commit, or `nil` when it has no events.
     /// - Throws: ``PerfLogError``.
-    public func summary(agent: String, cli: String) throws -> StreamSummary? {
+    public func summary(agent: String, cli: String) throws(PerfLogError) -> StreamSummary? {
         let stream = try StreamName(agent: agent, cli: cli)
         return try log.read { try $0.summary(stream) }
     }

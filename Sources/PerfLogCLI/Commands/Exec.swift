@@ -1,4 +1,5 @@
 import ArgumentParser
+import LMDB
 import PerfLog
 import Synchronization
 #if canImport(Glibc)
@@ -231,18 +232,14 @@ private enum Launcher {
     private static func check(_ path: String) -> Result<Void, Problem> {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            return .failure(errno == ENOENT || errno == ENOTDIR ? .notFound() : .notExecutable(errorText(errno)))
+            let code = LMDBError.Code.current
+            return .failure(code == .noEntry || code == .notDirectory ? .notFound() : .notExecutable("\(code)"))
         }
         if (st.st_mode & S_IFMT) == S_IFDIR { return .failure(.notExecutable("is a directory")) }
         if (st.st_mode & S_IFMT) != S_IFREG || access(path, X_OK) != 0 {
             return .failure(.notExecutable("permission denied"))
         }
         return .success(())
-    }
-
-    private static func errorText(_ code: Int32) -> String {
-        guard let text = strerror(code) else { return "error \(code)" }
-        return String(cString: text)
     }
 
     /// Starts the command (resolved through `PATH` like a shell), sharing this
@@ -257,7 +254,7 @@ private enum Launcher {
                 SignalForwarding.attach(pid)
                 return .success(pid)
             case .failure(let error):
-                return .failure(error.code == ENOENT ? .notFound() : .notExecutable(errorText(error.code)))
+                return .failure(error.code == .noEntry ? .notFound() : .notExecutable("\(error.code)"))
             }
         }
     }

@@ -89,9 +89,16 @@ extension Perflog {
             let streamFilter = try filter.filter()
             let eventLog = try log.openForReading()
             let target = try out.map { path throws(CLIFailure) in try OutputTarget.replacing(path) } ?? .standardOutput()
+            // The library hands on only its own errors: the output's failure is kept here.
+            var outputFailure: CLIFailure?
             do {
                 if let raw = format.events {
-                    try eventLog.exportEvents(raw, streamFilter) { chunk in try target.write(chunk) }
+                    try eventLog.exportEvents(raw, streamFilter) { chunk in
+                        do throws(CLIFailure) { try target.write(chunk) } catch {
+                            outputFailure = error
+                            throw error
+                        }
+                    }
                 } else if let summary = format.summary {
                     var options = Projector.Options()
                     // Only the JSON lists every measure; the other summaries would drop them.
@@ -102,7 +109,7 @@ extension Perflog {
                     try target.write(projection.rendered(summary))
                 }
             } catch {
-                throw CLIFailure.from(error)
+                throw outputFailure ?? CLIFailure.from(error)
             }
             try target.commit()
         }

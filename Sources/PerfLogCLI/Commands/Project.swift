@@ -83,10 +83,8 @@ extension Perflog {
             let result: Projector.WriteResult
             do {
                 result = try Projector.write(log: eventLog, to: out, force: force)
-            } catch let error as ProjectionWriteError {
-                throw Self.failure(error)
             } catch {
-                throw CLIFailure.from(error)
+                throw CLIFailure(error)
             }
             Terminal.out(Self.describe(result, path: out, counts: Self.counts(eventLog), json: json))
         }
@@ -108,9 +106,10 @@ extension Perflog {
                         if !reportedFirst {
                             Terminal.out(Self.describe(.unchanged, path: path, counts: Self.counts(eventLog), json: json))
                         }
-                    case .failed(let path, let error):
+                    case .failed(let path, let failure):
                         // Once per streak of failures: retries happen every second.
                         if !failing {
+                            let error = CLIFailure.message(failure)
                             Terminal.warning("\(error); still watching, retrying every second")
                             if json {
                                 Terminal.out("{\"path\":\(JSONBuffer.quoted(path)),\"result\":\"failed\",\"error\":\(JSONBuffer.quoted(error))}\n")
@@ -125,7 +124,7 @@ extension Perflog {
                     reportedFirst = true
                 }
             } catch {
-                throw CLIFailure.from(error)
+                throw CLIFailure(error)
             }
         }
 
@@ -150,12 +149,6 @@ extension Perflog {
             guard let counts else { return "wrote \(shown)\n" }
             func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
             return "wrote \(shown) (\(plural(counts.streams, "stream")), \(plural(counts.measurements, "measurement")))\n"
-        }
-
-        /// The exit status and message for a file that could not be written.
-        static func failure(_ error: ProjectionWriteError) -> CLIFailure {
-            let full = [ENOSPC, EIO, EDQUOT].contains(error.code)
-            return CLIFailure(full ? .ioError : .cannotCreate, error.description)
         }
 
         /// Opens an existing log, never creating it: for writing when this process may

@@ -176,6 +176,7 @@ extension Perflog {
             configuration.limits.idleTimeout = idleTimeout == 0 ? nil : .seconds(idleTimeout)
             configuration.limits.maxConnectionsPerPeer = maxConnectionsPerUser
             configuration.httpToken = token
+            configuration.describe = { CLIFailure.message($0) }
             Serve.raiseOpenFileLimit()
             if project { configuration.recorder.projectionPath = out }
             let service: IngestService

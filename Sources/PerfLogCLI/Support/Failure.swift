@@ -49,18 +49,40 @@ struct CLIFailure: Error {
     }
 
     /// Maps a library error to its exit status; the message is the error's own
-    /// one-line description.
+    /// one-line description with the command or flag that helps (``advice(for:)``).
     init(_ error: PerfLogError) {
         let status: ExitStatus
         switch error {
-        case .invalidInput: status = .data
+        case .invalidInput, .invalidLine: status = .data
         case .noLog: status = .noInput
         case .cannotCreate: status = .cannotCreate
         case .notALog, .newerSchema, .corrupt, .damaged, .knownDamaged: status = .ioError
         case .busy: status = .temporary
+        case .cannotWrite(_, _, let code): status = [.noSpace, .ioError, .quotaExceeded].contains(code) ? .ioError : .cannotCreate
         case .storage: status = error.isTemporary ? .temporary : .ioError
         }
-        self.init(status, error.description)
+        self.init(status, CLIFailure.message(error))
+    }
+
+    /// `error`'s description followed by what to run about it: the library names no
+    /// command or flag, perflog's messages do. The service's replies use these words
+    /// too (``IngestService/Configuration/describe``).
+    static func message(_ error: PerfLogError) -> String {
+        error.description + advice(for: error)
+    }
+
+    /// The command (or flag) that helps with `error`, in the words that follow its
+    /// description; empty when there is none.
+    static func advice(for error: PerfLogError) -> String {
+        let recover = "`perflog recover --out DIR` to copy every readable event into a new log"
+        switch error {
+        case .noLog: return " (record an event first, or pass --log PATH)"
+        case .corrupt: return "; run `perflog check`"
+        case .damaged: return "; run `perflog check` to see what, and \(recover)"
+        case .knownDamaged: return "; run `perflog check` (which clears this when the file reads sound), or \(recover)"
+        case .storage where error.isDamagedOrForeign: return " — run `perflog check`"
+        default: return ""
+        }
     }
 
     /// Maps any error thrown while working on the log.
@@ -79,7 +101,7 @@ extension CLIFailure {
     /// damage does: one line on stderr in ``PerfLogError/damaged(path:what:)``'s words,
     /// the damage marker recorded (see ``DamageMarker``), exit 74. No core dump.
     static func guardFaults(reading path: String) {
-        let line = "perflog: " + PerfLogError.damaged(path: Terminal.oneLine(path), what: "\u{0}").description + "\n"
+        let line = "perflog: " + CLIFailure.message(.damaged(path: Terminal.oneLine(path), what: "\u{0}")) + "\n"
         guard let split = line.firstIndex(of: "\u{0}") else { return }
         // Without the guard a fault is still a fault; there is nothing better to do
         // than carry on when sigaction itself fails.

@@ -1,4 +1,5 @@
 import PerfLog
+import LMDB
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -129,7 +130,7 @@ enum Spawn {
 
 /// An `errno` value from starting a command.
 struct SpawnError: Error {
-    var code: Int32
+    var code: LMDBError.Code
 
-    init(_ code: Int32) { self.code = code }
+    init(_ code: Int32) { self.code = LMDBError.Code(rawValue: code) }
 }

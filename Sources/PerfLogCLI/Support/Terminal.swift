@@ -1,4 +1,5 @@
 import PerfLog
+import LMDB
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -22,7 +23,7 @@ enum Terminal {
     /// Ends the process after a failed write to standard output (see ``out(_:)``).
     static func standardOutputFailed(_ code: Int32) -> Never {
         if code == EPIPE { exitProcess(128 + SIGPIPE) }
-        error("cannot write standard output: \(String(cString: strerror(code)))")
+        error("cannot write standard output: \(LMDBError.Code(rawValue: code))")
         exitProcess(ExitStatus.ioError.rawValue)
     }
 

@@ -21,6 +21,8 @@ final class ServiceCore: Sendable {
     let peers: PeerConnections
     /// The token `POST /events` must present; `nil`: HTTP takes no events.
     let httpToken: HTTPToken?
+    /// How a PerfLogError reads in replies (``IngestService/Configuration/describe``).
+    let describe: @Sendable (PerfLogError) -> String
 
     private struct Connection {
         let channel: any Channel
@@ -47,7 +49,7 @@ final class ServiceCore: Sendable {
         guard count > 0 else { return }
         switch result {
         case .success: commitFailure.withLock { if $0 != nil { $0 = nil } }
-        case .failure(let error): commitFailure.withLock { $0 = "commits are failing: \(error)" }
+        case .failure(let error): commitFailure.withLock { $0 = "commits are failing: \(describe(error))" }
         }
     }
 
@@ -81,16 +83,18 @@ final class ServiceCore: Sendable {
     /// - Parameters:
     ///   - pool: runs projections, off the event loops.
     ///   - lookups: runs the lookups of open marks in the log, off the event loops.
+    ///   - describe: how a PerfLogError reads in replies.
     init(log: EventLog, sink: any EventSink, limits: ServiceLimits, pool: NIOThreadPool, lookups: NIOThreadPool,
-         httpToken: HTTPToken? = nil) {
+         httpToken: HTTPToken? = nil, describe: @escaping @Sendable (PerfLogError) -> String = { $0.description }) {
         self.log = log
         self.httpToken = httpToken
+        self.describe = describe
         peers = PeerConnections(limit: limits.maxConnectionsPerPeer)
         self.sink = sink
         self.limits = limits
         self.pool = pool
         intake = Intake(marks: OpenMarks(capacity: limits.maxOpenMarks), log: log, maxLineBytes: limits.maxLineBytes,
-                        lookups: lookups)
+                        lookups: lookups, describe: describe)
     }
 
     /// Tracks an open connection; `drain` (run on its event loop) makes it finish what

@@ -159,7 +159,7 @@ final class HTTPSession: ChannelInboundHandler {
         switch result {
         case .success: committed = count
         case .failure(let error):
-            failure = "\(error)"
+            failure = core.describe(error)
             status = .serviceUnavailable
         }
         if failure == nil && !problems.isEmpty { status = .unprocessableEntity }
@@ -234,6 +234,7 @@ final class HTTPSession: ChannelInboundHandler {
             return render(projection)
         }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let describe = core.describe
         future.whenComplete { result in
             let session = bound.value
             switch result {
@@ -241,7 +242,8 @@ final class HTTPSession: ChannelInboundHandler {
                 var headers = HTTPHeaders()
                 headers.add(name: "content-type", value: contentType)
                 session.respond(.ok, bytes: Array(text.utf8), headers: headers, close: !keepAlive, head: head)
-            case .failure(let error):
+            case .failure(let failure):
+                let error = (failure as? PerfLogError).map(describe) ?? "\(failure)"
                 session.respond(.internalServerError, json: "{\"error\":\(JSONBuffer.quoted("cannot read the log: \(error)"))}\n",
                                 close: !keepAlive)
             }

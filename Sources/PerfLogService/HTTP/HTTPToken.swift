@@ -1,4 +1,5 @@
 import PerfLog
+import LMDB
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,12 +27,12 @@ public struct HTTPToken: Sendable {
         func unusable(_ reason: String) -> ServiceError { .tokenFileUnsafe(path: path, reason: reason) }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
-            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
+            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(LMDBError.Code.current)")
         }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
-            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
+            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(LMDBError.Code.current)")
         }
         let make = "create it with: umask 077; head -c 32 /dev/urandom | base64 > FILE"
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw unusable("is not a regular file; \(make)") }
@@ -41,7 +42,7 @@ public struct HTTPToken: Sendable {
         }
         let read = POSIXIO.readAll(fd, chunkBytes: 4096, limit: 65_536)
         if let failure = read.failure {
-            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(String(cString: strerror(failure)))")
+            throw .tokenFileUnreadable(path: path, reason: "cannot be read: \(LMDBError.Code(rawValue: failure))")
         }
         var content = read.bytes
         while let last = content.last, last == 0x20 || last == 0x0A || last == 0x0D || last == 0x09 { content.removeLast() }

@@ -50,7 +50,7 @@ public enum IncomingEvent: Sendable, Hashable {
         ///   - receivedNs: when this line was received (monotonic).
         ///   - receivedWallNs: when this line was received (wall clock).
         ///   - line: the line's number, which errors name.
-        /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` when the line names
+        /// - Throws: ``PerfLogError/invalidLine(line:field:rule:)`` when the line names
         ///   another stream than the mark's, or ends before the mark started.
         public func measure(
             ending mark: Event, markReceivedNs: UInt64?, receivedNs: UInt64, receivedWallNs: Int64, line: Int
@@ -98,8 +98,8 @@ public enum IncomingEvent: Sendable, Hashable {
     ///     the time of an event that gives none.
     ///   - newInvocation: gives the invocation of a measure that has none.
     /// - Returns: the event, or `nil` for a blank line.
-    /// - Throws: ``PerfLogError/invalidInput(field:rule:)`` with the field `line N` or
-    ///   `line N: <field>` and the rule broken.
+    /// - Throws: ``PerfLogError/invalidLine(line:field:rule:)`` with `number`, the field
+    ///   at fault (`nil` for the line as a whole) and the rule broken.
     public static func parse(
         line: UnsafeRawBufferPointer, number: Int, receivedWallNs: Int64, newInvocation: () -> InvocationID
     ) throws(PerfLogError) -> IncomingEvent? {
@@ -115,15 +115,14 @@ public enum IncomingEvent: Sendable, Hashable {
     static func reading(
         line: UnsafeRawBufferPointer, number: Int, receivedWallNs: Int64, newInvocation: () -> InvocationID
     ) throws(LineProblem) -> IncomingEvent? {
-        let location = "line \(number)"
         let b = line.assumingMemoryBound(to: UInt8.self)
         let f: EventFields
         do {
             // The checks perflog's NDJSON import makes too: one implementation of them.
-            guard let pairs = try ImportedEvents.ndjsonObject(b, from: 0, to: b.count, at: location) else { return nil }
-            f = try EventRecordFields.fields(pairs, at: location)
+            guard let pairs = try ImportedEvents.ndjsonObject(b, from: 0, to: b.count, line: number) else { return nil }
+            f = try EventRecordFields.fields(pairs, line: number)
         } catch {
-            throw LineProblem(line: number, located: error, at: location)
+            throw LineProblem(line: number, error)
         }
         func fail(_ field: String, _ rule: String) -> LineProblem { LineProblem(line: number, field: field, message: rule) }
         guard let kind = f.kind else { throw fail("kind", "is missing (\"mark\" or \"measure\")") }

@@ -70,6 +70,8 @@ struct Intake: Sendable {
     let maxLineBytes: Int
     /// Runs the lookups of open marks in the log.
     let lookups: NIOThreadPool
+    /// How a PerfLogError reads in replies.
+    let describe: @Sendable (PerfLogError) -> String
 
     /// Parses one complete line (without its line feed) into `batch`.
     func take(
@@ -112,11 +114,13 @@ struct Intake: Sendable {
     func resolve(_ batch: LineBatch, on loop: any EventLoop) -> EventLoopFuture<LineBatch> {
         guard !batch.unpaired.isEmpty else { return loop.makeSucceededFuture(batch) }
         let unpaired = batch.unpaired
-        let log = log
-        return lookups.runIfActive(eventLoop: loop) { Intake.lookUp(unpaired, in: log) }
+        let log = log, describe = describe
+        return lookups.runIfActive(eventLoop: loop) { Intake.lookUp(unpaired, in: log, describe: describe) }
             .recover { error in
                 // The pool is stopped: the service is past its drain.
-                unpaired.map { .failure(LineReplies.notStored(line: $0.line, .busy(path: log.path, reason: "the service is stopping"))) }
+                unpaired.map {
+                    .failure(LineReplies.notStored(line: $0.line, .busy(path: log.path, reason: "the service is stopping"), describe))
+                }
             }
             .map { found in
                 var batch = batch
@@ -126,14 +130,15 @@ struct Intake: Sendable {
     }
 
     /// The measure each of `unpaired` makes of its mark in the log (in one read), or why
-    /// it makes none.
-    static func lookUp(_ unpaired: [UnpairedEnding], in log: EventLog) -> [Result<Event, LineProblem>] {
+    /// it makes none (a failure to read worded by `describe`).
+    static func lookUp(
+        _ unpaired: [UnpairedEnding], in log: EventLog, describe: (PerfLogError) -> String
+    ) -> [Result<Event, LineProblem>] {
         let marks: [Event?]
         do {
             marks = try log.read { reader in try unpaired.map { try reader.openMark($0.ending.invocation) } }
         } catch {
-            let failure = (error as? PerfLogError) ?? .corrupt(what: "\(error)")
-            return unpaired.map { .failure(LineProblem(line: $0.line, field: nil, message: "\(failure)")) }
+            return unpaired.map { .failure(LineProblem(line: $0.line, field: nil, message: describe(error))) }
         }
         return zip(unpaired, marks).map { u, stored in
             guard let stored else {

@@ -16,30 +16,22 @@ public struct LineProblem: Error, Sendable, Hashable {
         self.message = message
     }
 
-    /// The problem an error of perflog's NDJSON checks describes, which were given
-    /// `location` (`line N`) to name: they name the field `location` for the whole line
-    /// and `location: field` for one field. Any other error is the line's as a whole.
-    init(line: Int, located error: PerfLogError, at location: String) {
+    /// The problem of `line` that an error of perflog's NDJSON checks describes: its
+    /// field and rule. Any other error is the line's as a whole.
+    init(line: Int, _ error: PerfLogError) {
         self.line = line
-        guard case .invalidInput(let field, let rule) = error else {
-            self.field = nil
-            message = "\(error)"
-            return
-        }
-        message = rule
-        let prefix = location + ": "
-        if field == location {
-            self.field = nil
-        } else if field.hasPrefix(prefix) {
-            self.field = String(field.dropFirst(prefix.count))
-        } else {
+        if case .invalidLine(_, let field, let rule) = error {
             self.field = field
+            message = rule
+        } else {
+            field = nil
+            message = "\(error)"
         }
     }
 
     /// The problem as ``IncomingEvent/parse(line:number:receivedWallNs:newInvocation:)``
-    /// reports it: the field reads `line N` or `line N: field`.
+    /// reports it.
     var perfLogError: PerfLogError {
-        .invalidInput(field: field.map { "line \(line): \($0)" } ?? "line \(line)", rule: message)
+        .invalidLine(line: line, field: field, rule: message)
     }
 }

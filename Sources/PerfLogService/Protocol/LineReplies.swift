@@ -41,9 +41,10 @@ enum LineReplies {
         LineProblem(line: line, field: nil, message: "is longer than \(limit) bytes")
     }
 
-    /// The reply to a line whose commit failed: the log being held is worth resending.
-    static func notStored(line: Int, _ error: PerfLogError) -> LineProblem {
+    /// The reply to a line whose commit failed (`error` worded by `describe`): the log
+    /// being held is worth resending.
+    static func notStored(line: Int, _ error: PerfLogError, _ describe: (PerfLogError) -> String) -> LineProblem {
         if case .busy(_, let reason) = error { return LineProblem(line: line, field: nil, message: "not stored: \(reason); resend") }
-        return LineProblem(line: line, field: nil, message: "not stored: \(error)")
+        return LineProblem(line: line, field: nil, message: "not stored: \(describe(error))")
     }
 }

@@ -174,7 +174,7 @@ final class LineSession: ChannelDuplexHandler {
         case .success:
             core.counters.committed.add(UInt64(batch.events.count), ordering: .relaxed)
         case .failure(let error):
-            for line in batch.eventLines { all.append(LineReplies.notStored(line: line, error)) }
+            for line in batch.eventLines { all.append(LineReplies.notStored(line: line, error, core.describe)) }
             all.sort { $0.line < $1.line }
         }
         core.counters.rejected.add(UInt64(all.count), ordering: .relaxed)

@@ -1,4 +1,5 @@
 import PerfLog
+import LMDB
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -36,7 +37,7 @@ enum SocketFile {
         }
         if answers(path) { throw .socketInUse(path: path) }
         guard unlink(path) == 0 || errno == ENOENT else {
-            throw .socket(path: path, reason: "a stale socket is there and cannot be removed: \(String(cString: strerror(errno)))")
+            throw .socket(path: path, reason: "a stale socket is there and cannot be removed: \(LMDBError.Code.current)")
         }
     }
 
@@ -52,17 +53,17 @@ enum SocketFile {
         #else
         let fd = socket(AF_UNIX, SOCK_STREAM, 0)
         #endif
-        guard fd >= 0 else { throw .socket(path: path, reason: "cannot listen: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw .socket(path: path, reason: "cannot listen: \(LMDBError.Code.current)") }
         var address = unixAddress(path)
         let oldMask = umask(0o177)
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { systemBind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        let code = errno
+        let code = LMDBError.Code.current
         umask(oldMask)
         guard rc == 0 else {
             close(fd)
-            throw .socket(path: path, reason: "cannot listen: \(String(cString: strerror(code)))")
+            throw .socket(path: path, reason: "cannot listen: \(code)")
         }
         return (fd, identity(path))
     }
