@@ -15,6 +15,18 @@ struct MaintenanceTests {
         let json = try CLI.run(["check", "--log", log, "--json"])
         #expect(decodeObject(json.stdout)["ok"] as? Bool == true)
 
+        // What the walk read, as mdb_stat counts it.
+        let pages = try #require(decodeObject(json.stdout)["pages"] as? [String: Any], "\(json)")
+        let databases = try #require(pages["databases"] as? [String: [String: Int]], "\(pages)")
+        #expect(databases["events"]?["entries"] == 30, "\(databases)")
+        let stat = try runCommand(["mdb_stat", "-a", log])
+        #expect(stat.status == 0, "\(stat)")
+        let statLeaves = stat.output.components(separatedBy: "Leaf pages: ").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        let walkLeaves = databases.filter { $0.key != "free list" }.values.reduce(0) { $0 + ($1["leaf"] ?? 0) }
+        #expect(!statLeaves.isEmpty && walkLeaves == statLeaves.reduce(0, +), "walk \(databases) vs mdb_stat \(stat.output)")
+        #expect((pages["inUse"] as? Int ?? 0) > walkLeaves, "\(pages)")
+        #expect(ok.stdout.contains("pages: ") && ok.stdout.contains(" in use ("), "\(ok)")
+
         // Overwrite the pages after the two meta pages: the structure is damaged.
         let data = log + "/data.mdb"
         var bytes = try Data(contentsOf: URL(fileURLWithPath: data))

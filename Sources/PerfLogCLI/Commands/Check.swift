@@ -1,4 +1,5 @@
 import ArgumentParser
+import LMDB
 import PerfLog
 
 extension Perflog {
@@ -40,7 +41,7 @@ extension Perflog {
         @Option(help: ArgumentHelp("With --repair: marks older than this are abandoned (units ns, us, ms, s, m, h).", valueName: "duration"))
         var abandonAfter: String = "1h"
 
-        @Flag(help: "Print one JSON object: path, ok, problems, and what --repair changed.")
+        @Flag(help: "Print one JSON object: path, ok, problems, what --repair changed, and the pages walked.")
         var json = false
 
         @OptionGroup var log: LogOptions
@@ -48,13 +49,13 @@ extension Perflog {
         func run() throws {
             let abandonNs = Int64(clamping: try DurationParser.nanoseconds(abandonAfter, field: "--abandon-after", bareUnit: nil))
             let path = try log.path()
-            let eventLog: EventLog
+            let eventLog: EventLog, pages: PageWalk?
             switch open() {
             case .success(let opened):
-                eventLog = opened
+                (eventLog, pages) = opened
             case .failure(let failure) where failure.status == .ioError && !repair:
                 // A log that cannot even be opened is a problem check reports, not a crash.
-                report(path: path, problems: [Problem(location: "data.mdb", message: failure.message)], repaired: nil)
+                report(path: path, problems: [Problem(location: "data.mdb", message: failure.message)], repaired: nil, pages: nil)
                 throw ExitCode(1)
             case .failure(let failure):
                 throw failure
@@ -73,20 +74,20 @@ extension Perflog {
             if !repair && DamageMarker.remove(at: path) {
                 Terminal.status("perflog: the log reads sound; the note that it was damaged is removed")
             }
-            report(path: eventLog.path, problems: problems, repaired: repaired)
+            report(path: eventLog.path, problems: problems, repaired: repaired, pages: pages)
             if !problems.isEmpty { throw ExitCode(1) }
         }
 
-        private func open() -> Result<EventLog, CLIFailure> {
-            Result { () throws(CLIFailure) -> EventLog in
+        private func open() -> Result<(EventLog, PageWalk?), CLIFailure> {
+            Result { () throws(CLIFailure) -> (EventLog, PageWalk?) in
                 // Damage below the log's own structure is beyond repair, and nothing may
                 // follow it: walk every page in use before opening (damage found is noted).
-                try CLIFailure.refuseDamagedPages(at: try log.path())
-                return repair ? try log.openForWriting() : try log.openForReading()
+                let pages = try CLIFailure.refuseDamagedPages(at: try log.path())
+                return (repair ? try log.openForWriting() : try log.openForReading(), pages)
             }
         }
 
-        private func report(path: String, problems: [Problem], repaired: RepairReport?) {
+        private func report(path: String, problems: [Problem], repaired: RepairReport?, pages: PageWalk?) {
             if json {
                 var out = "{\"path\":" + JSONBuffer.quoted(path) + ",\"ok\":" + (problems.isEmpty ? "true" : "false") + ",\"problems\":["
                 out += problems.map { "{\"location\":\(JSONBuffer.quoted($0.location)),\"message\":\(JSONBuffer.quoted($0.message))}" }
@@ -97,6 +98,15 @@ extension Perflog {
                     out += "\"missingMeasures\":\(r.missingMeasures),\"garbageCollected\":\(r.garbageCollected),"
                     out += "\"marksExpired\":\(r.marksExpired),\"indexEntriesFixed\":\(r.indexEntriesFixed)}"
                 }
+                if let pages {
+                    out += ",\"pages\":{\"pageSize\":\(pages.pageSize),\"lastPage\":\(pages.lastPage),\"inUse\":\(pages.reachedPages),"
+                    out += "\"free\":\(pages.freePages),\"databases\":{"
+                    out += pages.trees.map { t in
+                        "\(JSONBuffer.quoted(t.name)):{\"depth\":\(t.depth),\"branch\":\(t.branchPages),\"leaf\":\(t.leafPages),"
+                            + "\"overflow\":\(t.overflowPages),\"entries\":\(t.entries)}"
+                    }.joined(separator: ",")
+                    out += "}}"
+                }
                 Terminal.out(out + "}\n")
                 return
             }
@@ -105,6 +115,16 @@ extension Perflog {
                 out += r.changedAnything
                     ? "repaired: \(r.streamsRebuilt) streams rebuilt, \(r.undecodableRemoved) undecodable values dropped, \(r.missingMeasures) missing measures dropped from rings, \(r.garbageCollected) evicted measures collected, \(r.marksExpired) abandoned marks expired, \(r.indexEntriesFixed) index entries fixed\n"
                     : "repaired: nothing needed changing\n"
+            }
+            if let pages {
+                // What the page walk read: every page in use, none of the free ones.
+                let kinds = pages.trees.reduce(into: (branch: 0, leaf: 0, overflow: 0)) {
+                    $0.branch += $1.branchPages
+                    $0.leaf += $1.leafPages
+                    $0.overflow += $1.overflowPages
+                }
+                out += "pages: \(pages.reachedPages) of \(pages.pageSize) bytes in use (\(kinds.branch) branch, \(kinds.leaf) leaf, "
+                    + "\(kinds.overflow) overflow), \(pages.freePages) free, all read\n"
             }
             if problems.isEmpty {
                 out += "\(path): ok\n"

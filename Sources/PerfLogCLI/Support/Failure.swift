@@ -115,9 +115,10 @@ extension CLIFailure {
     /// Walks the pages of the log at `path` (see ``EventLog/checkPages(at:)``) before a
     /// command writes it wholesale; damage found is recorded (see ``DamageMarker``).
     /// - Throws: ``CLIFailure`` (74) naming the damage.
-    static func refuseDamagedPages(at path: String) throws(CLIFailure) {
+    @discardableResult
+    static func refuseDamagedPages(at path: String) throws(CLIFailure) -> PageWalk? {
         do throws(PerfLogError) {
-            try EventLog.checkPages(at: path)
+            return try EventLog.checkPages(at: path)
         } catch {
             guard case .corrupt(let what) = error else { throw CLIFailure(error) }
             DamageMarker.record(at: path, found: what)
