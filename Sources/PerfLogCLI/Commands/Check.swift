@@ -123,8 +123,8 @@ extension Perflog {
                     $0.leaf += $1.leafPages
                     $0.overflow += $1.overflowPages
                 }
-                out += "pages: \(pages.reachedPages) of \(pages.pageSize) bytes in use (\(kinds.branch) branch, \(kinds.leaf) leaf, "
-                    + "\(kinds.overflow) overflow), \(pages.freePages) free, all read\n"
+                out += "pages: \(pages.reachedPages) in use (\(kinds.branch) branch, \(kinds.leaf) leaf, \(kinds.overflow) overflow; "
+                    + "\(pages.pageSize) bytes each), all read; \(pages.freePages) free\n"
             }
             if problems.isEmpty {
                 out += "\(path): ok\n"
