@@ -41,6 +41,7 @@ struct ServeIngest: ParsableCommand {
         let inputs = (0..<clients).map { ClientInput(client: $0, events: events, streams: streamsPerClient) }
         var rates: [Double] = [], times: [Double] = [], p50s: [Double] = [], p99s: [Double] = [], maxes: [Double] = []
         var verified = true
+        var verifyProblem: String?
         for _ in 0..<common.repeat {
             let dir = makeTemporaryDirectory("serve")
             defer { removeTree(dir) }
@@ -57,7 +58,10 @@ struct ServeIngest: ParsableCommand {
             p99s.append(latencies.percentile(0.99))
             maxes.append(latencies.percentile(1.0))
             let clean = results.allSatisfy { $0.acked == events && $0.errors == 0 }
-            verified = try verified && exit == 0 && clean && verify(dir + "/log", inputs)
+            let problem: String? = exit != 0 ? "the service exited with \(exit)"
+                : !clean ? "a client saw errors or missing acks" : try verify(dir + "/log", inputs)
+            if let problem, verifyProblem == nil { verifyProblem = problem }
+            verified = verified && problem == nil
         }
         var r = Report()
         r.add("case", "serve-ingest")
@@ -70,27 +74,31 @@ struct ServeIngest: ParsableCommand {
         r.add("ack_p99_ns", median(p99s))
         r.add("ack_max_ns", median(maxes))
         r.add("verified", verified)
+        if let verifyProblem { r.add("verifyProblem", verifyProblem) }
         print(r.line)
     }
 
     /// The log holds exactly what the clients sent: every measure once, each ring the
     /// newest of its stream in sending order.
-    func verify(_ path: String, _ inputs: [ClientInput]) throws -> Bool {
+    /// Why the log does not hold exactly what the clients sent; nil when it does.
+    func verify(_ path: String, _ inputs: [ClientInput]) throws -> String? {
         let log = try EventLog(path: path, options: { var o = EventLog.Options(); o.create = false; return o }())
         let retain = log.retain
-        return try log.read { r in
-            guard try r.lastSeq() == UInt64(inputs.count * events) else { return false }
+        return try log.read { r -> String? in
+            let last = try r.lastSeq()
+            guard last == UInt64(inputs.count * events) else { return "the log's last seq is \(last), not \(inputs.count * events)" }
             for input in inputs {
                 for (s, stream) in input.streams.enumerated() {
                     // Client lines go to streams in turn: stream s got lines s, s + streams, …
                     let sent = Array(stride(from: s, to: input.invocations.count, by: input.streams.count))
-                    guard let summary = try r.summary(stream), summary.appended == UInt64(sent.count) else { return false }
+                    guard let summary = try r.summary(stream) else { return "\(stream) is missing" }
+                    guard summary.appended == UInt64(sent.count) else { return "\(stream) has \(summary.appended) measures, not \(sent.count)" }
                     let ring = try r.ring(stream).map(\.invocation.rawValue)
                     let expected = sent.suffix(retain).map { input.invocations[$0] }
-                    if ring != expected { return false }
+                    if ring != expected { return "\(stream)'s ring holds other invocations than were sent" }
                 }
             }
-            return true
+            return nil
         }
     }
 
@@ -327,6 +335,9 @@ final class BenchThread: @unchecked Sendable {
 /// listens (its first line of JSON on standard output), stopped with SIGTERM.
 struct ServerProcess {
     let pid: pid_t
+    /// The service's standard output, read to its end when it stops: closed early, the
+    /// service's last line would fail with EPIPE and it would exit 141.
+    let output: Int32
 
     init(argv: [String]) throws {
         var fds: [Int32] = [0, 0]
@@ -347,8 +358,9 @@ struct ServerProcess {
         var byte: UInt8 = 0
         var line: [UInt8] = []
         while read(fds[0], &byte, 1) == 1 && byte != 0x0A { line.append(byte) }
-        close(fds[0])
+        output = fds[0]
         guard line.first == UInt8(ascii: "{") else {
+            close(fds[0])
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
@@ -359,6 +371,8 @@ struct ServerProcess {
     /// Sends SIGTERM and waits; returns the exit status (-1 when it did not exit normally).
     func stop() -> Int32 {
         kill(pid, SIGTERM)
+        _ = POSIXIO.readAll(output, chunkBytes: 4096, limit: 1 << 20)
+        close(output)
         var status: Int32 = 0
         _ = POSIXIO.retryingInterrupts { waitpid(pid, &status, 0) }
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
