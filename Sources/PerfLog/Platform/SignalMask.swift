@@ -32,13 +32,8 @@ struct SignalMask {
         if sigismember(&previous, SIGPIPE) == 0 {
             var pending = sigset_t()
             if sigpending(&pending) == 0, sigismember(&pending, SIGPIPE) == 1 {
-                #if os(Linux)
                 var none = timespec(tv_sec: 0, tv_nsec: 0)
                 _ = sigtimedwait(&pipe, nil, &none)
-                #else
-                var signal: Int32 = 0
-                _ = sigwait(&pipe, &signal)
-                #endif
             }
         }
         _ = pthread_sigmask(SIG_SETMASK, &previous, nil)
