@@ -241,8 +241,8 @@ public final class ImportReader {
             if i < filled { break }
             // White space only so far: drop the complete lines.
             var k = pos
-            while k < filled, let hit = memchr(buffer.baseAddress! + k, Int32(UInt8(ascii: "\n")), filled - k) {
-                k = hit.assumingMemoryBound(to: UInt8.self) - buffer.baseAddress! + 1
+            while let feed = LineFeed.first(in: UnsafeRawBufferPointer(buffer), from: k, to: filled) {
+                k = feed + 1
                 line += 1
                 pos = k
             }
@@ -271,8 +271,8 @@ public final class ImportReader {
             var searched = pos
             var end: Int? = nil
             while true {
-                if searched < filled, let hit = memchr(buffer.baseAddress! + searched, Int32(UInt8(ascii: "\n")), filled - searched) {
-                    end = hit.assumingMemoryBound(to: UInt8.self) - buffer.baseAddress!
+                if let feed = LineFeed.first(in: UnsafeRawBufferPointer(buffer), from: searched, to: filled) {
+                    end = feed
                     break
                 }
                 if filled - pos > ImportedEvents.maxLineBytes {
@@ -326,8 +326,8 @@ public final class ImportReader {
         guard target > countedTo else { return }
         var k = countedTo - base
         let end = target - base
-        while k < end, let hit = memchr(buffer.baseAddress! + k, Int32(UInt8(ascii: "\n")), end - k) {
-            k = hit.assumingMemoryBound(to: UInt8.self) - buffer.baseAddress! + 1
+        while let feed = LineFeed.first(in: UnsafeRawBufferPointer(buffer), from: k, to: end) {
+            k = feed + 1
             lineNumber += 1
             lineStart = base + k
         }

@@ -1,10 +1,13 @@
 import NIOCore
+import PerfLog
 
 /// What the socket's line decoder hands to its session.
 enum LineFrame: Equatable, Sendable {
-    /// A complete line, without its line feed. A carriage return before the line feed
-    /// is kept: the parser takes it as white space, and it counts toward the limit.
-    case line(ByteBuffer)
+    /// One or more complete lines, each with its line feed: all that one read brought
+    /// in a row, so that the session takes a read's lines in one call (a frame per line
+    /// cost the service a tenth of its throughput). A carriage return before a line
+    /// feed is kept: the parser takes it as white space, and it counts toward the limit.
+    case lines(ByteBuffer)
     /// A line longer than the limit, reported as soon as it passes it (the whole line
     /// need not have come): the decoder skips its bytes up to its line feed.
     case tooLong
@@ -42,8 +45,6 @@ struct LineFrameDecoder: ByteToMessageDecoder {
         self.maxLineBytes = maxLineBytes
     }
 
-    private static let lineFeed = UInt8(ascii: "\n")
-
     /// What the buffer's next bytes make, if they make anything yet.
     private enum Step {
         case frame(LineFrame)
@@ -53,41 +54,47 @@ struct LineFrameDecoder: ByteToMessageDecoder {
     }
 
     private mutating func step(_ buffer: inout ByteBuffer) -> Step {
-        let view = buffer.readableBytesView
         switch state {
         case .skipping:
-            guard let feed = view.firstIndex(of: Self.lineFeed) else {
-                buffer.moveReaderIndex(forwardBy: view.count)
+            guard let feed = buffer.withUnsafeReadableBytes({ LineFeed.first(in: $0) }) else {
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
                 return .needMoreData
             }
-            buffer.moveReaderIndex(forwardBy: view.distance(from: view.startIndex, to: feed) + 1)
+            buffer.moveReaderIndex(forwardBy: feed + 1)
             state = .lineStart
             return .again
         case .lineStart, .partial:
             var scanned = 0
             if case .partial(let s) = state { scanned = s }
-            let from = view.index(view.startIndex, offsetBy: scanned)
-            if let feed = view[from...].firstIndex(of: Self.lineFeed) {
-                let length = view.distance(from: view.startIndex, to: feed)
+            let limit = maxLineBytes
+            // How far the run of complete lines within the limit reaches (just past its
+            // last line feed), and the length of the first line when it is over the limit.
+            let (runEnd, firstLength) = buffer.withUnsafeReadableBytes { bytes -> (Int, Int?) in
+                guard let first = LineFeed.first(in: bytes, from: scanned) else { return (0, nil) }
+                guard first <= limit else { return (0, first) }
+                var end = first + 1
+                while let next = LineFeed.first(in: bytes, from: end), next - end <= limit { end = next + 1 }
+                return (end, first)
+            }
+            if let firstLength {
                 state = .lineStart
-                guard length <= maxLineBytes else {
-                    buffer.moveReaderIndex(forwardBy: length + 1)
+                guard runEnd > 0 else {
+                    buffer.moveReaderIndex(forwardBy: firstLength + 1)
                     return .frame(.tooLong)
                 }
-                // readSlice cannot fail: `length` bytes are readable.
-                let line = buffer.readSlice(length: length) ?? ByteBuffer()
-                buffer.moveReaderIndex(forwardBy: 1)
-                return .frame(.line(line))
+                // readSlice cannot fail: `runEnd` bytes are readable.
+                return .frame(.lines(buffer.readSlice(length: runEnd) ?? ByteBuffer()))
             }
-            if view.count > maxLineBytes {
-                buffer.moveReaderIndex(forwardBy: view.count)
+            let held = buffer.readableBytes
+            if held > maxLineBytes {
+                buffer.moveReaderIndex(forwardBy: held)
                 state = .skipping
                 return .frame(.tooLong)
             }
-            guard !view.isEmpty else { return .needMoreData }
+            guard held > 0 else { return .needMoreData }
             let announce: Bool
             if case .lineStart = state { announce = true } else { announce = false }
-            state = .partial(scanned: view.count)
+            state = .partial(scanned: held)
             return announce ? .frame(.begun) : .needMoreData
         }
     }

@@ -71,12 +71,16 @@ final class LineSession: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard state.takesLines else { return }
         switch unwrapInboundIn(data) {
-        case .line(let line):
+        case .lines(let lines):
             stopLineTimer()
-            let number = state.nextLine()
             let at = receivedNow()
-            line.withUnsafeReadableBytes { bytes in
-                core.intake.take(bytes, number: number, wallNs: at.wallNs, monoNs: at.monoNs, ids: &ids, into: &batch)
+            lines.withUnsafeReadableBytes { bytes in
+                var start = 0
+                while let feed = LineFeed.first(in: bytes, from: start) {
+                    let line = UnsafeRawBufferPointer(rebasing: bytes[start..<feed])
+                    core.intake.take(line, number: state.nextLine(), wallNs: at.wallNs, monoNs: at.monoNs, ids: &ids, into: &batch)
+                    start = feed + 1
+                }
             }
         case .tooLong:
             stopLineTimer()
