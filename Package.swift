@@ -83,7 +83,7 @@ let package = Package(
             name: "PerfLogTests",
             dependencies: ["PerfLog", "PerfLogTestSupport", .product(name: "InMemoryLogging", package: "swift-log")]
         ),
-        .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog", "PerfLogCLI", "PerfLogTestSupport"]),
+        .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog", "PerfLogCLI", "PerfLogTestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "PerfLogServiceTests",
             dependencies: [

@@ -36,6 +36,10 @@ struct AppendBatch {
     private var lastStream: UInt32
     private var gc: UInt64
     private var garbage: UInt64
+    /// The log's histogram bounds, for the streams' lifetime counters.
+    private let bounds: BucketBounds
+    /// When this batch began: the start of the counters of the streams it creates.
+    private let startedNs: Int64
 
     /// Garbage kept before collection steps over live events, at the least.
     static let minimumToleratedGarbage = 1024
@@ -48,6 +52,8 @@ struct AppendBatch {
         lastStream = try txn.counter(.streams, in: dbs)
         gc = try txn.counter(.gc, in: dbs)
         garbage = try txn.counter(.garbage, in: dbs)
+        bounds = try txn.bucketBounds(in: dbs.meta) ?? .standard
+        startedNs = EventClock.wallNs()
     }
 
 
@@ -79,6 +85,7 @@ struct AppendBatch {
                     try closeMark(event.invocation, onlyIn: ids[i])
                     if let evicted = rings[i].push(seq, retain: retain) { evictions.append((evicted, i)) }
                     rings[i].summary.add(event)
+                    rings[i].summary.lifetime.add(durationNs: event.durationNs, failed: event.outcome == .failed, bounds: bounds)
                 }
                 StoredEvent.encode(event, stream: ids[i], into: &scratch)
                 try Keys.with(seq) { k in
@@ -167,7 +174,9 @@ struct AppendBatch {
                 lastStream += 1
                 try txn.putStreamID(lastStream, of: stream, in: dbs)
                 assigned[stream] = lastStream
-                i = add(Ring(stream: stream), id: lastStream)
+                var ring = Ring(stream: stream)
+                ring.summary.lifetime = LifetimeCounters(startedNs: startedNs, bucketCount: bounds.bucketCount)
+                i = add(ring, id: lastStream)
                 dirty[i] = true
             }
         }

@@ -14,7 +14,7 @@ import Darwin
 /// commit. Reads see a consistent snapshot (``read(_:)``).
 public final class EventLog: Sendable {
     /// The schema version this build writes and the newest it reads.
-    public static let schemaVersion: UInt32 = 1
+    public static let schemaVersion: UInt32 = 2
     /// The default ring size.
     public static let defaultRetain = 100
     /// The largest ring size.
@@ -24,6 +24,9 @@ public final class EventLog: Sendable {
     public struct Options: Sendable {
         /// Ring size for a new log (ignored when the log exists: it keeps its own).
         public var retain: Int = EventLog.defaultRetain
+        /// The bounds of the duration histogram of a new log (ignored when the log
+        /// exists: it keeps its own).
+        public var bucketBounds: BucketBounds = .standard
         /// Create the log when it does not exist.
         public var create: Bool = true
         /// Open for reading only: never creates, never writes.

@@ -22,6 +22,11 @@ public struct LogInfo: Sendable, Hashable {
     /// Open marks older than the abandonment timeout (default 1 h): invocations that
     /// crashed or were killed before their measure.
     public var abandoned: Int
+    /// Measures over all streams since their lifetime counters started, not only the
+    /// retained ones.
+    public var total: UInt64
+    /// Failed measures over all streams since their lifetime counters started.
+    public var totalFailures: UInt64
     /// The last committed `seq`.
     public var lastSeq: UInt64
     /// Size of `data.mdb` in bytes.

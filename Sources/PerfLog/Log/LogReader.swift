@@ -37,6 +37,27 @@ public struct LogReader {
         try typed { try storedLastSeq() }
     }
 
+    /// The schema the log is written in: ``EventLog/schemaVersion``, or an older one
+    /// when a log of an older schema is read without being upgraded.
+    /// - Throws: ``PerfLogError``.
+    public func schemaVersion() throws(PerfLogError) -> UInt32 {
+        try typed { try storedSchema() }
+    }
+
+    /// The bounds of the log's duration histogram (a log of schema 1, read without
+    /// being upgraded, has none: the standard ones it will get).
+    /// - Throws: ``PerfLogError``.
+    public func bucketBounds() throws(PerfLogError) -> BucketBounds {
+        try typed { try txn.bucketBounds(in: dbs.meta) ?? .standard }
+    }
+
+    func storedSchema() throws -> UInt32 {
+        guard let schema = try txn.meta(.schema, as: UInt32.self, in: dbs.meta) else {
+            throw PerfLogError.corrupt(what: "the schema version is missing")
+        }
+        return schema
+    }
+
     /// ``lastSeq()``, throwing LMDB's errors as they are.
     func storedLastSeq() throws -> UInt64 {
         guard let seq = try txn.meta(.seq, as: UInt64.self, in: dbs.meta) else {
@@ -203,10 +224,12 @@ public struct LogReader {
         let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: abandonAfter)
         return try typed {
             LogInfo(
-                path: log.path, schemaVersion: EventLog.schemaVersion, retain: retain, streams: summaries.count,
+                path: log.path, schemaVersion: try storedSchema(), retain: retain, streams: summaries.count,
                 events: summaries.reduce(0) { $0 + $1.count },
                 inFlight: try txn.statistics(dbs.open).entries,
                 abandoned: try openMarkHeads().filter { $0.head.wallTimeNs < cutoff }.count,
+                total: summaries.reduce(0) { $0 &+ $1.lifetime.total },
+                totalFailures: summaries.reduce(0) { $0 &+ $1.lifetime.failed },
                 lastSeq: try storedLastSeq(), fileBytes: fileBytes,
                 mapBytes: log.environment.info.mapSize, lmdbVersion: Environment.libraryVersion)
         }

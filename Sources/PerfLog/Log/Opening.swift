@@ -58,8 +58,11 @@ extension EventLog {
             }
             if existing == nil && EventLog.isEmpty(env) { throw .noLog(path: path) }
         }
-        if let (dbs, retain) = existing {
-            return Opened(environment: env, dbs: dbs, retain: retain, file: file)
+        if let found = existing {
+            if found.schema < EventLog.schemaVersion && !options.readOnly {
+                try EventLog.upgrade(env, dbs: found.dbs, retain: found.retain, path: path, options: options, writerLock: writerLock)
+            }
+            return Opened(environment: env, dbs: found.dbs, retain: found.retain, file: file)
         }
         // An environment with nothing in it is a log that another process is creating
         // right now (its first commit is not in yet): join in rather than refuse it.
@@ -79,6 +82,7 @@ extension EventLog {
                     return (dbs, retain)
                 }
                 try txn.putMeta(.schema, EventLog.schemaVersion, in: dbs.meta)
+                try txn.putBucketBounds(options.bucketBounds, in: dbs.meta)
                 try txn.putMeta(.retain, UInt32(options.retain), in: dbs.meta)
                 try txn.putMeta(.seq, UInt64(0), in: dbs.meta)
                 try txn.putMeta(.streams, UInt32(0), in: dbs.meta)
@@ -95,11 +99,19 @@ extension EventLog {
         return Opened(environment: env, dbs: created.dbs, retain: created.retain, file: file)
     }
 
+    /// What probing an existing log finds.
+    struct Probed {
+        var dbs: Databases
+        var retain: Int
+        /// The schema the log was written with (at most ``EventLog/schemaVersion``).
+        var schema: UInt32
+    }
+
     /// Reads the schema and ring size of an existing log, or returns `nil` when the
     /// environment holds no perflog data yet.
-    static func probe(_ env: Environment, path: String) throws(PerfLogError) -> (Databases, Int)? {
+    static func probe(_ env: Environment, path: String) throws(PerfLogError) -> Probed? {
         do {
-            return try env.read { txn -> (Databases, Int)? in
+            return try env.read { txn -> Probed? in
                 guard let meta = Databases.openMeta(txn) else { return nil }
                 guard let version = try txn.meta(.schema, as: UInt32.self, in: meta) else {
                     throw PerfLogError.notALog(path: path, reason: "an LMDB environment without perflog's schema")
@@ -112,7 +124,7 @@ extension EventLog {
                 }
                 let retain = Int(stored)
                 guard retain >= 1 && retain <= EventLog.maxRetain else { throw PerfLogError.corrupt(what: "ring size \(retain)") }
-                return (try Databases.open(txn, create: false), retain)
+                return Probed(dbs: try Databases.open(txn, create: false), retain: retain, schema: version)
             }
         } catch let error as LMDBError where error.code == .notFound {
             throw .corrupt(what: "a database of the log is missing")

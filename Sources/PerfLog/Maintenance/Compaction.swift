@@ -294,8 +294,7 @@ extension EventLog {
             }
             fixed.slots = keep
             fixed.summary.appended = UInt64(keep.count)
-            let bytes = RingRecord.encode(fixed)
-            try Keys.with(id) { k in try bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
+            try txn.putRing(fixed, id: id, in: dbs)
         }
         try txn.putMeta(.retain, UInt32(new), in: dbs.meta)
         return dropped

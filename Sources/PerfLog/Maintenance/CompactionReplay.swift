@@ -48,7 +48,7 @@ struct Replay {
         var seq: UInt64 = 0
         var lastStream: UInt32 = 0
         var events: [Event] = []
-        var newStreams: [(id: UInt32, name: StreamName)] = []
+        var newStreams: [(id: UInt32, summary: StreamSummary)] = []
         var rings: [UInt32: Ring] = [:]
         var open: [UInt64: UInt64] = [:]
         var extraMeta: [(key: [UInt8], value: [UInt8])] = []
@@ -74,7 +74,7 @@ struct Replay {
                 try txn.withCursor(live.streams) { c in
                     var entries = try Keys.with(copyLast &+ 1) { k in try c.entries(atOrAfter: k) }
                     while copyLast < UInt32.max, let (k, v) = try entries.next() {
-                        d.newStreams.append((Keys.integer32(k), try RingRecord.decodeSummary(v).stream))
+                        d.newStreams.append((Keys.integer32(k), try RingRecord.decodeSummary(v)))
                     }
                 }
                 var names: [StreamName: UInt32] = [:]
@@ -97,9 +97,13 @@ struct Replay {
         guard delta.seq > covered else { return 0 }
         let retain = self.retain, liveRetain = self.liveRetain
         try copy.write { txn in
-            for (id, name) in delta.newStreams where id > copyLast {
-                try txn.putStreamID(id, of: name, in: dbs)
-                try liveLog.put(Ring(stream: name), id: id, txn: txn, dbs: dbs)
+            for (id, summary) in delta.newStreams where id > copyLast {
+                try txn.putStreamID(id, of: summary.stream, in: dbs)
+                var ring = Ring(stream: summary.stream)
+                // Its counters start when the log started them; the events replayed
+                // below add to them, and the log's record then sets them exactly.
+                ring.summary.lifetime = LifetimeCounters(startedNs: summary.lifetime.startedNs, bucketCount: summary.lifetime.buckets.count)
+                try liveLog.put(ring, id: id, txn: txn, dbs: dbs)
             }
             if delta.lastStream > copyLast { try txn.putMeta(.streams, delta.lastStream, in: dbs.meta) }
             var batch = try AppendBatch(txn: txn, dbs: dbs, retain: retain, known: [:])
@@ -136,6 +140,9 @@ struct Replay {
                 } else {
                     fixed.summary.lastSeq = max(mine.summary.lastSeq, live.summary.lastSeq)
                 }
+                // Counters count every measure, also those the log evicted and collected
+                // before the replay could read them: the log's own are the truth.
+                fixed.summary.lifetime = live.summary.lifetime
                 if fixed.summary != mine.summary || fixed.slots != mine.slots { try liveLog.put(fixed, id: id, txn: txn, dbs: dbs) }
             }
             for (key, value) in delta.extraMeta { try txn.put(dbs.meta, key: key, value: value) }

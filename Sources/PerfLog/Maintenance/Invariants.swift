@@ -32,8 +32,11 @@ extension LogReader {
         let dbs = self.dbs
         let retain = self.retain
 
-        let last: UInt64, gc: UInt64, garbage: UInt64
+        let last: UInt64, gc: UInt64, garbage: UInt64, schema: UInt32, bounds: BucketBounds
         do {
+            schema = try storedSchema()
+            bounds = try txn.bucketBounds(in: dbs.meta) ?? .standard
+            if schema >= 2, try txn.bucketBounds(in: dbs.meta) == nil { problem("meta", "the histogram bounds are missing") }
             last = try storedLastSeq()
             gc = try txn.counter(.gc, in: dbs)
             garbage = try txn.counter(.garbage, in: dbs)
@@ -118,6 +121,17 @@ extension LogReader {
             let check = summed[id] ?? StreamSummary(stream: s.stream)
             if check.count != s.count || check.failures != s.failures || check.okTotalNs != s.okTotalNs {
                 problem(location, "summary (count \(s.count), failures \(s.failures)) does not match its ring (count \(check.count), failures \(check.failures))")
+            }
+            let life = s.lifetime
+            if life.ok < UInt64(s.okCount) || life.failed < UInt64(s.failures) {
+                problem(location, "lifetime counters (\(life.ok) ok, \(life.failed) failed) are below the window's (\(s.okCount) ok, \(s.failures) failed)")
+            }
+            if schema >= 2 {
+                if life.buckets.count != bounds.bucketCount {
+                    problem(location, "histogram has \(life.buckets.count) buckets, the log's bounds make \(bounds.bucketCount)")
+                } else if life.buckets.reduce(0, &+) != life.ok {
+                    problem(location, "histogram counts \(life.buckets.reduce(0, &+)) measures, the lifetime counters \(life.ok) ok")
+                }
             }
             if s.inFlight != openByStream[id, default: 0] {
                 problem(location, "summary counts \(s.inFlight) in flight, the log holds \(openByStream[id, default: 0])")

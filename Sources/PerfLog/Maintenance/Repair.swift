@@ -14,6 +14,10 @@ public struct RepairReport: Sendable, Hashable {
     public var marksExpired = 0
     /// Entries of the derived indexes (`names`, `open`) that were rebuilt differently.
     public var indexEntriesFixed = 0
+    /// Streams whose lifetime counters could not be true (below the window, or a
+    /// histogram that does not add up) and were restarted from the window, with the
+    /// repair's time as their start. Each is also among ``streamsRebuilt``.
+    public var countersRestarted = 0
 
     /// Whether anything was changed.
     public var changedAnything: Bool {

@@ -16,6 +16,8 @@ struct RepairPass {
     }
 
     mutating func run(cutoffWallNs: Int64?) throws -> RepairReport {
+        let bounds = try txn.bucketBounds(in: dbs.meta) ?? .standard
+        let repairedAtNs = EventClock.wallNs()
 
         // Stream records: a record that does not decode cannot be named, so the stream
         // and its events go.
@@ -99,6 +101,14 @@ struct RepairPass {
             fixed.summary.failures = summary.failures
             fixed.summary.okTotalNs = summary.okTotalNs
             fixed.summary.inFlight = inFlight[id, default: 0]
+            if !fixed.summary.lifetime.holds(window: fixed.summary, bounds: bounds) {
+                // Counters that cannot be true are rebuilt from what is kept, with a new
+                // start, so that Prometheus sees a reset and not a lie.
+                var lifetime = LifetimeCounters(startedNs: repairedAtNs, bucketCount: bounds.bucketCount)
+                for seq in kept { if let e = stored[seq] { lifetime.add(durationNs: e.durationNs, failed: e.failed, bounds: bounds) } }
+                fixed.summary.lifetime = lifetime
+                report.countersRestarted += 1
+            }
             let newest = max(kept.last ?? 0, marks.filter { $0.id == id }.map(\.event.seq).max() ?? 0)
             fixed.summary.lastSeq = max(fixed.summary.lastSeq, newest)
             let keptSet = Set(kept)

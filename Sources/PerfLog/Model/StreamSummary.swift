@@ -1,5 +1,6 @@
-/// The running totals of one stream over its retained window, updated in the same
-/// transaction as the ring, so that count and mean are O(1) reads.
+/// The running totals of one stream over its retained window, and its lifetime
+/// counters, updated in the same transaction as the ring, so that count and mean are
+/// O(1) reads.
 public struct StreamSummary: Hashable, Sendable {
     /// The (agent, CLI) pair.
     public var stream: StreamName
@@ -15,6 +16,8 @@ public struct StreamSummary: Hashable, Sendable {
     public var inFlight: Int
     /// The `seq` of the stream's newest event (mark or measure); 0 when none.
     public var lastSeq: UInt64
+    /// Every measure since the counters started, not only the window's.
+    public var lifetime: LifetimeCounters
 
     /// Successful measures in the window.
     public var okCount: Int { count - failures }
@@ -31,6 +34,7 @@ public struct StreamSummary: Hashable, Sendable {
         okTotalNs = 0
         inFlight = 0
         lastSeq = 0
+        lifetime = LifetimeCounters(startedNs: 0, bucketCount: 0)
     }
 
     mutating func add(_ e: Event) { add(durationNs: e.durationNs, failed: e.outcome == .failed) }

@@ -17,6 +17,9 @@ enum MetaKey: Hashable, Sendable {
     case gc
     /// Evicted measures stored at or above `gc`, awaiting collection (`UInt64`).
     case garbage
+    /// The bounds of the log's duration histogram (schema 2): `varint n · n × varint
+    /// bound in nanoseconds`, increasing. A log of schema 1 has none.
+    case buckets
     /// The checkpoint of the projection last written to the file at `canonicalPath`
     /// (a ``ProjectionCheckpoint`` record).
     case projected(canonicalPath: String)
@@ -35,6 +38,7 @@ enum MetaKey: Hashable, Sendable {
         case .streams: Array("streams".utf8)
         case .gc: Array("gc".utf8)
         case .garbage: Array("garbage".utf8)
+        case .buckets: Array("buckets".utf8)
         case .projected(let canonicalPath):
             Array(("projected/" + MetaKey.hexHash(canonicalPath)).utf8)
         }
@@ -63,6 +67,30 @@ extension Transaction {
     /// - Throws: `LMDBError` from `mdb_put`.
     func putMeta<V: FixedWidthInteger & UnsignedInteger>(_ key: MetaKey, _ value: V, in meta: Database) throws(LMDBError) {
         try put(meta, key: key.bytes, value: withUnsafeBytes(of: value.bigEndian) { Array($0) })
+    }
+
+    /// The log's histogram bounds, or `nil` when it has none (schema 1).
+    /// - Throws: ``PerfLogError/corrupt(what:)`` when they do not decode; `LMDBError`.
+    func bucketBounds(in meta: Database) throws -> BucketBounds? {
+        guard let raw = try value(in: meta, forKey: MetaKey.buckets.bytes) else { return nil }
+        return try raw.withUnsafeBytes { bytes throws -> BucketBounds in
+            var r = ByteReader(bytes, what: "histogram bounds")
+            let n = try r.varint()
+            guard n >= 1, n <= UInt64(BucketBounds.maxCount) else { throw r.fail("\(n) bounds") }
+            var bounds: [UInt64] = []
+            for _ in 0..<Int(n) { bounds.append(try r.varint()) }
+            guard r.isAtEnd else { throw r.fail("trailing bytes") }
+            do { return try BucketBounds(nanoseconds: bounds) } catch { throw r.fail("bounds not increasing") }
+        }
+    }
+
+    /// Stores the log's histogram bounds.
+    /// - Throws: `LMDBError` from `mdb_put`.
+    func putBucketBounds(_ bounds: BucketBounds, in meta: Database) throws(LMDBError) {
+        var w = ByteWriter(capacity: 8 + bounds.nanoseconds.count * 6)
+        w.varint(UInt64(bounds.nanoseconds.count))
+        for b in bounds.nanoseconds { w.varint(b) }
+        try put(meta, key: MetaKey.buckets.bytes, value: w.bytes)
     }
 
     /// The counter under `key` in the log's `meta`.

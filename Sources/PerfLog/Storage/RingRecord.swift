@@ -1,16 +1,22 @@
 import LMDB
 
-/// Stored form of a ``Ring`` (version 1): `u8 1 · string agent · string cli · varint
-/// appended · varint count · varint failures · varint okTotalNs · varint inFlight ·
-/// varint lastSeq · varint n · varint slot[0] · (n − 1) × zigzag(slot[i] − slot[i−1])`.
+/// Stored form of a ``Ring``. Version 2 (schema 2): `u8 2 · string agent · string cli ·
+/// varint appended · varint count · varint failures · varint okTotalNs · varint inFlight
+/// · varint lastSeq` (the window), `· varint ok · varint failed · varint okSumNs ·
+/// zigzag startedNs · varint b · b × varint bucket` (the lifetime counters), `· varint n ·
+/// varint slot[0] · (n − 1) × zigzag(slot[i] − slot[i−1])` (the ring). Version 1 (schema
+/// 1) is the same without the lifetime counters; it is read, never written.
 ///
 /// The slots are stored as differences: consecutive measures of a stream are a few
 /// thousand `seq`s apart, so a slot takes two or three bytes instead of eight, and a
 /// commit that touches every stream rewrites a third as many pages.
 enum RingRecord {
+    /// The version this build writes.
+    static let version: UInt8 = 2
+
     static func encode(_ ring: Ring, into w: inout ByteWriter) {
         let s = ring.summary
-        w.u8(1)
+        w.u8(version)
         w.string(s.stream.agent)
         w.string(s.stream.cli)
         w.varint(s.appended)
@@ -19,6 +25,13 @@ enum RingRecord {
         w.varint(s.okTotalNs)
         w.varint(UInt64(s.inFlight))
         w.varint(s.lastSeq)
+        let life = s.lifetime
+        w.varint(life.ok)
+        w.varint(life.failed)
+        w.varint(life.okSumNs)
+        w.zigzag(life.startedNs)
+        w.varint(UInt64(life.buckets.count))
+        for b in life.buckets { w.varint(b) }
         w.varint(UInt64(ring.slots.count))
         var previous: UInt64 = 0
         for (i, seq) in ring.slots.enumerated() {
@@ -28,7 +41,7 @@ enum RingRecord {
     }
 
     static func encode(_ ring: Ring) -> [UInt8] {
-        var w = ByteWriter(capacity: 48 + ring.slots.count * 3)
+        var w = ByteWriter(capacity: 64 + ring.summary.lifetime.buckets.count * 2 + ring.slots.count * 3)
         encode(ring, into: &w)
         return w.bytes
     }
@@ -66,8 +79,12 @@ enum RingRecord {
         try bytes.withUnsafeBytes { raw in Result { () throws(PerfLogError) in try decode(raw, retain: retain) } }.get()
     }
 
+    /// The version of a stored record, without decoding it; nil when it has no byte.
+    static func storedVersion(_ buffer: UnsafeRawBufferPointer) -> UInt8? { buffer.first }
+
     private static func summary(_ r: inout ByteReader) throws(PerfLogError) -> StreamSummary {
-        guard try r.u8() == 1 else { throw r.fail("unknown version") }
+        let version = try r.u8()
+        guard version == 1 || version == 2 else { throw r.fail("unknown version") }
         let agent = try r.string(max: StreamName.maxBytes)
         let cli = try r.string(max: StreamName.maxBytes)
         let stream: StreamName
@@ -84,6 +101,21 @@ enum RingRecord {
         s.count = Int(count)
         s.failures = Int(failures)
         s.inFlight = Int(inFlight)
+        if version == 1 {
+            // Until its log is upgraded, the window is all that is known.
+            s.lifetime = LifetimeCounters(ok: count - failures, failed: failures, okSumNs: s.okTotalNs, buckets: [], startedNs: 0)
+            return s
+        }
+        let ok = try r.varint(), failed = try r.varint(), okSumNs = try r.varint()
+        let startedNs = try r.zigzag()
+        let n = try r.varint()
+        guard n <= UInt64(BucketBounds.maxCount + 1) else { throw r.fail("\(n) histogram buckets") }
+        var buckets = [UInt64]()
+        buckets.reserveCapacity(Int(n))
+        // Whether the counters agree with the window and the histogram with the count
+        // is `check`'s to say (and repair's to mend): a record that reads is kept.
+        for _ in 0..<Int(n) { buckets.append(try r.varint()) }
+        s.lifetime = LifetimeCounters(ok: ok, failed: failed, okSumNs: okSumNs, buckets: buckets, startedNs: startedNs)
         return s
     }
 }
@@ -91,12 +123,27 @@ enum RingRecord {
 extension EventLog {
     /// Stores a stream's record.
     func put(_ ring: Ring, id: UInt32, txn: Transaction, dbs: Databases) throws {
-        let bytes = RingRecord.encode(ring)
-        try Keys.with(id) { k in try bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
+        try txn.putRing(ring, id: id, in: dbs)
     }
 }
 
 extension Transaction {
+    /// Stores the record of stream `id`.
+    /// - Throws: `LMDBError` from `mdb_put`.
+    func putRing(_ ring: Ring, id: UInt32, in dbs: EventLog.Databases) throws {
+        let bytes = RingRecord.encode(ring)
+        try Keys.with(id) { k in try bytes.withUnsafeBytes { v in try put(dbs.streams, key: k, value: v) } }
+    }
+
+    /// What the measure `seq` of `stream` adds to counters: its duration and whether it
+    /// failed; nil when no event is stored at `seq`, or it is a mark.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` when it does not decode; `LMDBError`.
+    func measureCounted(_ seq: UInt64, stream: StreamName, in dbs: EventLog.Databases) throws -> (durationNs: UInt64, failed: Bool)? {
+        guard let raw = try Keys.with(seq, { k in try value(in: dbs.events, forKey: k) }), StoredEvent.isMeasure(raw) else { return nil }
+        let e = try EventRecord.decode(StoredEvent.record(raw), stream: stream)
+        return (e.durationNs, e.outcome == .failed)
+    }
+
     /// The id of the stream `name` in `names`, or `nil` when it has none.
     /// - Throws: ``PerfLogError/corrupt(what:)`` when the stored id is malformed; `LMDBError`.
     func streamID(of name: StreamName, in dbs: EventLog.Databases) throws -> UInt32? {

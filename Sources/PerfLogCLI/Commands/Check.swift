@@ -96,7 +96,7 @@ extension Perflog {
                 if let r = repaired {
                     out += ",\"repaired\":{\"streamsRebuilt\":\(r.streamsRebuilt),\"undecodableRemoved\":\(r.undecodableRemoved),"
                     out += "\"missingMeasures\":\(r.missingMeasures),\"garbageCollected\":\(r.garbageCollected),"
-                    out += "\"marksExpired\":\(r.marksExpired),\"indexEntriesFixed\":\(r.indexEntriesFixed)}"
+                    out += "\"marksExpired\":\(r.marksExpired),\"indexEntriesFixed\":\(r.indexEntriesFixed),\"countersRestarted\":\(r.countersRestarted)}"
                 }
                 if let pages {
                     out += ",\"pages\":{\"pageSize\":\(pages.pageSize),\"lastPage\":\(pages.lastPage),\"inUse\":\(pages.reachedPages),"
@@ -113,7 +113,7 @@ extension Perflog {
             var out = ""
             if let r = repaired {
                 out += r.changedAnything
-                    ? "repaired: \(r.streamsRebuilt) streams rebuilt, \(r.undecodableRemoved) undecodable values dropped, \(r.missingMeasures) missing measures dropped from rings, \(r.garbageCollected) evicted measures collected, \(r.marksExpired) abandoned marks expired, \(r.indexEntriesFixed) index entries fixed\n"
+                    ? "repaired: \(r.streamsRebuilt) streams rebuilt, \(r.undecodableRemoved) undecodable values dropped, \(r.missingMeasures) missing measures dropped from rings, \(r.garbageCollected) evicted measures collected, \(r.marksExpired) abandoned marks expired, \(r.indexEntriesFixed) index entries fixed, \(r.countersRestarted) streams' lifetime counters restarted\n"
                     : "repaired: nothing needed changing\n"
             }
             if let pages {

@@ -1,0 +1,101 @@
+import Foundation
+import PerfLogTestSupport
+import Testing
+
+/// A log written by perflog 0.1.0 (schema 1), as users have them: see Fixtures/README.md.
+@Suite("Upgrading a schema-1 log")
+struct SchemaUpgradeTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+    /// A copy of the fixture log, to be read or changed.
+    func copyOfTheFixture(in dir: TemporaryDirectory) throws -> String {
+        let log = dir.file("log")
+        try FileManager.default.createDirectory(atPath: log, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: Self.fixtures + "/schema-1-log/data.mdb", toPath: log + "/data.mdb")
+        return log
+    }
+
+    func fixture(_ name: String) throws -> String {
+        try String(contentsOfFile: Self.fixtures + "/" + name, encoding: .utf8)
+    }
+
+    /// `stats --json` objects without the keys this schema added, and without
+    /// `abandoned`, which the clock changes (the fixture's mark was new when it was made).
+    func withoutLifetimeKeys(_ json: String) throws -> [NSDictionary] {
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        return array.map { o in
+            var o = o
+            o["total"] = nil
+            o["totalFailures"] = nil
+            o["abandoned"] = nil
+            return o as NSDictionary
+        }
+    }
+
+    @Test("reading commands work on it and leave its file byte for byte as it was")
+    func readersLeaveItAlone() throws {
+        let dir = try TemporaryDirectory()
+        let log = try copyOfTheFixture(in: dir)
+        let original = try Data(contentsOf: URL(fileURLWithPath: log + "/data.mdb"))
+
+        let info = try CLI.run(["info", "--json", "--log", log])
+        #expect(info.status == 0, "\(info)")
+        #expect(decodeObject(info.stdout)["schemaVersion"] as? Int == 1)
+        let export = try CLI.run(["export", "--format", "ndjson", "--log", log])
+        #expect(export.status == 0, "\(export)")
+        #expect(export.stdout == (try fixture("schema-1-export.ndjson")))
+        let stats = try CLI.run(["stats", "--json", "--log", log])
+        #expect(stats.status == 0, "\(stats)")
+        #expect(try withoutLifetimeKeys(stats.stdout) == (try withoutLifetimeKeys(fixture("schema-1-stats.json"))))
+        for arguments in [["tail", "-n", "100"], ["check"], ["compare", "--agent", "planner"], ["export", "--format", "openmetrics"]] {
+            let r = try CLI.run(arguments + ["--log", log])
+            #expect(r.status == 0, "\(arguments): \(r)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: log + "/data.mdb")) == original, "a reader changed the file")
+    }
+
+    @Test("its first writer upgrades it: every event still there, counters started from the window, check clean")
+    func firstWriterUpgrades() throws {
+        let dir = try TemporaryDirectory()
+        let log = try copyOfTheFixture(in: dir)
+        let before = Date().timeIntervalSince1970
+        try CLI.record(log: log, agent: "planner", cli: "claude", duration: "2.5s")
+
+        let info = decodeObject(try CLI.run(["info", "--json", "--log", log]).stdout)
+        #expect(info["schemaVersion"] as? Int == 2)
+        let check = try CLI.run(["check", "--log", log])
+        #expect(check.status == 0, "\(check)")
+
+        // Every event of the old log, then the new one.
+        let export = try CLI.run(["export", "--format", "ndjson", "--log", log])
+        let old = try fixture("schema-1-export.ndjson").split(separator: "\n")
+        let now = export.stdout.split(separator: "\n")
+        // planner/claude's ring (retain 5) lost its oldest measure to the new one.
+        let evicted = old.first { $0.contains("\"cli\":\"claude\"") }
+        #expect(Set(now).isSuperset(of: old.filter { $0 != evicted }), "\(export.stdout)")
+        #expect(now.count == old.count)
+
+        // The window held 5 ok measures of planner/claude; the counters count them and the new one.
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(try CLI.run(["stats", "--json", "--log", log]).stdout.utf8)) as? [[String: Any]])
+        let claude = try #require(stats.first { $0["agent"] as? String == "planner" && $0["cli"] as? String == "claude" })
+        #expect(claude["total"] as? Int == 6)
+        #expect(claude["totalFailures"] as? Int == 0)
+        let gemini = try #require(stats.first { $0["cli"] as? String == "gemini" })
+        #expect(gemini["total"] as? Int == 5 && gemini["totalFailures"] as? Int == 1)
+
+        let metrics = try CLI.run(["export", "--format", "openmetrics", "--log", log]).stdout
+        #expect(metrics.contains("perflog_invocations_total{agent=\"planner\",cli=\"claude\",outcome=\"ok\"} 6\n"), "\(metrics)")
+        #expect(metrics.contains("perflog_invocation_duration_seconds_bucket{agent=\"planner\",cli=\"claude\",le=\"+Inf\"} 6\n"), "\(metrics)")
+        let created = try #require(metrics.split(separator: "\n").first {
+            $0.hasPrefix("perflog_invocation_duration_seconds_created{agent=\"coder\"")
+        })
+        let started = try #require(Double(created.split(separator: " ").last ?? ""))
+        #expect(started >= before.rounded(.down), "the upgrade's time is the counters' start")
+
+        // Readers and writers alike now see schema 2; a second writer has nothing to do.
+        try CLI.record(log: log, agent: "coder", cli: "gemini", duration: "1s", extra: ["--failed"])
+        let gemini2 = try #require((try JSONSerialization.jsonObject(with: Data(try CLI.run(["stats", "--json", "--agent", "coder", "--log", log]).stdout.utf8)) as? [[String: Any]])?.first)
+        #expect(gemini2["total"] as? Int == 6 && gemini2["totalFailures"] as? Int == 2)
+        #expect(try CLI.run(["check", "--log", log]).status == 0)
+    }
+}
