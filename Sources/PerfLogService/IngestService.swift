@@ -49,6 +49,8 @@ public final class IngestService: Sendable {
         /// `error`, `/healthz`): by default its description; `perflog serve` adds the
         /// command that helps, as its own messages do.
         public var describe: @Sendable (PerfLogError) -> String = { $0.description }
+        /// Constant labels on every series of `GET /metrics` (`--label k=v`).
+        public var labels = MetricLabels()
 
         /// A service on `socketPath`, and on `http` when given.
         public init(socketPath: String, http: HTTPAddress? = nil) {
@@ -84,7 +86,8 @@ public final class IngestService: Sendable {
         lookups.start()
         let recorder = Recorder(log: log, options: configuration.recorder)
         let core = ServiceCore(log: log, sink: recorder, limits: configuration.limits, pool: pool, lookups: lookups,
-                               httpToken: configuration.httpToken, describe: configuration.describe)
+                               httpToken: configuration.httpToken, labels: configuration.labels,
+                               describe: configuration.describe)
         var listeners: [any Channel] = []
         func abandon() {
             for l in listeners { try? l.close().wait() }

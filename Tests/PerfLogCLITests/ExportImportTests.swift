@@ -83,38 +83,40 @@ struct ExportTests {
         let textfile = dir.file("textfile")
         try FileManager.default.createDirectory(atPath: textfile, withIntermediateDirectories: false)
         let prom = textfile + "/perflog.prom"
-        let r = try CLI.run(["export", "--format", "openmetrics", "--out", prom, "--log", log])
+        let r = try CLI.run(["export", "--format", "openmetrics", "--label", "log=mixed", "--out", prom, "--log", log])
         #expect(r.status == 0, "\(r)")
         #expect(r.stdout.isEmpty && r.stderr.isEmpty, "\(r)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: textfile) == ["perflog.prom"], "no temporary file left")
         let text = try String(contentsOfFile: prom, encoding: .utf8)
 
-        // Both the OpenMetrics parser and the classic text-format parser (the one
-        // node_exporter's textfile collector shares) must accept it. A missing
+        // prometheus_client's OpenMetrics parser must accept it. A missing
         // prometheus_client fails the test: tools/setup installs it.
         let script = """
             import sys
             from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
-            from prometheus_client.parser import text_string_to_metric_families as text
-            body = sys.stdin.read()
-            families = {f.name: f for f in om(body)}
-            plain = {f.name: f for f in text(body)}
-            s = families["perflog_invocation_duration_seconds"]
-            assert s.type == "summary" and s.unit == "seconds", (s.type, s.unit)
-            for x in s.samples:
+            from prometheus_client.parser import text_string_to_metric_families as classic
+            families = {f.name: f for f in (om if sys.argv[1] == "openmetrics" else classic)(sys.stdin.read())}
+            h = families["perflog_invocation_duration_seconds"]
+            assert h.type == "histogram", h.type
+            for x in h.samples:
                 if x.name.endswith("_count"):
-                    print("count", x.labels["agent"], x.labels["cli"], int(x.value))
+                    print("count", x.labels["log"], x.labels["agent"], x.labels["cli"], int(x.value))
             for x in families["perflog_window_failures"].samples:
                 print("failures", x.labels["agent"], x.labels["cli"], int(x.value))
-            print("families", len(families), len(plain))
+            print("families", len(families))
             """
-        let (status, output) = try runProgram("/usr/bin/env", ["python3", "-c", script], input: text)
-        #expect(status == 0, "\(output)\n\(text)")
-        let lines = Set(output.split(separator: "\n").map(String.init))
-        #expect(lines.contains("families 5 5"), "\(output)")
-        #expect(lines.contains("count planner claude 36"), "\(output)")
-        #expect(lines.contains("count we,ird\"name crème 5"), "\(output)")
-        #expect(lines.contains("failures tester broken 2"), "\(output)")
+        // The classic format, for the textfile collector (which reads only that), the same.
+        let classic = try CLI.run(["export", "--format", "prometheus", "--label", "log=mixed", "--log", log])
+        #expect(classic.status == 0, "\(classic)")
+        for (format, body) in [("openmetrics", text), ("prometheus", classic.stdout)] {
+            let (status, output) = try runProgram("/usr/bin/env", ["python3", "-c", script, format], input: body)
+            #expect(status == 0, "\(output)\n\(body)")
+            let lines = Set(output.split(separator: "\n").map(String.init))
+            #expect(lines.contains("families 8"), "\(output)")
+            #expect(lines.contains("count mixed planner claude 36"), "\(output)")
+            #expect(lines.contains("count mixed we,ird\"name crème 5"), "\(output)")
+            #expect(lines.contains("failures tester broken 2"), "\(output)")
+        }
     }
 
     @Test func outReplacesAFileAtomicallyAndFailuresLeaveItAlone() throws {

@@ -18,11 +18,13 @@ struct InfoTests {
         #expect(!line.contains("\n") && !line.contains(" "), "one compact line: \(line)")
         #expect(keyOrder(line) == [
             "path", "schemaVersion", "retain", "streams", "events", "inFlight", "fileBytes", "mapBytes", "lmdbVersion",
-            "abandoned",
+            "abandoned", "total", "totalFailures",
         ])
         let info = decodeObject(line)
         #expect(info["path"] as? String == log)
-        #expect(info["schemaVersion"] as? Int == 1)
+        #expect(info["schemaVersion"] as? Int == 2)
+        #expect(info["total"] as? Int == 3)
+        #expect(info["totalFailures"] as? Int == 1)
         #expect(info["retain"] as? Int == 100)
         #expect(info["streams"] as? Int == 2)
         #expect(info["events"] as? Int == 3)

@@ -26,35 +26,95 @@ struct SummaryExportTests {
         return try log.read { try Projector.project($0, now: 40_000_000_000) }
     }
 
-    @Test("the OpenMetrics exposition parses with both Prometheus parsers and carries the figures")
-    func openMetricsParses() throws {
+    /// Reads an exposition with prometheus_client's parser of `format` and prints, per
+    /// stream, what a scraper would take from it.
+    static let parseScript = """
+        import sys
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+        from prometheus_client.parser import text_string_to_metric_families as classic
+        body = sys.stdin.read()
+        families = {f.name: f for f in (om if sys.argv[1] == "openmetrics" else classic)(body)}
+        print("families", " ".join(sorted(f"{n}:{f.type}" for n, f in families.items())))
+        h = families["perflog_invocation_duration_seconds"]
+        by = {}
+        for x in h.samples:
+            key = (x.labels["agent"], x.labels["cli"])
+            if x.name.endswith("_bucket"):
+                by.setdefault(key, []).append((float(x.labels["le"]), x.value))
+            elif x.name.endswith("_count"):
+                print("count", *key, int(x.value))
+            elif x.name.endswith("_sum"):
+                print("sum", *key, round(x.value, 6))
+            elif x.name.endswith("_created"):
+                print("created", *key)
+        for key, buckets in sorted(by.items()):
+            values = [v for _, v in buckets]
+            assert buckets[-1][0] == float("inf") and values == sorted(values), buckets
+            print("buckets", *key, len(buckets), int(values[-1]))
+        for x in families["perflog_invocations"].samples:
+            if x.name.endswith("_total"):
+                print("total", x.labels["agent"], x.labels["cli"], x.labels["outcome"], int(x.value))
+        for x in families["perflog_window_duration_seconds"].samples:
+            if x.labels["stat"] == "max":
+                print("max", x.labels["agent"], x.labels["cli"], round(x.value, 6))
+        """
+
+    @Test("the exposition parses with Prometheus's parser of each format and carries the lifetime and window figures",
+          arguments: [SummaryFormat.openmetrics, .prometheus])
+    func expositionParses(format: SummaryFormat) throws {
         let projection = try makeProjection()
-        let text = projection.rendered(.openmetrics)
-        let script = """
-            import sys
-            from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
-            from prometheus_client.parser import text_string_to_metric_families as text
-            body = sys.stdin.read()
-            families = {f.name: f for f in om(body)}
-            plain = {f.name: f for f in text(body)}
-            s = families["perflog_invocation_duration_seconds"]
-            assert s.type == "summary" and s.unit == "seconds", (s.type, s.unit)
-            counts = {tuple(sorted(x.labels.items())): x.value for x in s.samples if x.name.endswith("_count")}
-            for name in ("perflog_window_measures", "perflog_window_failures", "perflog_in_flight", "perflog_abandoned"):
-                assert families[name].type == "gauge", name
-            print(len(families), len(plain), len(s.samples))
-            for labels, value in sorted(counts.items()):
-                print(dict(labels)["agent"], dict(labels)["cli"], int(value))
-            """
-        let (status, output) = try runProgram("/usr/bin/env", ["python3", "-c", script], input: text)
+        let text = projection.rendered(format)
+        let (status, output) = try runProgram("/usr/bin/env", ["python3", "-c", Self.parseScript, format.rawValue], input: text)
         #expect(status == 0, "\(output)\n\(text)")
-        let lines = output.split(separator: "\n").map(String.init)
-        // Five families; four streams with ok measures × (4 quantiles + sum + count) samples.
-        #expect(lines.first == "5 5 24")
-        for s in projection.streams where s.durations != nil {
-            #expect(lines.contains("\(s.stream.agent) \(s.stream.cli) \(s.durations?.count ?? -1)"), "\(s.stream)")
+        let lines = Set(output.split(separator: "\n").map(String.init))
+        #expect(lines.contains(
+            "families perflog_abandoned:gauge perflog_in_flight:gauge perflog_invocation_duration_seconds:histogram "
+                + "perflog_invocations:counter perflog_last_measure_timestamp_seconds:gauge perflog_window_duration_seconds:gauge "
+                + "perflog_window_failures:gauge perflog_window_measures:gauge"), "\(output)")
+        let buckets = BucketBounds.standard.bucketCount
+        for s in projection.streams {
+            let name = "\(s.stream.agent) \(s.stream.cli)"
+            let ok = s.count - s.failures
+            // Every stream has its counters, the one without a successful measure too.
+            #expect(lines.contains("count \(name) \(ok)"), "\(name)\n\(output)")
+            #expect(lines.contains("buckets \(name) \(buckets) \(ok)"), "\(name)\n\(output)")
+            #expect(lines.contains("total \(name) ok \(ok)"), "\(name)\n\(output)")
+            #expect(lines.contains("total \(name) failed \(s.failures)"), "\(name)\n\(output)")
+            #expect(lines.contains("created \(name)") == (format == .openmetrics), "\(name)\n\(output)")
+            if let d = s.durations {
+                let sum = (d.meanNs * Double(d.count) / 1e9 * 1e6).rounded() / 1e6
+                #expect(lines.contains("sum \(name) \(sum)"), "\(name)\n\(output)")
+                #expect(lines.contains("max \(name) \((d.maxNs / 1e9 * 1e6).rounded() / 1e6)"), "\(name)\n\(output)")
+            } else {
+                #expect(!lines.contains { $0.hasPrefix("max \(name) ") }, "no window durations without a successful measure")
+            }
         }
-        #expect(text.hasSuffix("# EOF\n"))
+        #expect(text.hasSuffix("# EOF\n") == (format == .openmetrics))
+        #expect(text.contains("# UNIT ") == (format == .openmetrics))
+    }
+
+    @Test("constant labels come first on every series; names Prometheus refuses or perflog uses are refused",
+          arguments: [
+            (["host=a"], nil), (["host=a", "log=b=c"], nil), (["host="], nil), (["_x9=v"], nil),
+            (["host"], "must be NAME=VALUE"), (["9x=v"], "not a Prometheus label name"), (["__x=v"], "not a Prometheus label name"),
+            (["ho-st=v"], "not a Prometheus label name"), (["=v"], "not a Prometheus label name"),
+            (["agent=v"], "one of perflog's own labels"), (["le=v"], "one of perflog's own labels"),
+            (["host=a", "host=b"], "given twice"),
+          ] as [([String], String?)])
+    func constantLabels(assignments: [String], refusal: String?) throws {
+        do {
+            let labels = try MetricLabels(parsing: assignments)
+            #expect(refusal == nil)
+            let text = try makeProjection().rendered(.openmetrics, labels: labels)
+            let prefix = labels.labels.map { "\($0.name)=\"\($0.value)\"" }.joined(separator: ",")
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                #expect(line.contains("{" + prefix + ",agent="), "\(line)")
+            }
+        } catch let error as PerfLogError {
+            guard case .invalidInput(let field, let rule) = error else { Issue.record("\(error)"); return }
+            #expect(field == "label")
+            #expect(refusal.map { rule.contains($0) } == true, "\(rule)")
+        }
     }
 
     @Test("the Markdown report has a row per stream and escapes names")

@@ -98,6 +98,10 @@ extension LogInfo {
         // Beyond the contract's fields, so that readers of those are unaffected.
         out.raw(",\"abandoned\":")
         out.int(Int64(abandoned))
+        out.raw(",\"total\":")
+        out.uint(total)
+        out.raw(",\"totalFailures\":")
+        out.uint(totalFailures)
         out.raw("}")
         return out.text
     }

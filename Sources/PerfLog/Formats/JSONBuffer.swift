@@ -43,6 +43,10 @@ package struct JSONBuffer {
     @inline(__always)
     package mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
 
+    /// Appends one byte as it is.
+    @inline(__always)
+    package mutating func byte(_ b: UInt8) { bytes.append(b) }
+
     /// Appends the text `s` as it is (a value known to need no escaping, such as an
     /// enumeration's raw value).
     @inline(__always)

@@ -89,6 +89,8 @@ extension Projection {
             out.raw(", \"lastAt\": "); out.timestamp(s.lastAtNs)
             out.raw(", \"p95Ms\": "); out.milliseconds(d?.p95Ns)
             out.raw(", \"outliers\": "); out.uint(UInt64(d?.outliers ?? 0))
+            out.raw(", \"total\": "); out.uint(s.total)
+            out.raw(", \"totalFailures\": "); out.uint(s.totalFailures)
             out.raw(" }")
         }
         out.raw(streams.isEmpty ? "],\n  \"comparisons\": [" : "\n  ],\n  \"comparisons\": [")

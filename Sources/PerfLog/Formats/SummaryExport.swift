@@ -6,18 +6,23 @@ public enum SummaryFormat: String, Sendable, Hashable, CaseIterable {
     case json
     /// A Markdown report: a table of streams, then one table per agent comparing CLIs.
     case markdown
-    /// A Prometheus text exposition in the OpenMetrics style (`# TYPE`, `# UNIT`,
-    /// `# HELP`, ending in `# EOF`), readable by node_exporter's textfile collector.
+    /// The Prometheus exposition in OpenMetrics text (lifetime counters and histograms,
+    /// the window's figures as gauges), readable by node_exporter's textfile collector.
     case openmetrics
+    /// The same exposition in Prometheus's classic text format (0.0.4): no `# UNIT`,
+    /// `_created` or `# EOF`.
+    case prometheus
 }
 
 extension Projection {
-    /// The projection in `format`.
-    public func rendered(_ format: SummaryFormat) -> String {
+    /// The projection in `format`; `labels` are added to every series of the
+    /// OpenMetrics text.
+    public func rendered(_ format: SummaryFormat, labels: MetricLabels = MetricLabels()) -> String {
         switch format {
         case .json: return json
         case .markdown: return markdown
-        case .openmetrics: return openMetrics
+        case .openmetrics: return openMetrics(labels: labels)
+        case .prometheus: return MetricsExposition(bounds: bucketBounds, labels: labels).text(streams, format: .classic)
         }
     }
 
@@ -49,34 +54,9 @@ extension Projection {
         return out
     }
 
-    /// The Prometheus text exposition: a `summary` of successful durations in seconds
-    /// (quantiles 0.5, 0.9, 0.95, 0.99, `_sum`, `_count`) and gauges of the window's
-    /// measures, failures, in-flight and abandoned marks, labelled by agent and CLI.
-    public var openMetrics: String {
-        var out = ""
-        let duration = "perflog_invocation_duration_seconds"
-        out += "# TYPE \(duration) summary\n# UNIT \(duration) seconds\n"
-        out += "# HELP \(duration) Durations of successful invocations over each stream's retained window.\n"
-        for s in streams {
-            guard let d = s.durations else { continue }
-            let labels = OpenMetrics.labels(s.stream)
-            for (q, v) in [("0.5", d.p50Ns), ("0.9", d.p90Ns), ("0.95", d.p95Ns), ("0.99", d.p99Ns)] {
-                out += "\(duration){\(labels),quantile=\"\(q)\"} \(OpenMetrics.seconds(v))\n"
-            }
-            out += "\(duration)_sum{\(labels)} \(OpenMetrics.seconds(d.meanNs * Double(d.count)))\n"
-            out += "\(duration)_count{\(labels)} \(d.count)\n"
-        }
-        let gauges: [(String, String, (StreamStatistics) -> Int)] = [
-            ("perflog_window_measures", "Measures in the stream's retained window.", { $0.count }),
-            ("perflog_window_failures", "Failed measures in the stream's retained window.", { $0.failures }),
-            ("perflog_in_flight", "Invocations started and not yet ended.", { $0.inFlight }),
-            ("perflog_abandoned", "Invocations in flight for longer than the abandonment timeout.", { $0.abandoned }),
-        ]
-        for (name, help, value) in gauges {
-            out += "# TYPE \(name) gauge\n# HELP \(name) \(help)\n"
-            for s in streams { out += "\(name){\(OpenMetrics.labels(s.stream))} \(value(s))\n" }
-        }
-        out += "# EOF\n"
-        return out
+    /// The Prometheus exposition of the projection's streams in OpenMetrics text (see
+    /// ``MetricsExposition``), with the constant `labels`.
+    public func openMetrics(labels: MetricLabels = MetricLabels()) -> String {
+        MetricsExposition(bounds: bucketBounds, labels: labels).text(streams)
     }
 }

@@ -94,4 +94,7 @@ public struct Projection: Sendable, Hashable {
     /// Every retained measure of the covered streams, ordered by wall-clock time, then
     /// `seq`; empty when ``Projector/Options/measurements`` is off.
     public var measurements: [RetainedMeasure]
+    /// The log's histogram bounds, for the exposition of the streams' lifetime
+    /// histograms.
+    public var bucketBounds: BucketBounds = .standard
 }

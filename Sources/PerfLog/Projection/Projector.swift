@@ -27,6 +27,7 @@ public enum Projector {
                            : try readRings(reader, filter: filter, now: now, options: options)
         }
         p.comparisons = comparisons(p.streams)
+        p.bucketBounds = try reader.bucketBounds()
         return p
     }
 
@@ -39,10 +40,12 @@ public enum Projector {
     public static func statistics(
         _ reader: LogReader, stream: StreamName, now: Int64, abandonAfter: Duration = Statistics.defaultAbandonAfter
     ) throws(PerfLogError) -> StreamStatistics? {
-        guard try reader.summary(stream) != nil else { return nil }
+        guard let summary = try reader.summary(stream) else { return nil }
         let marks = try reader.openMarks(StreamFilter(agent: stream.agent, cli: stream.cli))
-        return StreamStatistics(stream: stream, window: try reader.ring(stream), openMarks: marks, now: now,
-                                abandonAfter: abandonAfter)
+        var statistics = StreamStatistics(stream: stream, window: try reader.ring(stream), openMarks: marks, now: now,
+                                          abandonAfter: abandonAfter)
+        statistics.lifetime = summary.lifetime
+        return statistics
     }
 
     // MARK: Reading
@@ -118,10 +121,12 @@ public enum Projector {
             guard a.count == a.expected else {
                 throw PerfLogError.corrupt(what: "\(ring.summary.stream) holds \(a.count) retained measures, its ring \(a.expected)")
             }
-            streams.append(StreamStatistics(
+            var s = StreamStatistics(
                 stream: ring.summary.stream, count: a.count, failures: a.failures, inFlight: a.inFlight,
                 abandoned: a.abandoned, sortedOk: a.ok.sorted(),
-                firstAtNs: a.count > 0 ? a.first : nil, lastAtNs: a.count > 0 ? a.last : nil))
+                firstAtNs: a.count > 0 ? a.first : nil, lastAtNs: a.count > 0 ? a.last : nil)
+            s.lifetime = ring.summary.lifetime
+            streams.append(s)
         }
 
         // Wall times usually rise with seq (one clock, appends in order), so the rows are
@@ -161,8 +166,10 @@ public enum Projector {
         for (index, s) in summaries.enumerated() {
             let window = try reader.ring(s.stream)
             let marks = marksByStream[s.stream] ?? []
-            streams.append(StreamStatistics(stream: s.stream, window: window, openMarks: marks, now: now,
-                                            abandonAfter: options.abandonAfter))
+            var statistics = StreamStatistics(stream: s.stream, window: window, openMarks: marks, now: now,
+                                              abandonAfter: options.abandonAfter)
+            statistics.lifetime = s.lifetime
+            streams.append(statistics)
             for e in window + marks where e.seq > newest.seq { newest = (e.seq, e.wallTimeNs) }
             if options.measurements {
                 measurements += window.map {

@@ -88,6 +88,16 @@ public struct StreamStatistics: Sendable, Hashable {
     /// Latest wall-clock time of a measure in the window, nanoseconds since the Unix
     /// epoch; `nil` when the window is empty.
     public var lastAtNs: Int64?
+    /// The stream's lifetime counters: every measure since they started, not only the
+    /// window's; `nil` when the statistics were not read from a log.
+    public var lifetime: LifetimeCounters?
+
+    /// Measures of the stream's lifetime (``LifetimeCounters/total``); the window's
+    /// ``count`` when ``lifetime`` is not known.
+    public var total: UInt64 { lifetime?.total ?? UInt64(count) }
+    /// Failed measures of the stream's lifetime; the window's ``failures`` when
+    /// ``lifetime`` is not known.
+    public var totalFailures: UInt64 { lifetime?.failed ?? UInt64(failures) }
 
     /// Computes the statistics of `stream` from its window and open marks.
     ///
@@ -126,6 +136,7 @@ public struct StreamStatistics: Sendable, Hashable {
         durations = sortedOk.isEmpty ? nil : DurationStatistics(sorted: sortedOk)
         self.firstAtNs = firstAtNs
         self.lastAtNs = lastAtNs
+        lifetime = nil
     }
 }
 
@@ -141,7 +152,7 @@ public enum Statistics {
     /// Open marks stamped strictly before the returned time are abandoned: `now` minus
     /// the timeout (none when negative), or `Int64.min` (none abandoned) when that does
     /// not fit.
-    static func abandonmentCutoff(now: Int64, abandonAfter: Duration) -> Int64 {
+    package static func abandonmentCutoff(now: Int64, abandonAfter: Duration) -> Int64 {
         let (cutoff, overflow) = now.subtractingReportingOverflow(abandonAfterNs(abandonAfter))
         return overflow ? .min : cutoff
     }

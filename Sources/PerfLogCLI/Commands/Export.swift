@@ -5,7 +5,7 @@ extension Perflog {
     /// `perflog export`: the log's events or its summary in another format.
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the log's events (ndjson, csv, seed) or its summary (json, markdown, openmetrics).",
+            abstract: "Write the log's events (ndjson, csv, seed) or its summary (json, markdown, openmetrics, prometheus).",
             discussion: """
                 Raw events, every retained measure and open mark in commit order:
                   ndjson       one JSON object a line, as tail --json prints them; perflog
@@ -21,10 +21,21 @@ extension Perflog {
                 Summaries, over each stream's retained window:
                   json         agent-performance.json (what perflog project writes)
                   markdown     a report: a table of streams, then each agent's CLIs ranked
-                  openmetrics  a Prometheus text exposition: a summary of durations in
-                               seconds (quantiles 0.5 … 0.99, _sum, _count) and gauges of
-                               measures, failures, in-flight and abandoned invocations,
-                               labelled agent and cli
+                Metrics, as perflog serve's GET /metrics gives them:
+                  openmetrics  OpenMetrics text: per agent and cli, lifetime counters
+                               perflog_invocations_total{outcome="ok"|"failed"} and the
+                               histogram perflog_invocation_duration_seconds (_bucket,
+                               _sum, _count, _created; the log's buckets), and the
+                               window's figures as gauges: perflog_window_duration_seconds
+                               {stat="p50|p90|p95|p99|mean|max"}, perflog_window_measures,
+                               perflog_window_failures, perflog_in_flight,
+                               perflog_abandoned, perflog_last_measure_timestamp_seconds
+                  prometheus   the same in Prometheus's classic text format (0.0.4)
+
+                --label NAME=VALUE (repeatable) adds a constant label to every series of \
+                openmetrics and prometheus, so that the exports of several logs on one \
+                host never collide (NAME: a Prometheus label name other than agent, cli, \
+                outcome, le, stat and quantile).
 
                 --agent and --cli keep only those streams, in every format. Without \
                 --out the text goes to standard output. With --out it goes to a \
@@ -44,13 +55,13 @@ extension Perflog {
                   perflog export --format ndjson --out events.ndjson
                   perflog export --format csv --agent planner > planner.csv
                   perflog export --format markdown --out docs/agent-performance.md
-                  perflog export --format openmetrics \\
-                      --out /var/lib/node_exporter/textfile/perflog.prom
+                  perflog export --format prometheus --label log=builds \\
+                      --out /var/lib/prometheus/node-exporter/perflog-builds.prom
                 """)
 
         /// Every format `export` writes.
         enum Format: String, ExpressibleByArgument, CaseIterable {
-            case ndjson, json, csv, markdown, openmetrics, seed
+            case ndjson, json, csv, markdown, openmetrics, prometheus, seed
 
             /// The raw-event format, or `nil` for a summary.
             var events: EventExportFormat? {
@@ -58,7 +69,7 @@ extension Perflog {
                 case .ndjson: return .ndjson
                 case .csv: return .csv
                 case .seed: return .seed
-                case .json, .markdown, .openmetrics: return nil
+                case .json, .markdown, .openmetrics, .prometheus: return nil
                 }
             }
 
@@ -68,13 +79,18 @@ extension Perflog {
                 case .json: return .json
                 case .markdown: return .markdown
                 case .openmetrics: return .openmetrics
+                case .prometheus: return .prometheus
                 case .ndjson, .csv, .seed: return nil
                 }
             }
         }
 
-        @Option(help: ArgumentHelp("What to write: ndjson, json, csv, markdown, openmetrics or seed.", valueName: "format"))
+        @Option(help: ArgumentHelp("What to write: ndjson, json, csv, markdown, openmetrics, prometheus or seed.", valueName: "format"))
         var format: Format
+
+        @Option(name: .customLong("label"), help: ArgumentHelp(
+            "A constant label for every series of openmetrics and prometheus (repeatable).", valueName: "name=value"))
+        var labels: [String] = []
 
         @Option(help: ArgumentHelp(
             "Write to this file (replaced atomically) instead of standard output.", valueName: "file"),
@@ -87,6 +103,11 @@ extension Perflog {
 
         func run() throws {
             let streamFilter = try filter.filter()
+            let constantLabels: MetricLabels
+            do { constantLabels = try MetricLabels(parsing: labels) } catch { throw CLIFailure(error) }
+            if !labels.isEmpty && format != .openmetrics && format != .prometheus {
+                throw CLIFailure(.usage, "--label: only openmetrics and prometheus have labels (not \(format.rawValue))")
+            }
             let eventLog = try log.openForReading()
             let target = try out.map { path throws(CLIFailure) in try OutputTarget.replacing(path) } ?? .standardOutput()
             // The library hands on only its own errors: the output's failure is kept here.
@@ -106,7 +127,7 @@ extension Perflog {
                     let projection = try eventLog.read { r in
                         try Projector.project(r, filter: streamFilter, now: EventClock.wallNs(), options: options)
                     }
-                    try target.write(projection.rendered(summary))
+                    try target.write(projection.rendered(summary, labels: constantLabels))
                 }
             } catch {
                 throw outputFailure ?? CLIFailure.from(error)

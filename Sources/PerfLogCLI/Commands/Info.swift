@@ -12,7 +12,9 @@ extension Perflog {
                 opened read-only: a missing log exits 66 and nothing is created.
 
                 --json prints one object with the keys path, schemaVersion, retain, \
-                streams, events, inFlight, fileBytes, mapBytes (bytes) and lmdbVersion.
+                streams, events, inFlight, fileBytes, mapBytes (bytes), lmdbVersion, abandoned, \
+                total and totalFailures (measures since the lifetime counters started, \
+                not only the retained ones).
                 """)
 
         @Flag(help: "Print one JSON object instead of aligned lines.")
@@ -37,7 +39,7 @@ extension Perflog {
                 ("schema version", "\(info.schemaVersion)"),
                 ("retain", "\(info.retain) measures per stream"),
                 ("streams", "\(info.streams)"),
-                ("events", "\(info.events)"),
+                ("events", "\(info.events) retained; \(info.total) since the counters started, \(info.totalFailures) failed"),
                 ("in flight", "\(info.inFlight)"),
                 ("abandoned", "\(info.abandoned) (in flight for over an hour)"),
                 ("last seq", "\(info.lastSeq)"),

@@ -45,8 +45,10 @@ extension Perflog {
                 for say "resend".
 
                 --http ADDRESS also serves HTTP: GET /streams (as perflog stats --json; \
-                ?agent= and ?cli= filter), GET /metrics (OpenMetrics text for \
-                Prometheus: the log's statistics and the service's counters), GET \
+                ?agent= and ?cli= filter), GET /metrics (for Prometheus, as perflog \
+                export --format openmetrics writes it, plus the service's counters \
+                perflog_serve_*_total; the classic text format to a scraper that asks \
+                for text/plain; --label NAME=VALUE adds constant labels), GET \
                 /healthz and GET /. These read routes are open to whoever can connect \
                 (every local user, on loopback). ADDRESS is PORT (on 127.0.0.1), \
                 127.0.0.1:PORT or [::1]:PORT; PORT 0 takes a free port. Any other \
@@ -78,6 +80,7 @@ extension Perflog {
                 Examples:
                   perflog serve &
                   perflog serve --http 9464
+                  perflog serve --http 9464 --label host=$(hostname)
                   perflog serve --project      # also keeps agent-performance.json current
                   ev='{"kind":"measure","agent":"a","cli":"c","durationMs":5,"outcome":"ok"}'
                   echo "$ev" | socat - UNIX-CONNECT:.planning/metrics/perflog.sock
@@ -128,6 +131,10 @@ extension Perflog {
         @Option(help: ArgumentHelp("With --project, the file to write.", valueName: "path"), completion: .file())
         var out: String = Project.defaultPath
 
+        @Option(name: .customLong("label"), help: ArgumentHelp(
+            "A constant label for every series of GET /metrics, e.g. host=$(hostname) (repeatable).", valueName: "name=value"))
+        var labels: [String] = []
+
         @Flag(help: "Print where the service listens as one JSON object on standard output, and its totals as another when it stops.")
         var json = false
 
@@ -161,6 +168,8 @@ extension Perflog {
             if let httpTokenFile {
                 do { token = try HTTPToken(contentsOf: httpTokenFile) } catch { throw Serve.failure(error) }
             }
+            let constantLabels: MetricLabels
+            do { constantLabels = try MetricLabels(parsing: labels) } catch { throw CLIFailure(error) }
             var logOptions = EventLog.Options()
             logOptions.durability = durability
             logOptions.waitLimit = log.location.waitLimit
@@ -176,6 +185,7 @@ extension Perflog {
             configuration.limits.idleTimeout = idleTimeout == 0 ? nil : .seconds(idleTimeout)
             configuration.limits.maxConnectionsPerPeer = maxConnectionsPerUser
             configuration.httpToken = token
+            configuration.labels = constantLabels
             configuration.describe = { CLIFailure.message($0) }
             Serve.raiseOpenFileLimit()
             if project { configuration.recorder.projectionPath = out }

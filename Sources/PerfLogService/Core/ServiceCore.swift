@@ -23,6 +23,8 @@ final class ServiceCore: Sendable {
     let httpToken: HTTPToken?
     /// How a PerfLogError reads in replies (``IngestService/Configuration/describe``).
     let describe: @Sendable (PerfLogError) -> String
+    /// Each stream's exposition text between scrapes of `/metrics`.
+    let metrics: MetricsCache
 
     private struct Connection {
         let channel: any Channel
@@ -85,8 +87,10 @@ final class ServiceCore: Sendable {
     ///   - lookups: runs the lookups of open marks in the log, off the event loops.
     ///   - describe: how a PerfLogError reads in replies.
     init(log: EventLog, sink: any EventSink, limits: ServiceLimits, pool: NIOThreadPool, lookups: NIOThreadPool,
-         httpToken: HTTPToken? = nil, describe: @escaping @Sendable (PerfLogError) -> String = { $0.description }) {
+         httpToken: HTTPToken? = nil, labels: MetricLabels = MetricLabels(),
+         describe: @escaping @Sendable (PerfLogError) -> String = { $0.description }) {
         self.log = log
+        metrics = MetricsCache(labels: labels)
         self.httpToken = httpToken
         self.describe = describe
         peers = PeerConnections(limit: limits.maxConnectionsPerPeer)

@@ -8,6 +8,9 @@ public struct ServiceCounters: Sendable, Hashable {
     public var committed: UInt64 = 0
     /// Lines refused with an error reply (they broke a rule, or their commit failed).
     public var rejected: UInt64 = 0
+    /// Measures acknowledged without being stored again, because their invocation was
+    /// in the stream's ring already: a client's retry.
+    public var duplicates: UInt64 = 0
     /// Events lost to commits that failed (a full disk, say); each client was told.
     public var lost: UInt64 = 0
     /// Socket connections accepted since the start.
@@ -26,11 +29,14 @@ final class AtomicServiceCounters: Sendable {
     let connections = Atomic<UInt64>(0)
     let openConnections = Atomic<UInt64>(0)
     let httpRequests = Atomic<UInt64>(0)
+    let duplicates = Atomic<UInt64>(0)
 
     var snapshot: ServiceCounters {
-        ServiceCounters(
+        var c = ServiceCounters(
             lines: lines.load(ordering: .relaxed), committed: committed.load(ordering: .relaxed),
             rejected: rejected.load(ordering: .relaxed), connections: connections.load(ordering: .relaxed),
             openConnections: openConnections.load(ordering: .relaxed), httpRequests: httpRequests.load(ordering: .relaxed))
+        c.duplicates = duplicates.load(ordering: .relaxed)
+        return c
     }
 }

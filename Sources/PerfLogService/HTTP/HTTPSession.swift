@@ -98,7 +98,7 @@ final class HTTPSession: ChannelInboundHandler {
         case "/streams": only([.GET, .HEAD]) { getStreams(query: query, keepAlive: keepAlive, head: head.method == .HEAD) }
         case "/metrics":
             only([.GET, .HEAD]) {
-                getMetrics(classic: ServiceMetrics.wantsClassicText(accept: head.headers["accept"]), keepAlive: keepAlive,
+                getMetrics(format: ServiceMetrics.format(accept: head.headers["accept"]), keepAlive: keepAlive,
                            head: head.method == .HEAD)
             }
         case "/healthz": only([.GET, .HEAD]) { getHealth(keepAlive: keepAlive, head: head.method == .HEAD) }
@@ -197,19 +197,18 @@ final class HTTPSession: ChannelInboundHandler {
         }
     }
 
-    /// The OpenMetrics exposition of the log's statistics, and the service's own
-    /// counters; the classic Prometheus text format for a scraper that asks for it.
-    private func getMetrics(classic: Bool, keepAlive: Bool, head: Bool) {
-        let counters = core.counters.snapshot
-        let contentType = classic ? "text/plain; version=0.0.4; charset=utf-8"
-                                  : "application/openmetrics-text; version=1.0.0; charset=utf-8"
-        project(filter: StreamFilter(), keepAlive: keepAlive, head: head, contentType: contentType) { projection in
-            var text = projection.rendered(.openmetrics)
-            if text.hasSuffix("# EOF\n") { text.removeLast(6) }
-            text += ServiceMetrics.render(counters)
-            text += "# EOF\n"
-            return classic ? ServiceMetrics.classicText(fromOpenMetrics: text) : text
+    /// The exposition of the log's metrics and the service's own counters: OpenMetrics,
+    /// or the classic Prometheus text format for a scraper that asks for it. Built from
+    /// stream records and the texts kept of unchanged streams (``MetricsCache``).
+    private func getMetrics(format: ExpositionFormat, keepAlive: Bool, head: Bool) {
+        guard let context else { return }
+        let core = self.core
+        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> [UInt8] in
+            try core.metrics.scrape(core.log, format: format, now: EventClock.wallNs()) { exposition in
+                ServiceMetrics.render(core.counters.snapshot, with: exposition, format: format)
+            }
         }
+        answer(future, contentType: format.contentType, keepAlive: keepAlive, head: head)
     }
 
     private func getHealth(keepAlive: Bool, head: Bool) {
@@ -229,19 +228,25 @@ final class HTTPSession: ChannelInboundHandler {
         guard let context else { return }
         let log = core.log
         let options = { var o = Projector.Options(); o.measurements = false; return o }()
-        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> String in
+        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> [UInt8] in
             let projection = try log.read { try Projector.project($0, filter: filter, now: EventClock.wallNs(), options: options) }
-            return render(projection)
+            return Array(render(projection).utf8)
         }
+        answer(future, contentType: contentType, keepAlive: keepAlive, head: head)
+    }
+
+    /// Answers with what `future` makes on the thread pool, or 500 when it fails.
+    private func answer(_ future: EventLoopFuture<[UInt8]>, contentType: String, keepAlive: Bool, head: Bool) {
+        guard let context else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let describe = core.describe
         future.whenComplete { result in
             let session = bound.value
             switch result {
-            case .success(let text):
+            case .success(let bytes):
                 var headers = HTTPHeaders()
                 headers.add(name: "content-type", value: contentType)
-                session.respond(.ok, bytes: Array(text.utf8), headers: headers, close: !keepAlive, head: head)
+                session.respond(.ok, bytes: bytes, headers: headers, close: !keepAlive, head: head)
             case .failure(let failure):
                 let error = (failure as? PerfLogError).map(describe) ?? "\(failure)"
                 session.respond(.internalServerError, json: "{\"error\":\(JSONBuffer.quoted("cannot read the log: \(error)"))}\n",

@@ -1,50 +1,32 @@
-/// The service's own counters in OpenMetrics text.
+import PerfLog
+
+/// The service's own counters in the exposition, and how a scraper chooses its format.
 enum ServiceMetrics {
-    /// Whether a scraper's `Accept` header asks for the classic text format (0.0.4) and
-    /// not OpenMetrics: it names `text/plain` and not `application/openmetrics-text`.
-    /// Without a preference, the answer is OpenMetrics.
-    static func wantsClassicText(accept: [String]) -> Bool {
+    /// The format a scraper's `Accept` header asks for: the classic text format (0.0.4)
+    /// when it names `text/plain` and not `application/openmetrics-text`; OpenMetrics
+    /// otherwise, and without a preference.
+    static func format(accept: [String]) -> ExpositionFormat {
         let value = accept.joined(separator: ",").lowercased()
-        return value.contains("text/plain") && !value.contains("application/openmetrics-text")
+        return value.contains("text/plain") && !value.contains("application/openmetrics-text") ? .classic : .openMetrics
     }
 
-    /// OpenMetrics text in the classic Prometheus format: no `# UNIT` or `# EOF`, and a
-    /// counter's `# TYPE`/`# HELP` name its `_total` sample (the classic format's rule).
-    static func classicText(fromOpenMetrics text: String) -> String {
-        var counters = Set<Substring>()
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        for line in lines where line.hasPrefix("# TYPE ") && line.hasSuffix(" counter") {
-            counters.insert(line.dropFirst(7).dropLast(8))
+    /// The service's counters (`perflog_serve_*_total`) and open connections, with the
+    /// exposition's constant labels.
+    static func render(_ c: ServiceCounters, with exposition: MetricsExposition, format: ExpositionFormat) -> [UInt8] {
+        var out = JSONBuffer(capacity: 1024)
+        let counters: [(String, String, UInt64)] = [
+            ("perflog_serve_lines", "Lines received by this service (blank lines excepted).", c.lines),
+            ("perflog_serve_events_committed", "Events this service committed to the log.", c.committed),
+            ("perflog_serve_lines_rejected", "Lines this service refused with an error reply.", c.rejected),
+            ("perflog_serve_duplicates", "Measures acknowledged without being stored again: their invocation was in the ring already (a client's retry).", c.duplicates),
+            ("perflog_serve_connections", "Socket connections accepted.", c.connections),
+            ("perflog_serve_http_requests", "HTTP requests answered.", c.httpRequests),
+        ]
+        for (name, help, value) in counters {
+            exposition.counter(name, help: help, value: value, format: format, into: &out)
         }
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for line in lines {
-            if line.hasPrefix("# UNIT ") || line == "# EOF" { continue }
-            if line.hasPrefix("# TYPE ") || line.hasPrefix("# HELP ") {
-                let rest = line.dropFirst(7)
-                let name = rest.prefix { $0 != " " }
-                if counters.contains(name) {
-                    out += line.prefix(7) + name + "_total" + rest.dropFirst(name.count) + "\n"
-                    continue
-                }
-            }
-            if !line.isEmpty { out += line + "\n" }
-        }
-        return out
-    }
-
-    static func render(_ c: ServiceCounters) -> String {
-        var out = ""
-        func counter(_ name: String, _ help: String, _ value: UInt64) {
-            out += "# TYPE \(name) counter\n# HELP \(name) \(help)\n\(name)_total \(value)\n"
-        }
-        counter("perflog_serve_lines", "Lines received by this service (blank lines excepted).", c.lines)
-        counter("perflog_serve_events_committed", "Events this service committed to the log.", c.committed)
-        counter("perflog_serve_lines_rejected", "Lines this service refused with an error reply.", c.rejected)
-        counter("perflog_serve_connections", "Socket connections accepted.", c.connections)
-        counter("perflog_serve_http_requests", "HTTP requests answered.", c.httpRequests)
-        out += "# TYPE perflog_serve_open_connections gauge\n# HELP perflog_serve_open_connections Socket connections open now.\n"
-        out += "perflog_serve_open_connections \(c.openConnections)\n"
-        return out
+        exposition.gauge("perflog_serve_open_connections", help: "Socket connections open now.", value: UInt64(c.openConnections),
+                         format: format, into: &out)
+        return out.bytes
     }
 }
