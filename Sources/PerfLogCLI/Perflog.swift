@@ -29,6 +29,7 @@ struct Perflog: ParsableCommand {
               in flight  a mark whose measure has not arrived yet
 
             Examples:
+              perflog init --buckets 1s,5s,15s,1m,5m,15m,1h
               perflog exec --agent planner --cli claude -- claude -p "plan it"
               perflog record --agent planner --cli codex --duration 812.4ms
               perflog tail -n 20
@@ -79,7 +80,7 @@ struct Perflog: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Record.self, Exec.self, Tail.self, Info.self, Stats.self, Compare.self, Project.self, Export.self,
+            Init.self, Record.self, Exec.self, Tail.self, Info.self, Stats.self, Compare.self, Project.self, Export.self,
             Import.self, Check.self, Compact.self, Recover.self, Serve.self,
         ])
 
