@@ -41,8 +41,14 @@ public final class IngestService: Sendable {
         public var httpToken: HTTPToken?
         /// Line, request, connection and window bounds.
         public var limits = ServiceLimits()
-        /// The recorder's batching.
-        public var recorder = Recorder.Options()
+        /// The recorder's batching; by default it skips retries
+        /// (``Recorder/Options/skipsRetries``), so that a client may resend what it did
+        /// not see acknowledged.
+        public var recorder: Recorder.Options = {
+            var options = Recorder.Options()
+            options.skipsRetries = true
+            return options
+        }()
         /// Event-loop threads; default: one per core.
         public var threads = System.coreCount
         /// How a ``PerfLogError`` reads in replies (a line's `not stored: …`, HTTP's

@@ -10,6 +10,7 @@ import Testing
 
 /// Takes the events it is given and settles them at once, as committed.
 final class SettlingSink: EventSink {
+    var duplicates: UInt64 { 0 }
     private let recorded = Mutex<[[Event]]>([])
     var batches: [[Event]] { recorded.withLock { $0 } }
 

@@ -51,6 +51,34 @@ extension EventLog {
 }
 
 extension EventLog {
+    /// ``append(_:deadlineNs:)`` without the measures `retries` finds in their rings.
+    /// - Returns: the `seq` of the first event appended and the events appended (those
+    ///   of `events` that were not retries), whose `seq`s follow consecutively.
+    func append(_ events: [Event], deadlineNs: UInt64, retries: RetryIndex) throws(PerfLogError) -> (first: UInt64, kept: [Event]) {
+        var newIDs: [StreamName: UInt32] = [:]
+        let known = streamIDs.withLock { $0 }
+        let result: (first: UInt64, kept: [Event])
+        do {
+            try refuseIfReadOnly()
+            result = try using { opened in
+                try writeTransaction(opened.environment, deadlineNs: deadlineNs) { txn in
+                    var batch = try AppendBatch(txn: txn, dbs: opened.dbs, retain: opened.retain, known: known)
+                    let result = try retries.append(events, txn: txn, log: self, dbs: opened.dbs, retain: opened.retain, batch: &batch)
+                    newIDs = batch.assigned
+                    return result
+                }
+            }
+        } catch {
+            throw explained(.from(error, operation: "writing to the log"))
+        }
+        if !newIDs.isEmpty {
+            streamIDs.withLock { $0.merge(newIDs) { a, _ in a } }
+        }
+        return result
+    }
+}
+
+extension EventLog {
     /// LMDB reports a short write of a commit as `EIO`; on a file system with no room
     /// left that is a full disk, and saying so tells the user what to do.
     func explained(_ error: PerfLogError) -> PerfLogError {

@@ -64,6 +64,12 @@ public final class Recorder: Sendable {
         /// (so a steady stream of events does not put it off for ever).
         public var projectionMaxLag: Duration = .seconds(1)
 
+        /// Whether a measure whose invocation its stream's ring holds already is taken
+        /// as a retry: settled as recorded, not stored again (exactly-once for clients
+        /// that resend what they did not see acknowledged). Off by default: a program
+        /// that reuses invocation ids on purpose would lose measures.
+        public var skipsRetries = false
+
         /// Default options.
         public init() {}
     }
@@ -74,6 +80,8 @@ public final class Recorder: Sendable {
         public var recorded: UInt64 = 0
         /// Events committed to the log.
         public var committed: UInt64 = 0
+        /// Measures settled without being stored, as retries (``Options/skipsRetries``).
+        public var duplicates: UInt64 = 0
         /// Events refused because the buffer was full (``FullPolicy/drop``) or the
         /// recorder was closed.
         public var dropped: UInt64 = 0

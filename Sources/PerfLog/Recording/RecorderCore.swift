@@ -11,6 +11,8 @@ import Darwin
 final class Core: Sendable {
     let log: EventLog
     let options: Recorder.Options
+    /// With ``Recorder/Options/skipsRetries``: what the rings hold, to skip measures sent again.
+    let retries: RetryIndex?
     let monitor: Monitor<Recorder.State>
     /// Signalled when the writer has work (or should stop).
     let work = Monitor<Recorder.State>.Condition()
@@ -20,6 +22,7 @@ final class Core: Sendable {
     init(log: EventLog, options: Recorder.Options, state: Recorder.State) {
         self.log = log
         self.options = options
+        retries = options.skipsRetries ? RetryIndex() : nil
         monitor = Monitor(state)
     }
 
@@ -114,8 +117,18 @@ final class Core: Sendable {
         let count = UInt64(batch.count)
         var failure: PerfLogError?
         var first: UInt64 = 0
+        var duplicates: UInt64 = 0
         do {
-            if count > 0 { first = try log.append(batch, deadlineNs: lockDeadlineNs) }
+            if count > 0, let retries {
+                let appended = try log.append(batch, deadlineNs: lockDeadlineNs, retries: retries)
+                first = appended.first
+                if appended.kept.count != batch.count {
+                    duplicates = count - UInt64(appended.kept.count)
+                    batch = appended.kept
+                }
+            } else if count > 0 {
+                first = try log.append(batch, deadlineNs: lockDeadlineNs)
+            }
         } catch {
             failure = error
             options.logger.error("perflog: a commit of \(count) events failed; they are lost: \(error)",
@@ -137,7 +150,8 @@ final class Core: Sendable {
                     k += 1
                 }
             } else if count > 0 {
-                s.counters.committed += count
+                s.counters.committed += count - duplicates
+                s.counters.duplicates += duplicates
                 s.counters.commits += 1
             }
             while s.settlementHead < s.settlement.count && s.settlement[s.settlementHead].end <= s.settled {

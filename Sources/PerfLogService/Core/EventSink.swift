@@ -6,6 +6,10 @@ protocol EventSink: Sendable {
     /// Records `events` as one batch; `whenSettled` runs once they are committed (or
     /// their commit failed), in recording order, on any thread.
     func record(contentsOf events: [Event], whenSettled: @escaping @Sendable (Result<Void, PerfLogError>) -> Void)
+    /// Measures settled without being stored because their ring held them already.
+    var duplicates: UInt64 { get }
 }
 
-extension Recorder: EventSink {}
+extension Recorder: EventSink {
+    var duplicates: UInt64 { counters.duplicates }
+}

@@ -29,14 +29,11 @@ final class AtomicServiceCounters: Sendable {
     let connections = Atomic<UInt64>(0)
     let openConnections = Atomic<UInt64>(0)
     let httpRequests = Atomic<UInt64>(0)
-    let duplicates = Atomic<UInt64>(0)
 
     var snapshot: ServiceCounters {
-        var c = ServiceCounters(
+        ServiceCounters(
             lines: lines.load(ordering: .relaxed), committed: committed.load(ordering: .relaxed),
             rejected: rejected.load(ordering: .relaxed), connections: connections.load(ordering: .relaxed),
             openConnections: openConnections.load(ordering: .relaxed), httpRequests: httpRequests.load(ordering: .relaxed))
-        c.duplicates = duplicates.load(ordering: .relaxed)
-        return c
     }
 }

@@ -205,7 +205,9 @@ final class HTTPSession: ChannelInboundHandler {
         let core = self.core
         let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> [UInt8] in
             try core.metrics.scrape(core.log, format: format, now: EventClock.wallNs()) { exposition in
-                ServiceMetrics.render(core.counters.snapshot, with: exposition, format: format)
+                var counters = core.counters.snapshot
+                counters.duplicates = core.sink.duplicates
+                return ServiceMetrics.render(counters, with: exposition, format: format)
             }
         }
         answer(future, contentType: format.contentType, keepAlive: keepAlive, head: head)

@@ -135,12 +135,22 @@ struct Intake: Sendable {
         _ unpaired: [UnpairedEnding], in log: EventLog, describe: (PerfLogError) -> String
     ) -> [Result<Event, LineProblem>] {
         let marks: [Event?]
+        var measured: [Int: Event] = [:]
         do {
             marks = try log.read { reader in try unpaired.map { try reader.openMark($0.ending.invocation) } }
+            // An ending sent again after its measure was stored (a client's retry): the
+            // stored measure stands, and the recorder acknowledges it without storing it twice.
+            for (i, u) in unpaired.enumerated() where marks[i] == nil {
+                guard let stream = u.ending.stream else { continue }
+                let ring = try log.read { reader in try reader.ring(stream) }
+                if let e = ring.last(where: { $0.invocation == u.ending.invocation }) { measured[i] = e }
+            }
         } catch {
             return unpaired.map { .failure(LineProblem(line: $0.line, field: nil, message: describe(error))) }
         }
-        return zip(unpaired, marks).map { u, stored in
+        return zip(unpaired, marks).enumerated().map { i, pair in
+            let (u, stored) = pair
+            if let e = measured[i] { return .success(e) }
             guard let stored else {
                 return .failure(LineProblem(line: u.line, field: "invocation",
                                             message: "names no invocation in flight (send its mark first, or give durationMs)"))
