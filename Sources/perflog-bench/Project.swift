@@ -17,35 +17,7 @@ struct ProjectCase: ParsableCommand {
     func run() throws {
         let dir = makeTemporaryDirectory("project")
         defer { removeTree(dir) }
-        var options = EventLog.Options()
-        options.retain = retain
-        options.durability = .fast
-        let log = try EventLog(path: dir + "/log", options: options)
-        let names = try (0..<streams).map { try StreamName(agent: "agent-\($0 / 10)", cli: "cli-\($0 % 10)") }
-
-        // Round-robin over the streams, as concurrent agents would interleave, in batches
-        // of 100k events per commit.
-        var rng = SplitMix64(seed: 7)
-        let start: Int64 = 1_768_855_824_000_000_000
-        var batch: [Event] = []
-        batch.reserveCapacity(100_000)
-        var appended = 0
-        for _ in 0..<perStream {
-            for (i, name) in names.enumerated() {
-                let failed = rng.next() % 50 == 0
-                let duration = 200_000_000 + rng.next() % 2_000_000_000 + UInt64(i % 10) * 50_000_000
-                batch.append(.measure(name, invocation: InvocationID(rawValue: UInt64(appended)), durationNs: duration,
-                                      outcome: failed ? .failed : .ok, exitCode: failed ? 1 : 0,
-                                      wallTimeNs: start + Int64(appended) * 1_000_000, pid: 1))
-                appended += 1
-                if batch.count == 100_000 {
-                    try log.append(batch)
-                    batch.removeAll(keepingCapacity: true)
-                }
-            }
-        }
-        if !batch.isEmpty { try log.append(batch) }
-        try log.sync()
+        let (log, appended) = try SyntheticLog.make(at: dir + "/log", streams: streams, perStream: perStream, retain: retain)
 
         let out = dir + "/agent-performance.json"
         var times: [Double] = []

@@ -338,6 +338,8 @@ struct ServerProcess {
     /// The service's standard output, read to its end when it stops: closed early, the
     /// service's last line would fail with EPIPE and it would exit 141.
     let output: Int32
+    /// What the service printed first: where it listens, as JSON.
+    let startup: String
 
     init(argv: [String]) throws {
         var fds: [Int32] = [0, 0]
@@ -359,6 +361,7 @@ struct ServerProcess {
         var line: [UInt8] = []
         while read(fds[0], &byte, 1) == 1 && byte != 0x0A { line.append(byte) }
         output = fds[0]
+        startup = String(decoding: line, as: UTF8.self)
         guard line.first == UInt8(ascii: "{") else {
             close(fds[0])
             kill(pid, SIGKILL)

@@ -101,10 +101,12 @@ public struct MetricsExposition: Sendable {
     }
 
     /// One stream's samples, family by family (``Family/abandoned`` excepted: it
-    /// changes with the clock, not with the log, and is written by ``render(_:abandoned:format:trailer:)``).
+    /// changes with the clock, not with the log, and is written by ``render(_:abandoned:format:trailer:emit:)``).
     package struct StreamText: Sendable {
-        /// Samples by ``Family/rawValue``, each line ending in a line feed.
-        package var families: [[UInt8]]
+        /// The samples, family after family, each line ending in a line feed.
+        package var bytes: [UInt8]
+        /// Where each family's samples end in ``bytes``, by ``Family/rawValue``.
+        package var ends: [Int]
         /// `constant,agent="…",cli="…"`, for the samples written later.
         package var labels: [UInt8]
     }
@@ -187,43 +189,68 @@ public struct MetricsExposition: Sendable {
             sample(&g, Family.lastMeasure.name, "") { MetricsExposition.seconds(last, into: &$0) }
             families[Family.lastMeasure.rawValue] = g.bytes
         }
-        return StreamText(families: families, labels: l)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(families.reduce(0) { $0 + $1.count })
+        var ends: [Int] = []
+        for f in families {
+            bytes += f
+            ends.append(bytes.count)
+        }
+        return StreamText(bytes: bytes, ends: ends, labels: l)
     }
 
-    /// The whole text: each family's header and the samples of `streams`, with
-    /// `abandoned(i)` marks abandoned for stream `i`, then `trailer` (more families,
-    /// such as the service's own counters), then `# EOF` in OpenMetrics.
+    /// The whole text, handed to `emit` piece by piece: each family's header and the
+    /// samples of `streams`, with `abandoned(i)` marks abandoned for stream `i`, then
+    /// `trailer` (more families, such as the service's own counters), then `# EOF` in
+    /// OpenMetrics. Pieces are handed on as they are, never gathered first: a body of
+    /// tens of megabytes is copied once, into wherever `emit` puts it.
     package func render(
-        _ streams: [StreamText], abandoned: (Int) -> Int, format: ExpositionFormat, trailer: [UInt8] = []
-    ) -> [UInt8] {
-        var total = trailer.count + 4096
-        for s in streams { for f in s.families { total += f.count } }
-        total += streams.count * 96
-        var out = JSONBuffer(capacity: total)
+        _ streams: [StreamText], abandoned: (Int) -> Int, format: ExpositionFormat, trailer: [UInt8] = [],
+        emit: (UnsafeBufferPointer<UInt8>) -> Void
+    ) {
+        var scratch = JSONBuffer(capacity: 1024)
+        func flush() {
+            scratch.bytes.withUnsafeBufferPointer(emit)
+            scratch.bytes.removeAll(keepingCapacity: true)
+        }
         for family in Family.allCases {
-            header(family.name, type: family.type, unit: family.unit, help: family.help, format: format, into: &out)
+            header(family.name, type: family.type, unit: family.unit, help: family.help, format: format, into: &scratch)
             if family == .abandoned {
                 for (i, s) in streams.enumerated() {
-                    out.raw(family.name)
-                    out.raw("{")
-                    out.raw(s.labels)
-                    out.raw("} ")
-                    out.uint(UInt64(abandoned(i)))
-                    out.raw("\n")
+                    scratch.raw(family.name)
+                    scratch.raw("{")
+                    scratch.raw(s.labels)
+                    scratch.raw("} ")
+                    scratch.uint(UInt64(abandoned(i)))
+                    scratch.raw("\n")
+                    if scratch.bytes.count > 60_000 { flush() }
                 }
+                flush()
             } else {
-                for s in streams { out.raw(s.families[family.rawValue]) }
+                flush()
+                let f = family.rawValue
+                // Borrowed, not copied: a copy of each stream's text per family costs
+                // more in reference counting than the bytes do in copying.
+                streams.withUnsafeBufferPointer { all in
+                    for i in all.indices {
+                        let end = all[i].ends[f], start = f == 0 ? 0 : all[i].ends[f - 1]
+                        guard end > start else { continue }
+                        all[i].bytes.withUnsafeBufferPointer { emit(UnsafeBufferPointer(rebasing: $0[start..<end])) }
+                    }
+                }
             }
         }
-        out.raw(trailer)
-        if format == .openMetrics { out.raw("# EOF\n") }
-        return out.bytes
+        scratch.raw(trailer)
+        if format == .openMetrics { scratch.raw("# EOF\n") }
+        flush()
     }
 
     /// The text of `streams` (statistics read from a log, as a ``Projection`` holds them).
     public func text(_ streams: [StreamStatistics], format: ExpositionFormat = .openMetrics) -> String {
         let texts = streams.map { stream($0, format: format) }
-        return String(decoding: render(texts, abandoned: { streams[$0].abandoned }, format: format), as: UTF8.self)
+        var out: [UInt8] = []
+        render(texts, abandoned: { streams[$0].abandoned }, format: format) { out.append(contentsOf: $0) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A counter family of one sample without per-stream labels (the constant ones

@@ -98,6 +98,13 @@ struct ByteReader {
         return i
     }
 
+    /// Steps over a string without reading it.
+    mutating func skipString() throws(PerfLogError) {
+        let n = try varint()
+        guard Int(exactly: n).map({ $0 <= buffer.count - offset }) == true else { throw fail("string length \(n) out of bounds") }
+        offset += Int(n)
+    }
+
     mutating func string(max: Int) throws(PerfLogError) -> String {
         let n = try varint()
         guard n <= UInt64(max), Int(n) <= buffer.count - offset else { throw fail("string length \(n) out of bounds") }

@@ -53,6 +53,26 @@ enum RingRecord {
         return try summary(&r)
     }
 
+    /// The length of the record's summary (window totals and lifetime counters), which
+    /// changes whenever the stream does: every append moves its newest `seq`.
+    /// - Throws: ``PerfLogError/corrupt(what:)`` on malformed input.
+    static func summaryLength(_ buffer: UnsafeRawBufferPointer) throws(PerfLogError) -> Int {
+        // Stepped over, not decoded: a scrape asks this of every stream.
+        var r = ByteReader(buffer, what: "stream record")
+        let version = try r.u8()
+        guard version == 1 || version == 2 else { throw r.fail("unknown version") }
+        try r.skipString()
+        try r.skipString()
+        for _ in 0..<6 { _ = try r.varint() }
+        if version == 2 {
+            for _ in 0..<4 { _ = try r.varint() }
+            let n = try r.varint()
+            guard n <= UInt64(BucketBounds.maxCount + 1) else { throw r.fail("\(n) histogram buckets") }
+            for _ in 0..<Int(n) { _ = try r.varint() }
+        }
+        return r.offset
+    }
+
     /// Decodes the summary and the slots, checking that the slot count fits `retain`.
     /// - Throws: ``PerfLogError/corrupt(what:)`` on malformed input or broken rules.
     static func decode(_ buffer: UnsafeRawBufferPointer, retain: Int) throws(PerfLogError) -> Ring {

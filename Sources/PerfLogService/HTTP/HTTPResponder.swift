@@ -11,14 +11,22 @@ enum HTTPResponder {
         _ context: ChannelHandlerContext, _ status: HTTPResponseStatus, bytes: [UInt8], headers extra: HTTPHeaders = HTTPHeaders(),
         close: Bool, head: Bool = false
     ) {
+        respond(context, status, body: context.channel.allocator.buffer(bytes: bytes), headers: extra, close: close, head: head)
+    }
+
+    /// ``respond(_:_:bytes:headers:close:head:)`` with the body in a buffer already.
+    static func respond(
+        _ context: ChannelHandlerContext, _ status: HTTPResponseStatus, body: ByteBuffer, headers extra: HTTPHeaders = HTTPHeaders(),
+        close: Bool, head: Bool = false
+    ) {
         guard context.channel.isActive else { return }
         var headers = extra
         if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
-        headers.add(name: "content-length", value: String(bytes.count))
+        headers.add(name: "content-length", value: String(body.readableBytes))
         if close { headers.add(name: "connection", value: "close") }
         func part(_ p: HTTPServerResponsePart) -> NIOAny { NIOAny(p) }
         context.write(part(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if !head { context.write(part(.body(.byteBuffer(context.channel.allocator.buffer(bytes: bytes)))), promise: nil) }
+        if !head { context.write(part(.body(.byteBuffer(body))), promise: nil) }
         let done = context.writeAndFlush(part(.end(nil)))
         if close {
             let channel = context.channel

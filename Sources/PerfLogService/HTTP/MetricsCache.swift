@@ -1,19 +1,30 @@
+import NIOCore
 import PerfLog
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
-/// Each stream's exposition text, kept between scrapes: a scrape reads every stream
-/// record (O(streams)) and redoes the text, which needs the stream's retained
-/// measures, only for the streams whose record changed since. So the cost of a scrape
-/// does not grow with the events the log holds.
+/// Each stream's exposition text, kept between scrapes: a scrape walks the stream
+/// records (O(streams)), compares each one's stored summary with the one its text was
+/// made from, and makes the text again, which needs the stream's retained measures,
+/// only for the streams that changed. So the cost of a scrape does not grow with the
+/// events the log holds.
 final class MetricsCache: Sendable {
-    private struct Entry {
-        var summary: StreamSummary
-        var text: MetricsExposition.StreamText
+    /// The texts of one format, in stream id order.
+    private struct Texts {
+        var ids: [UInt32] = []
+        /// The stored summary bytes each text was made from.
+        var summaries: [[UInt8]] = []
+        var texts: [MetricsExposition.StreamText] = []
     }
 
     private struct State {
         var exposition: MetricsExposition?
-        var entries: [ExpositionFormat: [StreamName: Entry]] = [:]
+        var byFormat: [ExpositionFormat: Texts] = [:]
+        /// The last answer's storage, used again: a body of tens of megabytes costs
+        /// more in fresh pages than in copying.
+        var body = ByteBuffer()
     }
 
     let labels: MetricLabels
@@ -31,45 +42,57 @@ final class MetricsCache: Sendable {
     func scrape(
         _ log: EventLog, format: ExpositionFormat, now: Int64,
         trailer: (MetricsExposition) -> [UInt8]
-    ) throws(PerfLogError) -> [UInt8] {
+    ) throws(PerfLogError) -> ByteBuffer {
         // One scrape at a time: a second one waits and then finds the texts made.
-        try state.withLock { (state: inout State) throws(PerfLogError) -> [UInt8] in
-            try log.read { reader in
+        try state.withLock { (state: inout State) throws(PerfLogError) -> ByteBuffer in
+            let abandonAfter = self.abandonAfter
+            let abandoned: [UInt32: Int] = try log.read { reader in
                 let bounds = try reader.bucketBounds()
                 if state.exposition?.bounds != bounds {
                     state.exposition = MetricsExposition(bounds: bounds, labels: labels)
-                    state.entries = [:]
+                    state.byFormat = [:]
                 }
-                guard let exposition = state.exposition else { return [] }
-                let summaries = try reader.streams()
-                let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: abandonAfter)
-                var abandoned: [StreamName: Int] = [:]
-                for mark in try reader.openMarks() where mark.wallTimeNs < cutoff { abandoned[mark.stream, default: 0] += 1 }
-
-                let known = state.entries[format] ?? [:]
-                var next: [StreamName: Entry] = [:]
-                next.reserveCapacity(summaries.count)
-                var texts: [MetricsExposition.StreamText] = []
-                texts.reserveCapacity(summaries.count)
-                for s in summaries {
-                    if let entry = known[s.stream], entry.summary == s {
-                        next[s.stream] = entry
-                        texts.append(entry.text)
-                        continue
+                guard let exposition = state.exposition else { return [:] }
+                var texts = state.byFormat.removeValue(forKey: format) ?? Texts()
+                var i = 0
+                try reader.forEachStreamSummary { id, summary in
+                    // Streams keep their ids and only ever come after the others: a
+                    // mismatch is a new stream, or one a repair dropped.
+                    while i < texts.ids.count && texts.ids[i] < id {
+                        texts.ids.remove(at: i)
+                        texts.summaries.remove(at: i)
+                        texts.texts.remove(at: i)
                     }
-                    var statistics = StreamStatistics(
-                        stream: s.stream, window: try reader.ring(s.stream), openMarks: [], now: now, abandonAfter: abandonAfter)
-                    statistics.lifetime = s.lifetime
-                    statistics.inFlight = s.inFlight
-                    let text = exposition.stream(statistics, format: format)
-                    next[s.stream] = Entry(summary: s, text: text)
-                    texts.append(text)
+                    if i < texts.ids.count && texts.ids[i] == id {
+                        let same = texts.summaries[i].withUnsafeBytes { kept in
+                            kept.count == summary.count && (kept.count == 0 || memcmp(kept.baseAddress!, summary.baseAddress!, kept.count) == 0)
+                        }
+                        if !same {
+                            texts.summaries[i] = Array(summary)
+                            texts.texts[i] = exposition.stream(try reader.windowStatistics(id: id, now: now), format: format)
+                        }
+                    } else {
+                        texts.ids.insert(id, at: i)
+                        texts.summaries.insert(Array(summary), at: i)
+                        texts.texts.insert(exposition.stream(try reader.windowStatistics(id: id, now: now), format: format), at: i)
+                    }
+                    i += 1
                 }
-                // Streams gone (none, short of a repair that drops one) leave the cache.
-                state.entries[format] = next
-                return exposition.render(
-                    texts, abandoned: { abandoned[summaries[$0].stream] ?? 0 }, format: format, trailer: trailer(exposition))
+                texts.ids.removeSubrange(i...)
+                texts.summaries.removeSubrange(i...)
+                texts.texts.removeSubrange(i...)
+                state.byFormat[format] = texts
+                return try reader.abandonedByStream(now: now, abandonAfter: abandonAfter)
             }
+            guard let exposition = state.exposition, let texts = state.byFormat[format] else { return ByteBuffer() }
+            var body = state.body
+            state.body = ByteBuffer()
+            body.clear()
+            exposition.render(texts.texts, abandoned: { abandoned[texts.ids[$0]] ?? 0 }, format: format, trailer: trailer(exposition)) {
+                body.writeBytes($0)
+            }
+            state.body = body
+            return body
         }
     }
 }
