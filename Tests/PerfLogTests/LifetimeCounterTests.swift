@@ -91,4 +91,22 @@ struct LifetimeCounterTests {
         #expect(try lifetime(log) == after, "a second import of the same measures adds nothing")
         #expect(after.startedNs == before.startedNs)
     }
+
+    @Test("the stream record keeps the histogram's empty buckets out and reads them back",
+          arguments: [[UInt64](repeating: 0, count: 19), [7] + [UInt64](repeating: 0, count: 18),
+                      [UInt64](repeating: 0, count: 18) + [9], (0..<19).map { UInt64($0 * 300) }, [0, 3, 0, 0, 5] + [UInt64](repeating: 0, count: 14)])
+    func recordRoundTrip(buckets: [UInt64]) throws {
+        var ring = Ring(stream: stream)
+        for seq in [10, 12, 15] as [UInt64] { _ = ring.push(seq, retain: 5) }
+        ring.summary.count = 3
+        ring.summary.lastSeq = 15
+        ring.summary.lifetime = LifetimeCounters(ok: buckets.reduce(0, +), failed: 2, okSumNs: 123_456_789, buckets: buckets,
+                                                 startedNs: 1_796_000_000_123_456_789)
+        let bytes = RingRecord.encode(ring)
+        let back = try RingRecord.decode(bytes, retain: 5)
+        #expect(back.summary == ring.summary && back.slots == ring.slots)
+        let length = try bytes.withUnsafeBytes { try RingRecord.summaryLength($0) }
+        // What follows the summary is the ring: its slot count first.
+        #expect(bytes[length] == 3)
+    }
 }

@@ -3,9 +3,11 @@ import LMDB
 /// Stored form of a ``Ring``. Version 2 (schema 2): `u8 2 · string agent · string cli ·
 /// varint appended · varint count · varint failures · varint okTotalNs · varint inFlight
 /// · varint lastSeq` (the window), `· varint ok · varint failed · varint okSumNs ·
-/// zigzag startedNs · varint b · b × varint bucket` (the lifetime counters), `· varint n ·
-/// varint slot[0] · (n − 1) × zigzag(slot[i] − slot[i−1])` (the ring). Version 1 (schema
-/// 1) is the same without the lifetime counters; it is read, never written.
+/// zigzag startedNs · varint b · varint k · k × (varint gap · varint count)` (the lifetime
+/// counters: `b` buckets, of which the `k` not empty are listed, each after `gap` empty
+/// ones), `· varint n · varint slot[0] · (n − 1) × zigzag(slot[i] − slot[i−1])` (the
+/// ring). Version 1 (schema 1) is the same without the lifetime counters; it is read,
+/// never written.
 ///
 /// The slots are stored as differences: consecutive measures of a stream are a few
 /// thousand `seq`s apart, so a slot takes two or three bytes instead of eight, and a
@@ -30,8 +32,16 @@ enum RingRecord {
         w.varint(life.failed)
         w.varint(life.okSumNs)
         w.zigzag(life.startedNs)
+        // Sparse: a stream's durations fill few of the buckets, and every commit that
+        // touches a stream rewrites its record.
         w.varint(UInt64(life.buckets.count))
-        for b in life.buckets { w.varint(b) }
+        w.varint(UInt64(life.buckets.reduce(0) { $1 == 0 ? $0 : $0 + 1 }))
+        var last = -1
+        for (i, b) in life.buckets.enumerated() where b != 0 {
+            w.varint(UInt64(i - last - 1))
+            w.varint(b)
+            last = i
+        }
         w.varint(UInt64(ring.slots.count))
         var previous: UInt64 = 0
         for (i, seq) in ring.slots.enumerated() {
@@ -68,7 +78,9 @@ enum RingRecord {
             for _ in 0..<4 { _ = try r.varint() }
             let n = try r.varint()
             guard n <= UInt64(BucketBounds.maxCount + 1) else { throw r.fail("\(n) histogram buckets") }
-            for _ in 0..<Int(n) { _ = try r.varint() }
+            let filled = try r.varint()
+            guard filled <= n else { throw r.fail("\(filled) of \(n) histogram buckets filled") }
+            for _ in 0..<Int(filled) * 2 { _ = try r.varint() }
         }
         return r.offset
     }
@@ -130,11 +142,18 @@ enum RingRecord {
         let startedNs = try r.zigzag()
         let n = try r.varint()
         guard n <= UInt64(BucketBounds.maxCount + 1) else { throw r.fail("\(n) histogram buckets") }
-        var buckets = [UInt64]()
-        buckets.reserveCapacity(Int(n))
+        var buckets = [UInt64](repeating: 0, count: Int(n))
+        let filled = try r.varint()
+        guard filled <= n else { throw r.fail("\(filled) of \(n) histogram buckets filled") }
+        var index = -1
+        for _ in 0..<Int(filled) {
+            let gap = try r.varint()
+            guard gap < n, index + 1 + Int(gap) < Int(n) else { throw r.fail("histogram bucket out of range") }
+            index += 1 + Int(gap)
+            buckets[index] = try r.varint()
+        }
         // Whether the counters agree with the window and the histogram with the count
         // is `check`'s to say (and repair's to mend): a record that reads is kept.
-        for _ in 0..<Int(n) { buckets.append(try r.varint()) }
         s.lifetime = LifetimeCounters(ok: ok, failed: failed, okSumNs: okSumNs, buckets: buckets, startedNs: startedNs)
         return s
     }
