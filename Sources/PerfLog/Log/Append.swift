@@ -63,9 +63,16 @@ extension EventLog {
             result = try using { opened in
                 try writeTransaction(opened.environment, deadlineNs: deadlineNs) { txn in
                     var batch = try AppendBatch(txn: txn, dbs: opened.dbs, retain: opened.retain, known: known)
-                    let result = try retries.append(events, txn: txn, log: self, dbs: opened.dbs, retain: opened.retain, batch: &batch)
+                    let first = try retries.lend(to: &batch) { batch in try batch.run(events) }
                     newIDs = batch.assigned
-                    return result
+                    guard !batch.skipped.isEmpty else { return (first, events) }
+                    var kept: [Event] = []
+                    kept.reserveCapacity(events.count - batch.skipped.count)
+                    var next = 0
+                    for (position, e) in events.enumerated() {
+                        if next < batch.skipped.count && batch.skipped[next] == position { next += 1 } else { kept.append(e) }
+                    }
+                    return (first, kept)
                 }
             }
         } catch {

@@ -41,6 +41,12 @@ struct AppendBatch {
     /// When this batch began: the start of the counters of the streams it creates.
     private let startedNs: Int64
 
+    /// With ``RetryIndex``: the invocations each stream's ring holds, by stream id, to
+    /// skip measures sent again; `nil` when every event is appended.
+    var retries: [UInt32: RetryIndex.Entry]?
+    /// The positions in the events given to ``run(_:keepingSeqs:)`` of those skipped as retries.
+    var skipped: [Int] = []
+
     /// Garbage kept before collection steps over live events, at the least.
     static let minimumToleratedGarbage = 1024
 
@@ -65,7 +71,14 @@ struct AppendBatch {
         if events.isEmpty { return seq }
 
         try txn.withCursor(dbs.events) { cursor in
-            for var event in events {
+            for (position, var event) in events.enumerated() {
+                if retries != nil, event.kind == .measure {
+                    let i = try ringIndex(named: event.stream)
+                    if retries?[ids[i]]?.present.contains(event.invocation.rawValue) == true {
+                        skipped.append(position)
+                        continue
+                    }
+                }
                 if keepingSeqs {
                     guard event.seq > seq else { throw PerfLogError.corrupt(what: "event \(event.seq) replayed out of order") }
                     seq = event.seq
@@ -83,7 +96,9 @@ struct AppendBatch {
                     rings[i].summary.inFlight += 1
                 case .measure:
                     try closeMark(event.invocation, onlyIn: ids[i])
-                    if let evicted = rings[i].push(seq, retain: retain) { evictions.append((evicted, i)) }
+                    let evicted = rings[i].push(seq, retain: retain)
+                    if let evicted { evictions.append((evicted, i)) }
+                    if retries != nil { retries?[ids[i]]?.push(seq: seq, invocation: event.invocation.rawValue, evicting: evicted) }
                     rings[i].summary.add(event)
                     rings[i].summary.lifetime.add(durationNs: event.durationNs, failed: event.outcome == .failed, bounds: bounds)
                 }
@@ -98,6 +113,11 @@ struct AppendBatch {
             try collectGarbage(&cursor)
         }
 
+        if retries != nil {
+            for i in rings.indices where dirty[i] {
+                retries?[ids[i]]?.matches(lastSeq: rings[i].summary.lastSeq, appended: rings[i].summary.appended)
+            }
+        }
         for i in rings.indices.filter({ dirty[$0] }).sorted(by: { ids[$0] < ids[$1] }) {
             scratch.bytes.removeAll(keepingCapacity: true)
             RingRecord.encode(rings[i], into: &scratch)
@@ -193,6 +213,14 @@ struct AppendBatch {
     }
 
     private mutating func add(_ ring: Ring, id: UInt32) -> Int {
+        if retries != nil {
+            // The entry kept across commits holds only if the record is as it left it.
+            let s = ring.summary
+            if retries?[id]?.lastSeq != s.lastSeq || retries?[id]?.appended != s.appended {
+                retries?[id] = (try? RetryIndex.Entry(ring, txn: txn, dbs: dbs, retain: retain))
+                    ?? RetryIndex.Entry(lastSeq: s.lastSeq, appended: s.appended)
+            }
+        }
         rings.append(ring)
         ids.append(id)
         dirty.append(false)
