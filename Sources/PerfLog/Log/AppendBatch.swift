@@ -44,6 +44,8 @@ struct AppendBatch {
     /// With ``RetryIndex``: the invocations each stream's ring holds, by stream id, to
     /// skip measures sent again; `nil` when every event is appended.
     var retries: [UInt32: RetryIndex.Entry]?
+    /// With ``retries``: the entries of the rings loaded, parallel to `rings`.
+    private var retryEntries: [RetryIndex.Entry] = []
     /// The positions in the events given to ``run(_:keepingSeqs:)`` of those skipped as retries.
     var skipped: [Int] = []
 
@@ -74,7 +76,7 @@ struct AppendBatch {
             for (position, var event) in events.enumerated() {
                 if retries != nil, event.kind == .measure {
                     let i = try ringIndex(named: event.stream)
-                    if retries?[ids[i]]?.present.contains(event.invocation.rawValue) == true {
+                    if retryEntries[i].holds(event.invocation.rawValue) {
                         skipped.append(position)
                         continue
                     }
@@ -96,9 +98,9 @@ struct AppendBatch {
                     rings[i].summary.inFlight += 1
                 case .measure:
                     try closeMark(event.invocation, onlyIn: ids[i])
-                    let evicted = rings[i].push(seq, retain: retain)
-                    if let evicted { evictions.append((evicted, i)) }
-                    if retries != nil { retries?[ids[i]]?.push(seq: seq, invocation: event.invocation.rawValue, evicting: evicted) }
+                    let slot = Int(rings[i].summary.appended % UInt64(retain))
+                    if let evicted = rings[i].push(seq, retain: retain) { evictions.append((evicted, i)) }
+                    if retries != nil { retryEntries[i].put(seq: seq, invocation: event.invocation.rawValue, slot: slot) }
                     rings[i].summary.add(event)
                     rings[i].summary.lifetime.add(durationNs: event.durationNs, failed: event.outcome == .failed, bounds: bounds)
                 }
@@ -114,8 +116,9 @@ struct AppendBatch {
         }
 
         if retries != nil {
-            for i in rings.indices where dirty[i] {
-                retries?[ids[i]]?.matches(lastSeq: rings[i].summary.lastSeq, appended: rings[i].summary.appended)
+            for i in rings.indices {
+                retryEntries[i].matches(lastSeq: rings[i].summary.lastSeq, appended: rings[i].summary.appended)
+                retries?[ids[i]] = retryEntries[i]
             }
         }
         for i in rings.indices.filter({ dirty[$0] }).sorted(by: { ids[$0] < ids[$1] }) {
@@ -216,9 +219,11 @@ struct AppendBatch {
         if retries != nil {
             // The entry kept across commits holds only if the record is as it left it.
             let s = ring.summary
-            if retries?[id]?.lastSeq != s.lastSeq || retries?[id]?.appended != s.appended {
-                retries?[id] = (try? RetryIndex.Entry(ring, txn: txn, dbs: dbs, retain: retain))
-                    ?? RetryIndex.Entry(lastSeq: s.lastSeq, appended: s.appended)
+            // Taken out, not copied: the batch's copy is then the only one, and changes in place.
+            if let kept = retries?.removeValue(forKey: id), kept.lastSeq == s.lastSeq, kept.appended == s.appended {
+                retryEntries.append(kept)
+            } else {
+                retryEntries.append((try? RetryIndex.Entry(ring, txn: txn, dbs: dbs)) ?? RetryIndex.Entry(lastSeq: s.lastSeq, appended: s.appended))
             }
         }
         rings.append(ring)

@@ -13,15 +13,17 @@ import Synchronization
 /// behind this writer's back. The work is done by ``AppendBatch``, which has the rings
 /// loaded anyway.
 package final class RetryIndex: Sendable {
-    /// One stream's ring, as invocations.
+    /// One stream's ring, as invocations, slot by slot as the ring stores its `seq`s: a
+    /// new measure takes the slot of the one it evicts, and a look-up is a scan of a few
+    /// hundred integers, cheaper than hashing.
     struct Entry: Sendable {
         /// The record's `lastSeq` and `appended` the entry matches.
         var lastSeq: UInt64
         var appended: UInt64
-        /// The ring's measures, oldest first.
+        /// The `seq` in each slot; 0 when the log lacks the measure.
         var seqs: [UInt64] = []
+        /// The invocation of the measure in each slot.
         var invocations: [UInt64] = []
-        var present: Set<UInt64> = []
 
         init(lastSeq: UInt64, appended: UInt64) {
             self.lastSeq = lastSeq
@@ -30,34 +32,36 @@ package final class RetryIndex: Sendable {
 
         /// The entry of `ring`, read from the measures it points to.
         /// - Throws: ``PerfLogError/corrupt(what:)`` when a measure does not decode; `LMDBError`.
-        init(_ ring: Ring, txn: Transaction, dbs: EventLog.Databases, retain: Int) throws {
+        init(_ ring: Ring, txn: Transaction, dbs: EventLog.Databases) throws {
             self.init(lastSeq: ring.summary.lastSeq, appended: ring.summary.appended)
-            for seq in ring.ordered(retain: retain) {
+            for seq in ring.slots {
                 // A measure the ring names but the log lacks is `check`'s to report; it
                 // holds no invocation to match.
-                guard let raw = try Keys.with(seq, { k in try txn.value(in: dbs.events, forKey: k) }), StoredEvent.isMeasure(raw)
-                else { continue }
-                let invocation = try EventRecord.decode(StoredEvent.record(raw), stream: ring.summary.stream).invocation.rawValue
-                seqs.append(seq)
-                invocations.append(invocation)
-                present.insert(invocation)
+                if let raw = try Keys.with(seq, { k in try txn.value(in: dbs.events, forKey: k) }), StoredEvent.isMeasure(raw) {
+                    seqs.append(seq)
+                    invocations.append(try EventRecord.decode(StoredEvent.record(raw), stream: ring.summary.stream).invocation.rawValue)
+                } else {
+                    seqs.append(0)
+                    invocations.append(0)
+                }
             }
         }
 
-        /// The measure `seq` of `invocation` joins the ring, `evicting` the oldest one.
-        mutating func push(seq: UInt64, invocation: UInt64, evicting: UInt64?) {
-            if let evicting {
-                var drop = 0
-                while drop < seqs.count && seqs[drop] <= evicting { drop += 1 }
-                if drop > 0 {
-                    for i in invocations[..<drop] { present.remove(i) }
-                    seqs.removeFirst(drop)
-                    invocations.removeFirst(drop)
-                }
+        /// Whether a measure of `invocation` is in the ring.
+        func holds(_ invocation: UInt64) -> Bool {
+            for k in invocations.indices where invocations[k] == invocation && seqs[k] != 0 { return true }
+            return false
+        }
+
+        /// The measure `seq` of `invocation` took ring slot `slot`.
+        mutating func put(seq: UInt64, invocation: UInt64, slot: Int) {
+            if slot < seqs.count {
+                seqs[slot] = seq
+                invocations[slot] = invocation
+            } else {
+                seqs.append(seq)
+                invocations.append(invocation)
             }
-            seqs.append(seq)
-            invocations.append(invocation)
-            present.insert(invocation)
         }
 
         /// The record now stands at `lastSeq` and `appended`.
