@@ -101,7 +101,7 @@ public struct MetricsExposition: Sendable {
     }
 
     /// One stream's samples, family by family (``Family/abandoned`` excepted: it
-    /// changes with the clock, not with the log, and is written by ``render(_:abandoned:format:trailer:emit:)``).
+    /// changes with the clock, not with the log, and is written by ``render(_:abandoned:format:trailer:ending:emit:)``).
     package struct StreamText: Sendable {
         /// The samples, family after family, each line ending in a line feed.
         package var bytes: [UInt8]
@@ -202,11 +202,11 @@ public struct MetricsExposition: Sendable {
     /// The whole text, handed to `emit` piece by piece: each family's header and the
     /// samples of `streams`, with `abandoned(i)` marks abandoned for stream `i`, then
     /// `trailer` (more families, such as the service's own counters), then `# EOF` in
-    /// OpenMetrics. Pieces are handed on as they are, never gathered first: a body of
+    /// OpenMetrics unless `ending` is false. Pieces are handed on as they are, never gathered first: a body of
     /// tens of megabytes is copied once, into wherever `emit` puts it.
     package func render(
         _ streams: [StreamText], abandoned: (Int) -> Int, format: ExpositionFormat, trailer: [UInt8] = [],
-        emit: (UnsafeBufferPointer<UInt8>) -> Void
+        ending: Bool = true, emit: (UnsafeBufferPointer<UInt8>) -> Void
     ) {
         var scratch = JSONBuffer(capacity: 1024)
         func flush() {
@@ -241,9 +241,12 @@ public struct MetricsExposition: Sendable {
             }
         }
         scratch.raw(trailer)
-        if format == .openMetrics { scratch.raw("# EOF\n") }
+        if ending { scratch.raw(end(format)) }
         flush()
     }
+
+    /// What ends the text: `# EOF` in OpenMetrics, nothing in the classic format.
+    package func end(_ format: ExpositionFormat) -> String { format == .openMetrics ? "# EOF\n" : "" }
 
     /// The text of `streams` (statistics read from a log, as a ``Projection`` holds them).
     public func text(_ streams: [StreamStatistics], format: ExpositionFormat = .openMetrics) -> String {

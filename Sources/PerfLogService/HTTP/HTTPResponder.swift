@@ -11,22 +11,23 @@ enum HTTPResponder {
         _ context: ChannelHandlerContext, _ status: HTTPResponseStatus, bytes: [UInt8], headers extra: HTTPHeaders = HTTPHeaders(),
         close: Bool, head: Bool = false
     ) {
-        respond(context, status, body: context.channel.allocator.buffer(bytes: bytes), headers: extra, close: close, head: head)
+        respond(context, status, body: [context.channel.allocator.buffer(bytes: bytes)], headers: extra, close: close, head: head)
     }
 
-    /// ``respond(_:_:bytes:headers:close:head:)`` with the body in a buffer already.
+    /// ``respond(_:_:bytes:headers:close:head:)`` with the body in buffers already, sent
+    /// one after the other.
     static func respond(
-        _ context: ChannelHandlerContext, _ status: HTTPResponseStatus, body: ByteBuffer, headers extra: HTTPHeaders = HTTPHeaders(),
+        _ context: ChannelHandlerContext, _ status: HTTPResponseStatus, body: [ByteBuffer], headers extra: HTTPHeaders = HTTPHeaders(),
         close: Bool, head: Bool = false
     ) {
         guard context.channel.isActive else { return }
         var headers = extra
         if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
-        headers.add(name: "content-length", value: String(body.readableBytes))
+        headers.add(name: "content-length", value: String(body.reduce(0) { $0 + $1.readableBytes }))
         if close { headers.add(name: "connection", value: "close") }
         func part(_ p: HTTPServerResponsePart) -> NIOAny { NIOAny(p) }
         context.write(part(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if !head { context.write(part(.body(.byteBuffer(body))), promise: nil) }
+        if !head { for b in body where b.readableBytes > 0 { context.write(part(.body(.byteBuffer(b))), promise: nil) } }
         let done = context.writeAndFlush(part(.end(nil)))
         if close {
             let channel = context.channel

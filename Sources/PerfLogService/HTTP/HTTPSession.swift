@@ -203,7 +203,7 @@ final class HTTPSession: ChannelInboundHandler {
     private func getMetrics(format: ExpositionFormat, keepAlive: Bool, head: Bool) {
         guard let context else { return }
         let core = self.core
-        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> ByteBuffer in
+        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> [ByteBuffer] in
             try core.metrics.scrape(core.log, format: format, now: EventClock.wallNs()) { exposition in
                 var counters = core.counters.snapshot
                 counters.duplicates = core.sink.duplicates
@@ -230,25 +230,25 @@ final class HTTPSession: ChannelInboundHandler {
         guard let context else { return }
         let log = core.log
         let options = { var o = Projector.Options(); o.measurements = false; return o }()
-        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> ByteBuffer in
+        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> [ByteBuffer] in
             let projection = try log.read { try Projector.project($0, filter: filter, now: EventClock.wallNs(), options: options) }
-            return ByteBuffer(string: render(projection))
+            return [ByteBuffer(string: render(projection))]
         }
         answer(future, contentType: contentType, keepAlive: keepAlive, head: head)
     }
 
     /// Answers with what `future` makes on the thread pool, or 500 when it fails.
-    private func answer(_ future: EventLoopFuture<ByteBuffer>, contentType: String, keepAlive: Bool, head: Bool) {
+    private func answer(_ future: EventLoopFuture<[ByteBuffer]>, contentType: String, keepAlive: Bool, head: Bool) {
         guard let context else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let describe = core.describe
         future.whenComplete { result in
             let session = bound.value
             switch result {
-            case .success(let body):
+            case .success(let parts):
                 var headers = HTTPHeaders()
                 headers.add(name: "content-type", value: contentType)
-                session.respond(.ok, body: body, headers: headers, close: !keepAlive, head: head)
+                session.respond(.ok, body: parts, headers: headers, close: !keepAlive, head: head)
             case .failure(let failure):
                 let error = (failure as? PerfLogError).map(describe) ?? "\(failure)"
                 session.respond(.internalServerError, json: "{\"error\":\(JSONBuffer.quoted("cannot read the log: \(error)"))}\n",
@@ -267,11 +267,11 @@ final class HTTPSession: ChannelInboundHandler {
         _ status: HTTPResponseStatus, bytes: [UInt8], headers: HTTPHeaders = HTTPHeaders(), close: Bool, head: Bool = false
     ) {
         guard let context else { return }
-        respond(status, body: context.channel.allocator.buffer(bytes: bytes), headers: headers, close: close, head: head)
+        respond(status, body: [context.channel.allocator.buffer(bytes: bytes)], headers: headers, close: close, head: head)
     }
 
     private func respond(
-        _ status: HTTPResponseStatus, body: ByteBuffer, headers: HTTPHeaders = HTTPHeaders(), close: Bool, head: Bool = false
+        _ status: HTTPResponseStatus, body: [ByteBuffer], headers: HTTPHeaders = HTTPHeaders(), close: Bool, head: Bool = false
     ) {
         let last: Bool
         switch phase {

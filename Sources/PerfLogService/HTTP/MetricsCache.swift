@@ -17,14 +17,14 @@ final class MetricsCache: Sendable {
         /// The stored summary bytes each text was made from.
         var summaries: [[UInt8]] = []
         var texts: [MetricsExposition.StreamText] = []
+        /// The streams' part of the last answer, and the abandoned counts it shows; `nil`
+        /// once a text changed.
+        var rendered: (body: ByteBuffer, abandoned: [Int])?
     }
 
     private struct State {
         var exposition: MetricsExposition?
         var byFormat: [ExpositionFormat: Texts] = [:]
-        /// The last answer's storage, used again: a body of tens of megabytes costs
-        /// more in fresh pages than in copying.
-        var body = ByteBuffer()
     }
 
     let labels: MetricLabels
@@ -42,9 +42,9 @@ final class MetricsCache: Sendable {
     func scrape(
         _ log: EventLog, format: ExpositionFormat, now: Int64,
         trailer: (MetricsExposition) -> [UInt8]
-    ) throws(PerfLogError) -> ByteBuffer {
+    ) throws(PerfLogError) -> [ByteBuffer] {
         // One scrape at a time: a second one waits and then finds the texts made.
-        try state.withLock { (state: inout State) throws(PerfLogError) -> ByteBuffer in
+        try state.withLock { (state: inout State) throws(PerfLogError) -> [ByteBuffer] in
             let abandonAfter = self.abandonAfter
             let abandoned: [UInt32: Int] = try log.read { reader in
                 let bounds = try reader.bucketBounds()
@@ -59,6 +59,7 @@ final class MetricsCache: Sendable {
                     // Streams keep their ids and only ever come after the others: a
                     // mismatch is a new stream, or one a repair dropped.
                     while i < texts.ids.count && texts.ids[i] < id {
+                        texts.rendered = nil
                         texts.ids.remove(at: i)
                         texts.summaries.remove(at: i)
                         texts.texts.remove(at: i)
@@ -68,31 +69,39 @@ final class MetricsCache: Sendable {
                             kept.count == summary.count && (kept.count == 0 || memcmp(kept.baseAddress!, summary.baseAddress!, kept.count) == 0)
                         }
                         if !same {
+                            texts.rendered = nil
                             texts.summaries[i] = Array(summary)
                             texts.texts[i] = exposition.stream(try reader.windowStatistics(id: id, now: now), format: format)
                         }
                     } else {
+                        texts.rendered = nil
                         texts.ids.insert(id, at: i)
                         texts.summaries.insert(Array(summary), at: i)
                         texts.texts.insert(exposition.stream(try reader.windowStatistics(id: id, now: now), format: format), at: i)
                     }
                     i += 1
                 }
+                if i < texts.ids.count { texts.rendered = nil }
                 texts.ids.removeSubrange(i...)
                 texts.summaries.removeSubrange(i...)
                 texts.texts.removeSubrange(i...)
                 state.byFormat[format] = texts
                 return try reader.abandonedByStream(now: now, abandonAfter: abandonAfter)
             }
-            guard let exposition = state.exposition, let texts = state.byFormat[format] else { return ByteBuffer() }
-            var body = state.body
-            state.body = ByteBuffer()
-            body.clear()
-            exposition.render(texts.texts, abandoned: { abandoned[texts.ids[$0]] ?? 0 }, format: format, trailer: trailer(exposition)) {
-                body.writeBytes($0)
+            guard let exposition = state.exposition, var texts = state.byFormat[format] else { return [] }
+            let counts = texts.ids.map { abandoned[$0] ?? 0 }
+            // While no stream changed (a quiet host between scrapes), the streams' part
+            // is sent again as it is, without a byte copied.
+            if texts.rendered?.abandoned != counts {
+                var body = ByteBuffer()
+                body.reserveCapacity(texts.texts.reduce(4096) { $0 + $1.bytes.count + 96 })
+                exposition.render(texts.texts, abandoned: { counts[$0] }, format: format, ending: false) { body.writeBytes($0) }
+                texts.rendered = (body, counts)
+                state.byFormat[format] = texts
             }
-            state.body = body
-            return body
+            var tail = ByteBuffer(bytes: trailer(exposition))
+            tail.writeString(exposition.end(format))
+            return [texts.rendered?.body ?? ByteBuffer(), tail]
         }
     }
 }
