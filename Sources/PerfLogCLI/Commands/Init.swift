@@ -32,7 +32,9 @@ extension Perflog {
         @Option(help: ArgumentHelp("Measures kept per stream (1 to 1000000). Default: 100.", valueName: "n"))
         var retain: Int?
 
+        // Unconditional, so that `--buckets -1s` gets the rule instead of "missing value".
         @Option(
+            parsing: .unconditional,
             help: ArgumentHelp(
                 "The histogram's upper bounds: increasing durations, comma-separated (a bare number is ms).",
                 discussion: "1 to 64 bounds, each a number and a unit (ns, us, ms, s, m, h), e.g. 100ms,1s,10s,1m.",
