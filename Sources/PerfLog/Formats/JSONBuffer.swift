@@ -43,12 +43,6 @@ package struct JSONBuffer {
     @inline(__always)
     package mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
 
-    /// A buffer that continues `bytes` (its storage taken over, not copied).
-    package init(adopting bytes: [UInt8]) { self.bytes = bytes }
-
-    /// Appends `b` as it is.
-    package mutating func raw(_ b: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: b) }
-
     /// Appends one byte as it is.
     @inline(__always)
     package mutating func byte(_ b: UInt8) { bytes.append(b) }

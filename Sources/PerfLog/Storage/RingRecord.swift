@@ -111,9 +111,6 @@ enum RingRecord {
         try bytes.withUnsafeBytes { raw in Result { () throws(PerfLogError) in try decode(raw, retain: retain) } }.get()
     }
 
-    /// The version of a stored record, without decoding it; nil when it has no byte.
-    static func storedVersion(_ buffer: UnsafeRawBufferPointer) -> UInt8? { buffer.first }
-
     private static func summary(_ r: inout ByteReader) throws(PerfLogError) -> StreamSummary {
         let version = try r.u8()
         guard version == 1 || version == 2 else { throw r.fail("unknown version") }
