@@ -57,6 +57,10 @@ public final class IngestService: Sendable {
         public var describe: @Sendable (PerfLogError) -> String = { $0.description }
         /// Constant labels on every series of `GET /metrics` (`--label k=v`).
         public var labels = MetricLabels()
+        /// Stop gracefully once no connection (socket or HTTP) has been open for this
+        /// long; `nil`: run until ``IngestService/shutdown()``. For services that
+        /// clients start on demand (`perflog serve --idle-exit`).
+        public var idleExit: Duration?
 
         /// A service on `socketPath`, and on `http` when given.
         public init(socketPath: String, http: HTTPAddress? = nil) {
@@ -76,15 +80,23 @@ public final class IngestService: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let listeners: [any Channel]
     private let socketIdentity: SocketFile.Identity?
+    /// Holds the socket path's lock (``SocketFile/lock(_:)``) until the service stops.
+    private let socketLock: Int32
     private let drained: EventLoopPromise<Void>
     private let finished = Mutex<ServiceCounters?>(nil)
+    private let idleExitWatch = Mutex<RepeatedTask?>(nil)
+    private let stoppedForIdleness = Atomic<Bool>(false)
+
+    /// Whether the service stopped because it was idle for
+    /// ``Configuration/idleExit`` (rather than by ``shutdown()``).
+    public var stoppedIdle: Bool { stoppedForIdleness.load(ordering: .acquiring) }
 
     /// Starts a service on an open log: binds the socket (mode 0600) and HTTP, and
     /// starts accepting.
     /// - Throws: ``ServiceError`` when the socket or the HTTP address cannot be bound.
     public init(log: EventLog, configuration: Configuration) throws(ServiceError) {
         let path = configuration.socketPath
-        try SocketFile.prepare(path)
+        let socketLock = try SocketFile.prepare(path)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
@@ -97,6 +109,7 @@ public final class IngestService: Sendable {
         var listeners: [any Channel] = []
         func abandon() {
             for l in listeners { try? l.close().wait() }
+            close(socketLock)
             try? recorder.close()
             try? pool.syncShutdownGracefully()
             try? lookups.syncShutdownGracefully()
@@ -115,7 +128,11 @@ public final class IngestService: Sendable {
                     try channel.pipeline.syncOperations.addHandler(LineSession(core: core, seed: seed))
                 }
             }
-        let (socketFD, createdSocket) = try SocketFile.bind(path)
+        let socketFD: Int32, createdSocket: SocketFile.Identity?
+        do { (socketFD, createdSocket) = try SocketFile.bind(path) } catch {
+            abandon()
+            throw error
+        }
         do {
             listeners.append(try lines.withBoundSocket(socketFD).wait())
         } catch {
@@ -155,12 +172,32 @@ public final class IngestService: Sendable {
         socketPath = path
         httpAddress = bound
         socketIdentity = createdSocket
+        self.socketLock = socketLock
         self.core = core
         self.recorder = recorder
         self.lookups = lookups
         self.group = group
         self.listeners = listeners
         drained = group.next().makePromise(of: Void.self)
+        if let idle = configuration.idleExit { watchIdleness(idle) }
+    }
+
+    /// Checks a few times per `limit` (at most once a second, at least every 10 ms)
+    /// whether no connection has been open for `limit`, and then stops the service.
+    private func watchIdleness(_ limit: Duration) {
+        let limitNs = UInt64(clamping: limit.components.seconds) &* 1_000_000_000
+            &+ UInt64(clamping: limit.components.attoseconds / 1_000_000_000)
+        let periodNs = Int64(clamping: min(max(limitNs / 4, 10_000_000), 1_000_000_000))
+        let task = group.next().scheduleRepeatedTask(initialDelay: .nanoseconds(periodNs), delay: .nanoseconds(periodNs)) {
+            [weak self] task in
+            guard let self else { return task.cancel() }
+            guard let idle = self.core.idleNs, idle >= limitNs else { return }
+            task.cancel()
+            guard !self.core.stopping.load(ordering: .acquiring) else { return }
+            self.stoppedForIdleness.store(true, ordering: .releasing)
+            self.shutdown()
+        }
+        idleExitWatch.withLock { $0 = task }
     }
 
     /// Totals so far.
@@ -172,6 +209,7 @@ public final class IngestService: Sendable {
     /// ``waitUntilStopped()`` then flushes the recorder. Later calls do nothing.
     public func shutdown() {
         guard !core.stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        idleExitWatch.withLock { $0?.cancel() }
         let loop = group.next()
         let closed = listeners.map { $0.close() }
         let drained = self.drained
@@ -204,6 +242,7 @@ public final class IngestService: Sendable {
         try? lookups.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
         if let socketIdentity, SocketFile.identity(socketPath) == socketIdentity { unlink(socketPath) }
+        close(socketLock)
         var totals = core.counters.snapshot
         totals.lost = recorder.counters.lost
         let final = totals

@@ -37,8 +37,8 @@ package enum EventRecordFields {
             case "seq":
                 guard case .number = value else { throw fail(key, "must be a number (got \(value.typeName))") }
             case "time":
-                guard case .string(let s) = value, let t = ISO8601.parse(s, allowOffset: false) else {
-                    throw fail(key, "must be an ISO 8601 UTC time such as \"2026-01-19T20:50:24.123456Z\"")
+                guard case .string(let s) = value, let t = ISO8601.parse(s, allowOffset: true) else {
+                    throw fail(key, "must be an ISO 8601 time such as \"2026-01-19T20:50:24.123456Z\" or \"2026-01-19T21:50:24.123456+01:00\"")
                 }
                 time = t
             case "kind":

@@ -52,9 +52,29 @@ extension Projection {
     /// `fastestCli`, `byCli` (each: `cli`, `meanMs`, `relative`, `relativeUncertainty`,
     /// `pValue`). Each measurement: `agent`, `cli`, `duration` (ms), `timestamp`,
     /// `success`. Equal projections give equal bytes.
+    /// How every `agent-performance.json` perflog writes begins: what tells its own
+    /// file from another's before replacing it.
+    static let jsonSignature = "{\n  \"schemaVersion\": 1,\n  \"generatedAt\":"
+
+    /// The old tracker's flat array of ``measurements``, as `perflog export --format
+    /// seed` writes it (one implementation: ``EventExporter``).
+    public var seedBytes: [UInt8] {
+        var exporter = EventExporter(format: .seed)
+        var out = ""
+        out.reserveCapacity(16 + measurements.count * 120)
+        exporter.begin(into: &out)
+        for m in measurements {
+            exporter.write(.measure(m.stream, invocation: InvocationID(rawValue: 0), durationNs: m.durationNs, outcome: m.outcome,
+                                    exitCode: nil, wallTimeNs: m.wallTimeNs, pid: 0, meta: Metadata()), into: &out)
+        }
+        exporter.end(into: &out)
+        return Array(out.utf8)
+    }
+
     public var jsonBytes: [UInt8] {
         var out = JSONBuffer(capacity: 256 + streams.count * 480 + comparisons.count * 160 + measurements.count * 136)
-        out.raw("{\n  \"schemaVersion\": 1,\n  \"generatedAt\": ")
+        out.raw(Projection.jsonSignature)
+        out.raw(" ")
         out.timestamp(generatedAtNs)
         out.raw(",\n  \"retain\": ")
         out.uint(UInt64(retain))

@@ -39,6 +39,9 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
     case cannotWrite(path: String, operation: String, code: LMDBError.Code)
     /// LMDB failed; `operation` says what perflog was doing.
     case storage(LMDBError, operation: String)
+    /// A file perflog would replace was not written by perflog (the old tracker's flat
+    /// array, another program's file); it was left untouched.
+    case notOurs(path: String)
 
     /// Whether trying again later may succeed: the log is busy (its reader table is
     /// full, or a lock is held), not broken.
@@ -69,6 +72,7 @@ public enum PerfLogError: Error, Hashable, Sendable, CustomStringConvertible {
         case .damaged(let path, let what): return "the log at \(path) is damaged: \(what); it was left untouched"
         case .knownDamaged(let path, let found): return "the log at \(path) was found damaged (\(found)); it is not written to"
         case .cannotWrite(let path, let operation, let code): return "cannot write \(path): \(operation) failed: \(code)"
+        case .notOurs(let path): return "\(path) was not written by perflog (the old tracker's file?); it was left untouched"
         case .storage(let error, let operation):
             switch error.code {
             case .noSpace: return "\(operation) failed: no space left on the device (every earlier event is kept)"

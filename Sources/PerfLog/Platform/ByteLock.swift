@@ -12,11 +12,11 @@ import Darwin
 /// compaction's own gate against its recorder's) and a killed process never leaves one
 /// held. Process-wide POSIX locks (`F_SETLK`) keep neither promise, and are not an
 /// acceptable fallback: on systems without OFD locks perflog does not build.
-enum ByteLock {
+package enum ByteLock {
     /// Takes (`F_RDLCK`, `F_WRLCK`) or releases (`F_UNLCK`) the lock on byte `byte` of
     /// `fd`; with `wait`, blocks until it is granted. Returns false when it is held
     /// elsewhere (without `wait`) or `fcntl` failed.
-    static func set(_ fd: Int32, byte: Int, type: Int32, wait: Bool) -> Bool {
+    package static func set(_ fd: Int32, byte: Int, type: Int32, wait: Bool) -> Bool {
         var fl = flock()
         fl.l_type = Int16(type)
         fl.l_whence = Int16(SEEK_SET)

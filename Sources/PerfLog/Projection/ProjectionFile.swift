@@ -8,7 +8,16 @@ import Darwin
 // MARK: Writing the file
 
 extension Projector {
-    /// What ``write(log:to:now:force:options:)`` did.
+    /// What ``write(log:to:format:now:force:options:)`` writes.
+    public enum FileFormat: String, Sendable, Hashable, CaseIterable {
+        /// `agent-performance.json` (``Projection/jsonBytes``).
+        case projection = "json"
+        /// The old tracker's flat array of the retained measures
+        /// (``EventExportFormat/seed``), for readers that still expect it.
+        case seed
+    }
+
+    /// What ``write(log:to:format:now:force:options:)`` did.
     public enum WriteResult: Sendable, Hashable {
         /// The file was (re)written.
         case written
@@ -33,41 +42,54 @@ extension Projector {
     /// projecting. Otherwise the projection is made and compared with the file's bytes.
     /// A read-only log cannot store a checkpoint and always compares bytes.
     ///
+    /// A file perflog did not write is never replaced without `force`: a regular,
+    /// non-empty file is perflog's when it begins as a projection does, or when it is
+    /// the very file the log's checkpoint for `path` recorded (a seed array, which
+    /// otherwise reads as the old tracker's own).
+    ///
     /// - Parameters:
     ///   - path: the file to write; its directory must exist.
+    ///   - format: the projection, or the old tracker's flat array.
     ///   - now: the time to judge abandoned marks against, nanoseconds since the Unix
     ///     epoch (the file's content depends on it only through `abandoned`).
-    ///   - force: write even when unchanged.
-    /// - Throws: ``PerfLogError``: why the log cannot be read, or
+    ///   - force: write even when unchanged, and replace a file perflog did not write.
+    /// - Throws: ``PerfLogError``: why the log cannot be read,
+    ///   ``PerfLogError/notOurs(path:)`` when `path` holds a file perflog did not write
+    ///   (and `force` is not set), or
     ///   ``PerfLogError/cannotWrite(path:operation:code:)`` when the file cannot be
     ///   written (the old file is then left as it was). A failure to store the checkpoint
     ///   is not an error: the file is right, and the next call merely projects again.
     @discardableResult
     public static func write(
-        log: EventLog, to path: String, now: Int64 = EventClock.wallNs(), force: Bool = false,
-        options: Options = Options()
+        log: EventLog, to path: String, format: FileFormat = .projection, now: Int64 = EventClock.wallNs(),
+        force: Bool = false, options: Options = Options()
     ) throws(PerfLogError) -> WriteResult {
+        let replacesAnything = force
+        var options = options
+        if format == .seed { options.measurements = true }
         // A device or FIFO is written every time: it cannot be compared, and a reader
         // waits on it.
         var force = force
         var direct = false
         if case .direct = OutputPath.resolve(path) { (force, direct) = (true, true) }
         let key = ProjectionCheckpoint.key(for: canonicalPath(path))
-        let optionBits: UInt32 = options.measurements ? 1 : 0
+        let optionBits: UInt32 = (options.measurements ? 1 : 0) | (format == .seed ? 2 : 0)
         let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: options.abandonAfter)
         let abandonAfterNs = Statistics.abandonAfterNs(options.abandonAfter)
 
-        let snapshot: (projection: Projection, abandoned: UInt64)? = try log.read { r in
+        typealias Snapshot = (projection: Projection, abandoned: UInt64, written: FileIdentity?)
+        let snapshot: Snapshot? = try log.read { r -> Snapshot? in
             let abandoned = UInt64(try r.openMarkHeads().reduce(0) { $0 + ($1.head.wallTimeNs < cutoff ? 1 : 0) })
-            if !force, let saved = try r.projectionCheckpoint(key), let file = fileIdentity(path: path),
+            let saved = try r.projectionCheckpoint(key)
+            if !force, let saved, let file = fileIdentity(path: path),
                saved == ProjectionCheckpoint(options: optionBits, abandonAfterNs: abandonAfterNs,
                                              lastSeq: try r.lastSeq(), abandoned: abandoned, file: file) {
                 return nil
             }
-            return (try project(r, now: now, options: options), abandoned)
+            return (try project(r, now: now, options: options), abandoned, saved?.file)
         }
-        guard let (projection, abandoned) = snapshot else { return .unchanged }
-        let bytes = projection.jsonBytes
+        guard let (projection, abandoned, lastWritten) = snapshot else { return .unchanged }
+        let bytes = format == .seed ? projection.seedBytes : projection.jsonBytes
 
         func checkpoint(_ file: FileIdentity) {
             guard !log.isReadOnly, !direct else { return }
@@ -80,8 +102,25 @@ extension Projector {
             checkpoint(file)
             return .unchanged
         }
+        if !replacesAnything, !direct, !isPerflogs(path, lastWritten: lastWritten) { throw .notOurs(path: path) }
         checkpoint(try writeAtomically(bytes, to: path))
         return .written
+    }
+
+    /// Whether the file at `path` may be replaced without `force`: there is none, it is
+    /// empty or not a regular file (``OutputPath`` decides those), it begins as a
+    /// projection does, or it is `lastWritten`, the file the log's checkpoint recorded.
+    private static func isPerflogs(_ path: String, lastWritten: FileIdentity?) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 else { return true }
+        if let lastWritten, identity(st) == lastWritten { return true }
+        let signature = Array(Projection.jsonSignature.utf8)
+        var head = [UInt8](repeating: 0, count: signature.count)
+        let n = head.withUnsafeMutableBytes { b in POSIXIO.retryingInterrupts { systemRead(fd, b.baseAddress, b.count) } }
+        return n == signature.count && head == signature
     }
 
     /// `path` with its directory resolved (`realpath`), so that one file has one

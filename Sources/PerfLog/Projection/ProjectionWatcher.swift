@@ -35,6 +35,8 @@ public struct ProjectionWatcher: Sendable {
     public var retryInterval: Duration = .seconds(1)
     /// Projector options (abandonment timeout, measurements).
     public var options = Projector.Options()
+    /// What the file holds: the projection, or the old tracker's flat array.
+    public var format: Projector.FileFormat = .projection
 
     /// A watcher of `log` writing to `path`.
     public init(log: EventLog, path: String) {
@@ -56,7 +58,7 @@ public struct ProjectionWatcher: Sendable {
         func attempt(_ seq: UInt64) {
             lastAttempt = EventClock.monotonicNs()
             do {
-                let result = try Projector.write(log: log, to: path, options: options)
+                let result = try Projector.write(log: log, to: path, format: format, options: options)
                 if failing { report(.recovered(path: path)) }
                 failing = false
                 report(result == .written ? .written(path: path, lastSeq: seq) : .unchanged(path: path, lastSeq: seq))

@@ -37,6 +37,12 @@ struct ProjectionCheckpoint: Hashable {
         return out
     }
 
+    /// The file the checkpoint recorded.
+    var file: FileIdentity {
+        FileIdentity(device: device, inode: inode, size: size, modifiedSeconds: modifiedSeconds,
+                     modifiedNanoseconds: modifiedNanoseconds)
+    }
+
     init(options: UInt32, abandonAfterNs: Int64, lastSeq: UInt64, abandoned: UInt64, file: FileIdentity) {
         self.options = options
         self.abandonAfterNs = abandonAfterNs

@@ -22,7 +22,13 @@ extension Perflog {
                 over it), so readers never see half of it, and only when its content \
                 would change: perflog says "wrote PATH (N streams, M measurements)" or \
                 "PATH is up to date". --force writes it anyway. An unchanged log gives a \
-                byte-identical file. A new file is private (0600; 0660 less the umask in \
+                byte-identical file. A file perflog did not write (the old tracker's \
+                flat array, anything else) is never replaced: project exits 73 and \
+                says to import it first (perflog import FILE keeps its history) or to \
+                pass --force. --format seed writes the old tracker's flat array of the \
+                retained measurements instead (with success), for readers that still \
+                expect it; perflog knows that file as its own by the checkpoint it \
+                stores in the log. A new file is private (0600; 0660 less the umask in \
                 a setgid directory); a replaced one keeps its mode and group. Through a \
                 symbolic link the target is replaced (the link stays); a device or FIFO \
                 is written directly; a directory is refused (exit 73).
@@ -47,6 +53,8 @@ extension Perflog {
                   perflog project
                   perflog project --out site/agent-performance.json --force
                   perflog project --watch &
+                  perflog import .planning/metrics/agent-performance.json && perflog project --force
+                  perflog project --format seed --out legacy/agent-performance.json
                 """)
 
         /// Where the projection goes without `--out`, relative to the current directory.
@@ -59,8 +67,13 @@ extension Perflog {
         @Flag(help: "Keep running and rewrite the file after every change to the log.")
         var watch = false
 
-        @Flag(help: "Write the file even when it already holds the projection.")
+        @Flag(help: "Write the file even when it already holds the projection, and replace a file perflog did not write.")
         var force = false
+
+        @Option(help: ArgumentHelp(
+            "What to write: json (agent-performance.json) or seed (the old tracker's flat array, for readers that still expect it).",
+            valueName: "format"))
+        var format: Projector.FileFormat = .projection
 
         @Flag(help: "Print one JSON object a line instead of text.")
         var json = false
@@ -82,7 +95,7 @@ extension Perflog {
             let eventLog = try Self.openExisting(log)
             let result: Projector.WriteResult
             do {
-                result = try Projector.write(log: eventLog, to: out, force: force)
+                result = try Projector.write(log: eventLog, to: out, format: format, force: force)
             } catch {
                 throw CLIFailure(error)
             }
@@ -92,7 +105,8 @@ extension Perflog {
         private func runWatch() throws {
             StopRequest.install()
             guard let (eventLog, _) = try log.openWhenPresent(pollMilliseconds: 50, { () throws(CLIFailure) in try Self.openExisting(log) }) else { return }
-            let watcher = ProjectionWatcher(log: eventLog, path: out)
+            var watcher = ProjectionWatcher(log: eventLog, path: out)
+            watcher.format = format
             var failing = false
             var reportedFirst = false
             let json = self.json
@@ -170,3 +184,6 @@ extension Perflog {
         }
     }
 }
+
+/// `--format json|seed`: parsed, completed and listed in `--help` by ArgumentParser.
+extension Projector.FileFormat: ExpressibleByArgument {}

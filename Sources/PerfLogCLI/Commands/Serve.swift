@@ -17,10 +17,17 @@ extension Perflog {
                 starting perflog for each one, they write NDJSON lines to a socket and \
                 the service commits them to the log with group commit.
 
-                The socket is PATH.sock beside the log (.planning/metrics/perflog.sock \
-                by default) unless --socket names another; it is created mode 0600, so \
-                only this user can connect. A stale socket left by a killed service is \
-                replaced; a live one is not (exit 75).
+                The socket is --socket, else $PERFLOG_SOCKET, else PATH.sock beside the \
+                log (.planning/metrics/perflog.sock by default), where perflog's Node.js \
+                and Python clients look for it too; it is created mode 0600, so only \
+                this user can connect. A stale socket left by a killed service is \
+                replaced; a live one is not (exit 75), and of two services started on \
+                one socket at once, one serves and the other exits 75 (each holds the \
+                lock of SOCKET.lock, a file that stays).
+
+                --idle-exit 60s makes the service stop by itself, exit 0, once no \
+                client has been connected for that long: the clients start it that way \
+                when they find no service, and start it again when they need it.
 
                 Lines (one JSON object each, ending in a line feed):
                   {"kind":"measure","agent":"a","cli":"c","durationMs":812.4,"outcome":"ok"}
@@ -82,14 +89,20 @@ extension Perflog {
                   perflog serve --http 9464
                   perflog serve --http 9464 --label host=$(hostname)
                   perflog serve --project      # also keeps agent-performance.json current
+                  perflog serve --idle-exit 5m # stops after five minutes without clients
                   ev='{"kind":"measure","agent":"a","cli":"c","durationMs":5,"outcome":"ok"}'
                   echo "$ev" | socat - UNIX-CONNECT:.planning/metrics/perflog.sock
                   curl http://127.0.0.1:9464/metrics
                 """)
 
-        @Option(help: ArgumentHelp("The Unix socket to listen on.", discussion: "Default: the log's path with .sock appended.", valueName: "path"),
+        @Option(help: ArgumentHelp("The Unix socket to listen on.", discussion: "Default: $PERFLOG_SOCKET, else the log's path with .sock appended.", valueName: "path"),
                 completion: .file())
         var socket: String?
+
+        @Option(help: ArgumentHelp(
+            "Stop, exit 0, once no client has been connected for this long (e.g. 60s, 5m; a bare number is seconds).",
+            discussion: "For a service that clients start on demand. Default: run until stopped.", valueName: "duration"))
+        var idleExit: String?
 
         @Option(help: ArgumentHelp("Also serve HTTP here: PORT, 127.0.0.1:PORT or [::1]:PORT.", valueName: "address"))
         var http: String?
@@ -154,6 +167,35 @@ extension Perflog {
             if maxConnectionsPerUser < 1 { throw ValidationError("--max-connections-per-user must be at least 1") }
             if httpTokenFile != nil && http == nil { throw ValidationError("--http-token-file needs --http") }
             if out.isEmpty { throw ValidationError("--out must not be empty") }
+            do { _ = try idleExitLimit() } catch { throw ValidationError(error.message) }
+        }
+
+        /// `--idle-exit` as a duration, `nil` when not given.
+        /// - Throws: ``CLIFailure`` (a usage error, exit 64) naming the option and the rule.
+        func idleExitLimit() throws(CLIFailure) -> Duration? {
+            guard let idleExit else { return nil }
+            let ns: UInt64
+            do {
+                ns = try DurationParser.nanoseconds(idleExit, field: "--idle-exit", bareUnit: "s",
+                                                    limit: (ns: 366 * 86_400 * 1_000_000_000, text: "a year"))
+            } catch {
+                throw CLIFailure(.usage, error.message)
+            }
+            guard ns > 0 else { throw CLIFailure(.usage, "--idle-exit must be more than 0 (leave it out to run until stopped)") }
+            return .nanoseconds(Int64(ns))
+        }
+
+        /// The socket's path: `--socket`, else `PERFLOG_SOCKET`, else the log's path with
+        /// `.sock` appended.
+        /// - Throws: ``CLIFailure`` (exit 65) when `PERFLOG_SOCKET` is set but empty.
+        func socketPath(log path: String) throws(CLIFailure) -> String {
+            if let socket { return socket }
+            if let env = getenv("PERFLOG_SOCKET") {
+                let value = String(cString: env)
+                guard !value.isEmpty else { throw .invalid("PERFLOG_SOCKET", "must not be empty when set") }
+                return value
+            }
+            return path + ".sock"
         }
 
         func run() throws {
@@ -176,7 +218,8 @@ extension Perflog {
             let eventLog: EventLog
             do { eventLog = try EventLog(path: path, options: logOptions) } catch { throw CLIFailure(error) }
 
-            var configuration = IngestService.Configuration(socketPath: socket ?? path + ".sock", http: httpAddress)
+            var configuration = IngestService.Configuration(socketPath: try socketPath(log: path), http: httpAddress)
+            configuration.idleExit = try idleExitLimit()
             configuration.limits.maxLineBytes = maxLineBytes
             configuration.limits.maxRequestBytes = maxRequestBytes
             configuration.limits.maxConnections = maxConnections
@@ -218,8 +261,12 @@ extension Perflog {
                 let what = totals.lost == 1 ? "1 event was" : "\(totals.lost) events were"
                 Terminal.warning("\(what) not stored because a commit failed; the clients were told which")
             }
+            if service.stoppedIdle, let limit = configuration.idleExit {
+                let ns = UInt64(limit.components.seconds) * 1_000_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000)
+                Terminal.status("perflog serve: no client for \(HumanFormat.duration(nanoseconds: ns)); stopping")
+            }
             if json {
-                Terminal.out("{\"stopped\":true,\"lines\":\(totals.lines),\"committed\":\(totals.committed),\"rejected\":\(totals.rejected),\"lost\":\(totals.lost),\"connections\":\(totals.connections),\"httpRequests\":\(totals.httpRequests)}\n")
+                Terminal.out("{\"stopped\":true,\"idle\":\(service.stoppedIdle),\"lines\":\(totals.lines),\"committed\":\(totals.committed),\"rejected\":\(totals.rejected),\"lost\":\(totals.lost),\"connections\":\(totals.connections),\"httpRequests\":\(totals.httpRequests)}\n")
             } else {
                 Terminal.status("perflog serve: stopped: \(totals.committed) events committed, \(totals.rejected) lines refused, \(totals.connections) connections")
             }

@@ -55,7 +55,7 @@ struct CLIFailure: Error {
         switch error {
         case .invalidInput, .invalidLine: status = .data
         case .noLog: status = .noInput
-        case .cannotCreate: status = .cannotCreate
+        case .cannotCreate, .notOurs: status = .cannotCreate
         case .notALog, .newerSchema, .corrupt, .damaged, .knownDamaged: status = .ioError
         case .busy: status = .temporary
         case .cannotWrite(_, _, let code): status = [.noSpace, .ioError, .quotaExceeded].contains(code) ? .ioError : .cannotCreate
@@ -77,6 +77,8 @@ struct CLIFailure: Error {
         let recover = "`perflog recover --out DIR` to copy every readable event into a new log"
         switch error {
         case .noLog: return " (record an event first, or pass --log PATH)"
+        case .notOurs(let path):
+            return ": keep its history with `perflog import \(path)` first, or pass --force to replace it"
         case .corrupt: return "; run `perflog check`"
         case .damaged: return "; run `perflog check` to see what, and \(recover)"
         case .knownDamaged: return "; run `perflog check` (which clears this when the file reads sound), or \(recover)"

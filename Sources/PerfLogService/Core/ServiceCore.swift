@@ -32,6 +32,10 @@ final class ServiceCore: Sendable {
     }
 
     private let connections = Mutex<[ObjectIdentifier: Connection]>([:])
+    /// When the last connection closed (or the service started), on the monotonic
+    /// clock: the start of the idle time that ``IngestService/Configuration/idleExit``
+    /// bounds.
+    private let quietSinceNs = Atomic<UInt64>(EventClock.monotonicNs())
     /// Events recorded by every connection and not yet settled.
     private let inFlight = Atomic<Int>(0)
     /// Connections that stopped reading because ``inFlight`` passed the total window:
@@ -110,7 +114,19 @@ final class ServiceCore: Sendable {
     }
 
     func unregister(_ channel: any Channel) {
-        _ = connections.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        connections.withLock { open in
+            open.removeValue(forKey: ObjectIdentifier(channel))
+            if open.isEmpty { quietSinceNs.store(EventClock.monotonicNs(), ordering: .relaxed) }
+        }
+    }
+
+    /// For how long, in nanoseconds, no connection has been open; `nil` while one is.
+    var idleNs: UInt64? {
+        // Read under the lock that `unregister` updates both under: never the count of
+        // one moment with the time of another.
+        connections.withLock { open in
+            open.isEmpty ? EventClock.monotonicNs() &- quietSinceNs.load(ordering: .relaxed) : nil
+        }
     }
 
     /// Asks every open connection to drain; returns when each is closed.

@@ -15,13 +15,40 @@ enum SocketFile {
         return MemoryLayout.size(ofValue: address.sun_path) - 1
     }
 
-    /// Makes `path` ready to bind: removes a stale socket.
-    /// - Throws: ``ServiceError/socketInUse(path:)`` when a service answers on it;
-    ///   ``ServiceError/socket(path:reason:)`` when the path is too long, holds
-    ///   something other than a socket, or is in a directory that every user may write
-    ///   without the sticky bit (any of them could rename the socket away and bind their
-    ///   own in its place, to read what clients send).
-    static func prepare(_ path: String) throws(ServiceError) {
+    /// Takes the lock that makes one service the owner of `path`: byte 0 of
+    /// `path.lock`, held until the returned descriptor is closed (a killed service holds
+    /// nothing). Under it, checking for a live service, removing a stale socket and
+    /// binding are one step: two services started at once (two clients that each found
+    /// no service) end as one, the other told ``ServiceError/socketInUse(path:)``,
+    /// instead of one removing the socket the other has bound but not yet listens on.
+    ///
+    /// The lock file stays: removing it would let a third service lock a new file while
+    /// a second still holds the old one.
+    /// - Throws: ``ServiceError/socketInUse(path:)`` when another service holds it;
+    ///   ``ServiceError/socket(path:reason:)`` when the lock file cannot be opened.
+    static func lock(_ path: String) throws(ServiceError) -> Int32 {
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw .socket(path: path, reason: "cannot open its lock file \(lockPath): \(LMDBError.Code.current)")
+        }
+        guard ByteLock.set(fd, byte: 0, type: Int32(F_WRLCK), wait: false) else {
+            close(fd)
+            throw .socketInUse(path: path)
+        }
+        return fd
+    }
+
+    /// Makes `path` ready to bind: takes its lock (``lock(_:)``) and removes a stale
+    /// socket.
+    /// - Returns: the descriptor that holds the lock; closing it lets another service
+    ///   take the path.
+    /// - Throws: ``ServiceError/socketInUse(path:)`` when a service answers on it or
+    ///   holds its lock; ``ServiceError/socket(path:reason:)`` when the path is too
+    ///   long, holds something other than a socket, or is in a directory that every
+    ///   user may write without the sticky bit (any of them could rename the socket
+    ///   away and bind their own in its place, to read what clients send).
+    static func prepare(_ path: String) throws(ServiceError) -> Int32 {
         guard path.utf8.count <= maxPathBytes else {
             throw .socket(path: path, reason: "is longer than \(maxPathBytes) bytes, the limit of a Unix socket address; pass a shorter --socket")
         }
@@ -30,14 +57,22 @@ enum SocketFile {
         if stat(directory, &dir) == 0, dir.st_mode & S_IWOTH != 0, dir.st_mode & S_ISVTX == 0 {
             throw .socket(path: path, reason: "is in \(directory), which every user may write and which lacks the sticky bit: another user could replace the socket; put it in a directory of your own (--socket PATH)")
         }
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        guard (st.st_mode & S_IFMT) == S_IFSOCK else {
-            throw .socket(path: path, reason: "exists and is not a socket; it was left untouched")
-        }
-        if answers(path) { throw .socketInUse(path: path) }
-        guard unlink(path) == 0 || errno == ENOENT else {
-            throw .socket(path: path, reason: "a stale socket is there and cannot be removed: \(LMDBError.Code.current)")
+        let lockFD = try lock(path)
+        do throws(ServiceError) {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return lockFD }
+            guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+                throw .socket(path: path, reason: "exists and is not a socket; it was left untouched")
+            }
+            // A service of an older perflog holds no lock file: ask the socket too.
+            if answers(path) { throw .socketInUse(path: path) }
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw .socket(path: path, reason: "a stale socket is there and cannot be removed: \(LMDBError.Code.current)")
+            }
+            return lockFD
+        } catch {
+            close(lockFD)
+            throw error
         }
     }
 
