@@ -48,4 +48,24 @@ struct ProjectOwnershipTests {
         #expect(json.status == 0, "\(json)")
         #expect(try String(contentsOfFile: out, encoding: .utf8).hasPrefix("{\n  \"schemaVersion\": 1,"))
     }
+
+    @Test("import reads perflog's own agent-performance.json (its measurements) into another log, once")
+    func importReadsTheProjection() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log"), other = dir.file("other"), out = dir.file("agent-performance.json")
+        for (ms, failed) in [("5ms", []), ("7ms", ["--failed"]), ("9ms", [])] {
+            #expect(try CLI.run(["record", "--agent", "planner", "--cli", "claude", "--duration", ms, "--log", log] + failed).status == 0)
+        }
+        #expect(try CLI.run(["record", "--agent", "coder", "--cli", "codex", "--duration", "1s", "--log", log]).status == 0)
+        #expect(try CLI.run(["project", "--out", out, "--log", log]).status == 0)
+        let first = try CLI.run(["import", out, "--json", "--log", other])
+        #expect(first.status == 0 && first.stdout.contains("\"read\":4,\"added\":4,"), "\(first)")
+        let again = try CLI.run(["import", out, "--json", "--log", other])
+        #expect(again.stdout.contains("\"read\":4,\"added\":0,\"alreadyPresent\":4"), "\(again)")
+        func figures(_ log: String) throws -> String {
+            try CLI.run(["stats", "--json", "--log", log]).stdout
+                .replacingOccurrences(of: #""inFlight":\s*\d+"#, with: "", options: .regularExpression)
+        }
+        #expect(try figures(other) == figures(log))
+    }
 }

@@ -350,7 +350,7 @@ struct ImportExportTests {
         (#"{"time":"2026-01-19T20:50:27Z","kind":"measure","agent":"a","cli":"c","invocation":"1","durationMs":1e400,"outcome":"ok","pid":1}"#, "durationMs"),
         (#"{"time":"2026-01-19T20:50:27Z","kind":"measure","agent":"a","cli":"c","invocation":"1","outcome":"ok","pid":1}"#, "durationMs"),
         (#"{"time":"2026-01-19T20:50:27Z","kind":"mark","agent":"a","cli":"c","invocation":"1","durationMs":1,"pid":1}"#, "durationMs"),
-        (#"{"time":"2026-01-19T20:50:27+01:00","kind":"mark","agent":"a","cli":"c","invocation":"1","pid":1}"#, "time"),
+        (#"{"time":"2026-01-19T20:50:27+0100","kind":"mark","agent":"a","cli":"c","invocation":"1","pid":1}"#, "time"),
         (#"{"time":"2026-02-30T20:50:27Z","kind":"mark","agent":"a","cli":"c","invocation":"1","pid":1}"#, "time"),
         (#"{"time":"2026-01-19T20:50:27Z","kind":"start","agent":"a","cli":"c","invocation":"1","pid":1}"#, "kind"),
         (#"{"time":"2026-01-19T20:50:27Z","kind":"mark","agent":"","cli":"c","invocation":"1","pid":1}"#, "agent"),

@@ -195,7 +195,7 @@ public final class ImportReader {
 
     /// Where the last record returned is: its line (NDJSON, counted from 1, blank lines
     /// included) or its element (the flat array, counted from 1).
-    package var position: Int { format == .flatArray ? element : line }
+    package var position: Int { format == .ndjson ? line : element }
 
     // MARK: Buffer
 
@@ -204,7 +204,7 @@ public final class ImportReader {
     private func refill() throws(PerfLogError) -> Bool {
         guard !atEnd else { return false }
         if pos > 0 {
-            if format == .flatArray { countLines(to: base + pos) }
+            if format != .ndjson { countLines(to: base + pos) }
             let keep = filled - pos
             if keep > 0 { memmove(buffer.baseAddress!, buffer.baseAddress! + pos, keep) }
             base += pos
@@ -259,8 +259,89 @@ public final class ImportReader {
             lineStart = countedTo
             lineNumber = line + 1
             pos = i + 1
+        } else if i < filled && buffer[i] == UInt8(ascii: "{"), try isProjection(at: i) {
+            format = .projection
+            countedTo = base + pos
+            lineStart = countedTo
+            lineNumber = line + 1
+            pos = i + 1
+            if try !passMembers(untilKey: "measurements") { arrayState = .done }
         } else {
             format = .ndjson
+        }
+    }
+
+    // MARK: agent-performance.json
+
+    /// Whether the object at buffer index `i` begins with the key `"schemaVersion"`, as
+    /// agent-performance.json does and no NDJSON event does (reads ahead as needed).
+    private func isProjection(at i: Int) throws(PerfLogError) -> Bool {
+        let key = Array("\"schemaVersion\"".utf8)
+        let offset = i - pos
+        while true {
+            var k = pos + offset + 1
+            while k < filled && JSONParser.isSpace(buffer[k]) { k += 1 }
+            if filled - k >= key.count {
+                return (0..<key.count).allSatisfy { buffer[k + $0] == key[$0] }
+            }
+            // Only white space after the brace, at most a line of it: then it is no event.
+            if filled - pos > ImportedEvents.maxLineBytes { return false }
+            guard try refill() else { return false }
+        }
+    }
+
+    /// Reads the projection's members after `pos` (just after `{`, or after a member's
+    /// value) up to the one named `name`, passing over the others' values; then `pos` is
+    /// just after that member's `[`. Returns false when the object ends first (`name`
+    /// `nil`: reads to its end), and checks that only white space follows it.
+    private func passMembers(untilKey name: String?, first: Bool = true) throws(PerfLogError) -> Bool {
+        var first = first
+        while true {
+            guard try skipSpace() else { throw syntaxError("unexpected end of input (the object is not closed)", at: pos) }
+            if buffer[pos] == UInt8(ascii: "}") {
+                pos += 1
+                if try skipSpace() { throw syntaxError("unexpected \(JSONParser.describe(buffer[pos])) after the object", at: pos) }
+                return false
+            }
+            if !first {
+                guard buffer[pos] == UInt8(ascii: ",") else {
+                    throw syntaxError("expected ',' or '}', found \(JSONParser.describe(buffer[pos]))", at: pos)
+                }
+                pos += 1
+                guard try skipSpace() else { throw syntaxError("unexpected end of input", at: pos) }
+            }
+            first = false
+            try bufferElement()
+            var parser = JSONParser(UnsafeBufferPointer(buffer), from: pos, to: filled)
+            let key: JSONValue
+            do { key = try parser.element() } catch { throw syntaxError(error.message, at: error.offset) }
+            guard case .string(let text) = key else { throw syntaxError("expected a member name", at: pos) }
+            pos = parser.i
+            guard try skipSpace(), buffer[pos] == UInt8(ascii: ":") else { throw syntaxError("expected ':'", at: pos) }
+            pos += 1
+            guard try skipSpace() else { throw syntaxError("unexpected end of input", at: pos) }
+            if let name, text == name {
+                guard buffer[pos] == UInt8(ascii: "[") else {
+                    throw .invalidInput(field: name, rule: "must be an array of measurements")
+                }
+                pos += 1
+                return true
+            }
+            try skipValue()
+        }
+    }
+
+    /// Passes over the value at `pos` without keeping it (a projection's `streams` may
+    /// be larger than any record): memory stays bounded by the read buffer.
+    private func skipValue() throws(PerfLogError) {
+        var scanner = JSONParser.ExtentScanner()
+        while true {
+            if scanner.scan(UnsafeBufferPointer(buffer), from: pos, to: filled) {
+                pos = scanner.end
+                return
+            }
+            pos = filled
+            guard try refill() else { throw syntaxError("unexpected end of input", at: pos) }
         }
     }
 
@@ -398,9 +479,14 @@ public final class ImportReader {
         }
     }
 
-    /// After the closing bracket: nothing but white space.
+    /// After the closing bracket: nothing but white space (in a projection, the rest
+    /// of its object).
     private func finish() throws(PerfLogError) {
         arrayState = .done
+        if format == .projection {
+            _ = try passMembers(untilKey: nil, first: false)
+            return
+        }
         if try skipSpace() { throw syntaxError("unexpected \(JSONParser.describe(buffer[pos])) after the array", at: pos) }
     }
 

@@ -8,12 +8,14 @@
 
 /// Events read from import input: perflog's NDJSON, or the old tracker's flat JSON array.
 ///
-/// Both formats are detected from the first byte that is not white space (after an
-/// optional UTF-8 byte order mark): `[` starts a flat array, anything else is NDJSON.
+/// The format is detected from the first bytes that are not white space (after an
+/// optional UTF-8 byte order mark): `[` starts a flat array, `{` followed by
+/// `"schemaVersion"` is perflog's own `agent-performance.json` (its `measurements` are
+/// read, in the flat array's shape), anything else is NDJSON.
 ///
 /// **NDJSON** is one object a line in the shape ``Event/jsonLine`` writes. `seq` is
 /// ignored (the importing log assigns its own). Every other field is checked: `time`
-/// is ISO 8601 UTC ending in `Z` (up to nine fractional digits); `kind` is `mark` or
+/// is ISO 8601 ending in `Z` or a `±hh:mm` offset (up to nine fractional digits); `kind` is `mark` or
 /// `measure`; `agent` and `cli` follow ``StreamName``'s rules; `invocation` is 1 to 16
 /// hexadecimal digits; `pid` and `exitCode` are integers that fit 32 bits; a measure has
 /// `durationMs` (a number of milliseconds, at least 0, kept to the nanosecond) and
@@ -37,6 +39,9 @@ public struct ImportedEvents: Sendable {
         case ndjson
         /// The old tracker's flat JSON array of measurements.
         case flatArray
+        /// perflog's own `agent-performance.json`: the elements of its `measurements`,
+        /// read as the flat array's are (the other members are passed over).
+        case projection
     }
 
     /// The longest NDJSON line accepted, in bytes. A valid event is at most a few KiB.

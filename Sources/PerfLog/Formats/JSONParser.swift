@@ -395,6 +395,9 @@ package struct JSONParser {
     /// the parse that follows.
     struct ExtentScanner {
         private var depth = 0, inString = false, escaped = false
+        /// Once ``scan(_:from:to:)`` returned true: the index just after the value's
+        /// last byte.
+        private(set) var end = 0
 
         /// Scans `b[from..<to]`, the bytes that follow those scanned before.
         /// - Returns: whether the value ends in them (its last byte, or the byte after a
@@ -407,7 +410,7 @@ package struct JSONParser {
                 if inString {
                     if escaped { escaped = false } else if c == UInt8(ascii: "\\") { escaped = true } else if c == UInt8(ascii: "\"") {
                         inString = false
-                        if depth == 0 { return true }
+                        if depth == 0 { end = k; return true }
                     }
                     continue
                 }
@@ -416,9 +419,9 @@ package struct JSONParser {
                 case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
                     depth -= 1
-                    if depth <= 0 { return true }
+                    if depth <= 0 { end = depth < 0 ? k - 1 : k; return true }
                 case UInt8(ascii: ","), 0x20, 0x0A, 0x0D, 0x09, UInt8(ascii: ":"):
-                    if depth == 0 { return true }
+                    if depth == 0 { end = k - 1; return true }
                 default:
                     break
                 }
