@@ -62,7 +62,7 @@ struct PrivateFileTests {
             umask 022 && $P record --log log --agent a --cli c --duration 1 \
             && echo old > perflog.prom && chmod 644 perflog.prom \
             && $P export --log log --format openmetrics --out perflog.prom \
-            && echo old > p.json && chmod 640 p.json && $P project --log log --out p.json
+            && echo old > p.json && chmod 640 p.json && $P project --log log --out p.json --force
             """, in: dir.path)
         #expect(status == 0, "\(output)")
         #expect(octal(mode(dir.file("perflog.prom"))) == "644")
