@@ -185,8 +185,7 @@ public final class IngestService: Sendable {
     /// Checks a few times per `limit` (at most once a second, at least every 10 ms)
     /// whether no connection has been open for `limit`, and then stops the service.
     private func watchIdleness(_ limit: Duration) {
-        let limitNs = UInt64(clamping: limit.components.seconds) &* 1_000_000_000
-            &+ UInt64(clamping: limit.components.attoseconds / 1_000_000_000)
+        let limitNs = limit.clampedNanoseconds
         let periodNs = Int64(clamping: min(max(limitNs / 4, 10_000_000), 1_000_000_000))
         let task = group.next().scheduleRepeatedTask(initialDelay: .nanoseconds(periodNs), delay: .nanoseconds(periodNs)) {
             [weak self] task in

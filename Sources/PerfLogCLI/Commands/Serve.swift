@@ -262,8 +262,7 @@ extension Perflog {
                 Terminal.warning("\(what) not stored because a commit failed; the clients were told which")
             }
             if service.stoppedIdle, let limit = configuration.idleExit {
-                let ns = UInt64(limit.components.seconds) * 1_000_000_000 + UInt64(limit.components.attoseconds / 1_000_000_000)
-                Terminal.status("perflog serve: no client for \(HumanFormat.duration(nanoseconds: ns)); stopping")
+                Terminal.status("perflog serve: no client for \(HumanFormat.duration(nanoseconds: limit.clampedNanoseconds)); stopping")
             }
             if json {
                 Terminal.out("{\"stopped\":true,\"idle\":\(service.stoppedIdle),\"lines\":\(totals.lines),\"committed\":\(totals.committed),\"rejected\":\(totals.rejected),\"lost\":\(totals.lost),\"connections\":\(totals.connections),\"httpRequests\":\(totals.httpRequests)}\n")
