@@ -19,6 +19,28 @@ struct ServeIdleExitTests {
         #expect(service.output.text.contains("\"stopped\":true,\"idle\":true"), "\(service.output.text)")
     }
 
+    @Test("--idle-exit: a connected client keeps the service up past the limit; once it leaves, the service stops")
+    func connectedClientKeepsServiceUp() throws {
+        let dir = try scratch()
+        let log = dir.file("log"), socket = dir.file("s.sock")
+        let service = try RunningCLI(["serve", "--idle-exit", "200ms", "--json", "--log", log, "--socket", socket])
+        var connected: Client?
+        eventually("the service listens on \(socket)") {
+            connected = try? Client.unix(socket)
+            return connected != nil
+        }
+        let client = try #require(connected)
+        // The time under test passes with the connection open and silent: five limits.
+        Thread.sleep(forTimeInterval: 1)
+        #expect(service.process.isRunning, "the service stopped while a client was connected")
+        try client.write(measure("a", "c", invocation: 1))
+        #expect(client.replies(untilAck: 1).lastAck == 1)
+        shutdown(client.fd, Int32(SHUT_RDWR))
+        let (status, stderr) = service.wait()
+        #expect(status == 0, "\(stderr)")
+        #expect(try loggedInvocations(log) == [1])
+    }
+
     @Test("four services started at once on one socket: one serves every client, the others exit 75")
     func racingServicesEndAsOne() throws {
         let dir = try scratch()
