@@ -7,12 +7,14 @@ let package = Package(
     products: [
         .library(name: "PerfLog", targets: ["PerfLog"]),
         .library(name: "LMDB", targets: ["LMDB"]),
+        .library(name: "PerfLogMetrics", targets: ["PerfLogMetrics"]),
         .executable(name: "perflog", targets: ["PerfLogCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -27,6 +29,11 @@ let package = Package(
         .target(
             name: "PerfLog",
             dependencies: ["LMDB", .product(name: "Logging", package: "swift-log")]
+        ),
+        // A swift-metrics backend: timers that name an agent and a CLI become measures.
+        .target(
+            name: "PerfLogMetrics",
+            dependencies: ["PerfLog", .product(name: "CoreMetrics", package: "swift-metrics")]
         ),
         // The ingest service (`perflog serve`): NDJSON over a Unix socket and HTTP, on
         // SwiftNIO, committing through a Recorder.
@@ -82,6 +89,15 @@ let package = Package(
         .testTarget(
             name: "PerfLogTests",
             dependencies: ["PerfLog", "PerfLogTestSupport", .product(name: "InMemoryLogging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "PerfLogMetricsTests",
+            dependencies: [
+                "PerfLog", "PerfLogMetrics", "PerfLogTestSupport",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
         ),
         .testTarget(name: "PerfLogCLITests", dependencies: ["PerfLog", "PerfLogCLI", "PerfLogTestSupport"], exclude: ["Fixtures"]),
         .testTarget(
