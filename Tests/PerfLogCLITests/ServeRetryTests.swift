@@ -50,4 +50,24 @@ struct ServeRetryTests {
         _ = service.stop()
         #expect(try loggedInvocations(log) == [0xaa])
     }
+
+    @Test("a mark and its measure sent again after both were stored leave no mark open")
+    func resentMarkAndMeasure() throws {
+        let dir = try scratch()
+        let log = dir.file("log"), socket = dir.file("s.sock")
+        let service = try Service(log: log, socket: socket)
+        let pair = "{\"kind\":\"mark\",\"agent\":\"a\",\"cli\":\"c\",\"invocation\":\"00000000000000bb\"}\n"
+            + "{\"kind\":\"measure\",\"agent\":\"a\",\"cli\":\"c\",\"invocation\":\"00000000000000bb\",\"durationMs\":5,\"outcome\":\"ok\"}\n"
+        let client = try Client.unix(socket)
+        try client.write(pair)
+        #expect(client.replies(untilAck: 2).lastAck == 2)
+        // A client that missed the ack resends both lines, in their order.
+        let again = try Client.unix(socket)
+        try again.write(pair)
+        let replies = again.replies(untilAck: 2)
+        #expect(replies.lastAck == 2 && replies.errors.isEmpty, "\(replies)")
+        _ = service.stop()
+        // Only the measure: a mark stored again would be listed as an open invocation.
+        #expect(try loggedInvocations(log) == [0xbb])
+    }
 }

@@ -74,7 +74,10 @@ struct AppendBatch {
 
         try txn.withCursor(dbs.events) { cursor in
             for (position, var event) in events.enumerated() {
-                if retries != nil, event.kind == .measure {
+                // A retry's mark is skipped too when its measure is in the ring: stored
+                // again it would stay open (in flight, then abandoned) for ever. A mark
+                // resent while still open needs nothing: storing it replaces the first.
+                if retries != nil {
                     let i = try ringIndex(named: event.stream)
                     if retryEntries[i].holds(event.invocation.rawValue) {
                         skipped.append(position)

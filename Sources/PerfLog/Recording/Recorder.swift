@@ -66,7 +66,8 @@ public final class Recorder: Sendable {
 
         /// Whether a measure whose invocation its stream's ring holds already is taken
         /// as a retry: settled as recorded, not stored again (exactly-once for clients
-        /// that resend what they did not see acknowledged). Off by default: a program
+        /// that resend what they did not see acknowledged); so is a mark of such an
+        /// invocation, which stored again would stay open. Off by default: a program
         /// that reuses invocation ids on purpose would lose measures.
         public var skipsRetries = false
 
@@ -80,7 +81,8 @@ public final class Recorder: Sendable {
         public var recorded: UInt64 = 0
         /// Events committed to the log.
         public var committed: UInt64 = 0
-        /// Measures settled without being stored, as retries (``Options/skipsRetries``).
+        /// Events settled without being stored, as retries (``Options/skipsRetries``): measures,
+        /// and marks, whose invocation's measure the ring holds already.
         public var duplicates: UInt64 = 0
         /// Events refused because the buffer was full (``FullPolicy/drop``) or the
         /// recorder was closed.

@@ -8,8 +8,8 @@ public struct ServiceCounters: Sendable, Hashable {
     public var committed: UInt64 = 0
     /// Lines refused with an error reply (they broke a rule, or their commit failed).
     public var rejected: UInt64 = 0
-    /// Measures acknowledged without being stored again, because their invocation was
-    /// in the stream's ring already: a client's retry.
+    /// Events acknowledged without being stored again, because their invocation's
+    /// measure was in the stream's ring already: a client's retry of a measure or its mark.
     public var duplicates: UInt64 = 0
     /// Events lost to commits that failed (a full disk, say); each client was told.
     public var lost: UInt64 = 0

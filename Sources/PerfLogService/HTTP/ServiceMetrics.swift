@@ -18,7 +18,7 @@ enum ServiceMetrics {
             ("perflog_serve_lines", "Lines received by this service (blank lines excepted).", c.lines),
             ("perflog_serve_events_committed", "Events this service committed to the log.", c.committed),
             ("perflog_serve_lines_rejected", "Lines this service refused with an error reply.", c.rejected),
-            ("perflog_serve_duplicates", "Measures acknowledged without being stored again: their invocation was in the ring already (a client's retry).", c.duplicates),
+            ("perflog_serve_duplicates", "Events acknowledged without being stored again: their invocation's measure was in the ring already (a client's retry of a measure or of its mark).", c.duplicates),
             ("perflog_serve_connections", "Socket connections accepted.", c.connections),
             ("perflog_serve_http_requests", "HTTP requests answered.", c.httpRequests),
         ]
