@@ -8,7 +8,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
-const PERFLOG = process.env.PERFLOG_BIN || 'perflog';
+const PERFLOG = process.env.PERFLOG_BIN || '/tmp/perflog-bin/perflog';
 const PACKAGE = path.resolve(__dirname, '..');
 
 function scratch(t) {
@@ -19,7 +19,7 @@ function scratch(t) {
 }
 
 function perflog(...args) {
-  return execFileSync(PERFLOG, args, { encoding: 'utf8' });
+  return execFileSync(PERFLOG, args, { encoding: 'utf8', timeout: 30_000, maxBuffer: 1 << 28 });
 }
 
 /** Every event of the log, decoded from `perflog export --format ndjson`. */
