@@ -323,30 +323,6 @@ struct ServeSocketTests {
         try expectSound(log)
     }
 
-    @Test("the README's Node.js client: each promise resolves once its event is committed, a bad event is refused")
-    func nodeClientExample() throws {
-        // node is installed by tools/setup (Debian's nodejs); a missing node is a failure.
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let example = root.appendingPathComponent("examples/node/perflog-client.mjs").path
-        let dir = try scratch()
-        let log = dir.file("log"), socket = dir.file("s.sock")
-        let service = try Service(log: log, socket: socket)
-        let (status, output) = try runProgram("/usr/bin/env", ["node", example, socket, "300"])
-        #expect(status == 0, "\(output)")
-        let summary = decodeObject(output.trimmingCharacters(in: .whitespacesAndNewlines))
-        #expect(summary["committed"] as? Int == 302, "\(output)")
-        #expect((summary["refused"] as? String)?.hasPrefix("line 303 (durationMs): must not be negative") == true, "\(output)")
-        let (stopStatus, stderr, stopped) = service.stop()
-        #expect(stopStatus == 0, "\(stderr)")
-        #expect(stopped?["committed"] as? Int == 302 && stopped?["rejected"] as? Int == 1, "\(String(describing: stopped))")
-        let events = try tailEvents(log, count: 1000)
-        #expect(events.filter { $0["kind"] as? String == "measure" }.count == 301, "one measure per event and one for the timed run")
-        let planner = events.first { $0["agent"] as? String == "node-planner" && $0["kind"] as? String == "measure" }
-        #expect((planner?["durationMs"] as? Double ?? 0) >= 25, "timed by the client around its 25 ms of work: \(String(describing: planner))")
-        #expect(events.filter { $0["kind"] as? String == "mark" }.isEmpty, "the timed run's mark is closed by its measure")
-        try expectSound(log)
-    }
-
     @Test("however the bytes are cut into writes, the service finds the same lines: same errors, same final ack, same log")
     func linesDoNotDependOnHowTheyArrive() throws {
         // Valid, invalid, blank, CR LF, over-long (in one write and across many) lines.
