@@ -32,7 +32,9 @@ extension Perflog {
                 --json prints one JSON array of the stream objects exactly as \
                 agent-performance.json lists them under "streams" (keys agent, cli, \
                 count, failures, inFlight, abandoned, meanMs, minMs, p50Ms, p90Ms, p99Ms, \
-                maxMs, stddevMs, firstAt, lastAt, p95Ms, outliers; milliseconds).
+                maxMs, stddevMs, firstAt, lastAt, p95Ms, outliers, total, totalFailures; \
+                total and totalFailures count every measure since the lifetime counters \
+                started, not only the window's; milliseconds).
 
                 With both --agent and --cli only that stream's ring is read, however \
                 large the log. No stream matching is not an error: perflog says so (or \
