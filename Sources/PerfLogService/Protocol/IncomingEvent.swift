@@ -112,10 +112,15 @@ public enum IncomingEvent: Sendable, Hashable {
 
     /// ``parse(line:number:receivedWallNs:newInvocation:)``, its refusal as the service
     /// replies with it: the line, the field at fault and the rule apart.
+    /// With `fastPath` off, every line goes through the general parser (for the tests
+    /// that check both agree).
     static func reading(
-        line: UnsafeRawBufferPointer, number: Int, receivedWallNs: Int64, newInvocation: () -> InvocationID
+        line: UnsafeRawBufferPointer, number: Int, receivedWallNs: Int64, newInvocation: () -> InvocationID,
+        fastPath: Bool = true
     ) throws(LineProblem) -> IncomingEvent? {
         let b = line.assumingMemoryBound(to: UInt8.self)
+        // The shape perflog's clients send, without a JSON tree; the same event as below.
+        if fastPath, let event = ClientFastLine.event(b, from: 0, to: b.count) { return .complete(event) }
         let f: EventFields
         do {
             // The checks perflog's NDJSON import makes too: one implementation of them.
