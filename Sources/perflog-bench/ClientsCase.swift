@@ -80,21 +80,9 @@ struct ClientsCase: ParsableCommand {
     /// Runs a client's bench script (PATH from this process's environment) and returns
     /// the JSON object of its last line of output.
     func runScript(_ argv: [String]) throws -> ScriptResult {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw BenchError("pipe failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_addclose(&actions, fds[0])
-        var cArgs = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, argv[0], &actions, nil, &cArgs, environ)
-        close(fds[1])
-        guard rc == 0 else { close(fds[0]); throw BenchError("cannot run \(argv[0]): \(LMDBError.Code(rawValue: rc))") }
-        let output = POSIXIO.readAll(fds[0], chunkBytes: 65_536, limit: 16 << 20)
-        close(fds[0])
+        let (pid, fd) = try spawnReadingOutput(argv, searchPath: true)
+        let output = POSIXIO.readAll(fd, chunkBytes: 65_536, limit: 16 << 20)
+        close(fd)
         var status: Int32 = 0
         _ = POSIXIO.retryingInterrupts { waitpid(pid, &status, 0) }
         guard status == 0 else { throw BenchError("\(argv.joined(separator: " ")) failed (status \(status))") }

@@ -27,6 +27,26 @@ func timeProcess(_ argv: [String], environment: [String] = []) throws -> (ms: Do
     return (Double(monotonicNs() - start) / 1e6, status)
 }
 
+/// Starts `argv` (found on PATH when `searchPath`) with its standard output on a pipe.
+/// - Returns: its pid and the pipe's read end, which the caller closes.
+func spawnReadingOutput(_ argv: [String], searchPath: Bool = false) throws -> (pid: pid_t, output: Int32) {
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { throw BenchError("pipe failed") }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+    posix_spawn_file_actions_addclose(&actions, fds[0])
+    var cArgs = argv.map { strdup($0) } + [nil]
+    defer { for p in cArgs { free(p) } }
+    var pid: pid_t = 0
+    let rc = searchPath ? posix_spawnp(&pid, argv[0], &actions, nil, &cArgs, environ)
+        : posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+    close(fds[1])
+    guard rc == 0 else { close(fds[0]); throw BenchError("cannot run \(argv[0]): \(LMDBError.Code(rawValue: rc))") }
+    return (pid, fds[0])
+}
+
 /// The `perflog` binary built beside this benchmark.
 func perflogBinary() throws -> String {
     var buffer = [CChar](repeating: 0, count: 4096)

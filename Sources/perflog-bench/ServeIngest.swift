@@ -342,28 +342,16 @@ struct ServerProcess {
     let startup: String
 
     init(argv: [String]) throws {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw BenchError("pipe failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_addclose(&actions, fds[0])
-        var cArgs = argv.map { strdup($0) } + [nil]
-        defer { for p in cArgs { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
-        close(fds[1])
-        guard rc == 0 else { close(fds[0]); throw BenchError("cannot run \(argv[0]): \(LMDBError.Code(rawValue: rc))") }
+        let (pid, fd) = try spawnReadingOutput(argv)
         self.pid = pid
         // The first line on standard output says the service is listening.
         var byte: UInt8 = 0
         var line: [UInt8] = []
-        while read(fds[0], &byte, 1) == 1 && byte != 0x0A { line.append(byte) }
-        output = fds[0]
+        while read(fd, &byte, 1) == 1 && byte != 0x0A { line.append(byte) }
+        output = fd
         startup = String(decoding: line, as: UTF8.self)
         guard line.first == UInt8(ascii: "{") else {
-            close(fds[0])
+            close(fd)
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
