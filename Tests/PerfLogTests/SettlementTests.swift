@@ -183,6 +183,36 @@ struct SettlementTests {
         try recorder.close()
     }
 
+    @Test("group commit: by default a lone event commits with no flush, and what comes while a commit runs is the next batch, whole")
+    func groupCommit() throws {
+        #expect(Recorder.Options().maxDelay == .zero)
+        let dir = try TemporaryDirectory()
+        let log = try makeLog(dir)
+        let recorder = Recorder(log: log)
+        let settled = Settlements()
+        let stream = StreamName(unchecked: "planner", cli: "claude")
+        // The lone event's settlement holds the writer right after its commit.
+        let reached = DispatchSemaphore(value: 0), go = DispatchSemaphore(value: 0)
+        let lone = settled.callback("lone")
+        recorder.record(contentsOf: Self.events(1, stream, key: 1)) { result in
+            lone(result)
+            reached.signal()
+            _ = go.wait(timeout: .now() + 60)
+        }
+        guard waitOrFail(reached, "the lone event was committed without a flush") else { return }
+        #expect(recorder.counters.commits == 1 && recorder.counters.committed == 1)
+        for key in 2...6 {
+            recorder.record(contentsOf: Self.events(key, stream, key: UInt64(key)), whenSettled: settled.callback("b\(key)"))
+        }
+        go.signal()
+        let entries = settled.wait(for: 6)
+        #expect(entries.map(\.name) == ["lone", "b2", "b3", "b4", "b5", "b6"])
+        #expect(entries.allSatisfy { $0.result.succeeded })
+        // The five batches recorded during the first commit went into one more commit.
+        #expect(recorder.counters.commits == 2 && recorder.counters.committed == 21)
+        try recorder.close()
+    }
+
     @Test("an empty batch settles, after the batches recorded before it, without waiting for the batch delay")
     func emptyBatch() throws {
         let dir = try TemporaryDirectory()

@@ -43,9 +43,13 @@ public final class Recorder: Sendable {
         public var bufferCapacity = 65_536
         /// The most events one commit takes.
         public var maxBatch = 16_384
-        /// The longest an event waits in the buffer before its batch is committed, unless
-        /// the batch fills first (then it commits at once).
-        public var maxDelay: Duration = .milliseconds(2)
+        /// How long the writer lets a batch grow before committing it, unless the batch
+        /// fills first. Zero, the default, is group commit with no wait: an idle writer
+        /// commits what it has at once, and a batch grows only while the commit before it
+        /// runs, so a batch is as large as the load makes it (up to ``maxBatch``) and a
+        /// lone event waits for nothing but its own commit. A delay trades latency for
+        /// fewer, larger commits.
+        public var maxDelay: Duration = .zero
         /// What recording does when the buffer is full.
         public var whenFull: FullPolicy = .wait
         /// With ``EventLog/Durability/fast``, how often the writer flushes to disk.

@@ -45,8 +45,8 @@ final class Core: Sendable {
         let waitLimitNs = ProjectionWatcher.ns(log.waitLimit)
 
         while true {
-            // Sleep until there is work; then give the batch up to maxDelay to fill. With a
-            // projection pending, sleep only until it is due, and write it if still idle.
+            // Sleep until there is work. With a projection pending, sleep only until it is
+            // due, and write it if still idle.
             let ready = monitor.wait(on: work, deadlineNs: projectionDue) { s in
                 let ready = !s.buffer.isEmpty || s.closing || s.settlementHead < s.settlement.count
                 s.writerIdle = !ready
@@ -59,9 +59,13 @@ final class Core: Sendable {
                 projectionBehindSince = nil
                 continue
             }
-            let deadline: UInt64 = monitor.withLock { $0.firstPendingNs &+ maxDelayNs }
-            monitor.wait(on: work, deadlineNs: deadline) { s in
-                s.closing || s.flushRequested || s.buffer.count >= options.maxBatch
+            // Group commit: with no delay set, what came while the last commit ran is the
+            // next batch, and an idle writer commits a lone event at once.
+            if maxDelayNs > 0 {
+                let deadline: UInt64 = monitor.withLock { $0.firstPendingNs &+ maxDelayNs }
+                monitor.wait(on: work, deadlineNs: deadline) { s in
+                    s.closing || s.flushRequested || s.buffer.count >= options.maxBatch
+                }
             }
             var batchSinceNs: UInt64 = 0
             let stop: Bool = monitor.withLock { s in
