@@ -62,9 +62,15 @@ func perflogBinary() throws -> String {
 struct OneShot: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "one-shot",
-        abstract: "Wall milliseconds of `perflog record` as a new process, into an existing log.")
+        abstract: "Wall milliseconds of `perflog record` as a new process, into an existing log.",
+        discussion: """
+            With --vs-c, each process is paired with a run of the C floor (the c-one-shot \
+            case's program: open, append one event to a ring, commit, exit), interleaved, \
+            and the report adds c_median_ms and vs_c (perflog's median over the C one's).
+            """)
 
     @Option(help: "Processes to time.") var runs = 200
+    @Flag(help: "Interleave the C floor and report vs_c.") var vsC = false
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -73,6 +79,74 @@ struct OneShot: ParsableCommand {
         defer { removeTree(dir) }
         let argv = [perflog, "record", "--log", dir + "/log", "--agent", "planner", "--cli", "claude", "--duration", "812.4ms"]
         _ = try timeProcess(argv)  // creates the log: the case times recording, not creation
+        let floor = vsC ? [try COneShot.program(in: dir), dir + "/c-log"] : []
+        if vsC { _ = try timeProcess(floor) }
+        var medians: [Double] = [], cMedians: [Double] = []
+        var verified = true
+        for _ in 0..<common.repeat {
+            var times: [Double] = [], cTimes: [Double] = []
+            for _ in 0..<runs {
+                let (ms, status) = try timeProcess(argv)
+                verified = verified && status == 0
+                times.append(ms)
+                if vsC {
+                    let (cms, cstatus) = try timeProcess(floor)
+                    verified = verified && cstatus == 0
+                    cTimes.append(cms)
+                }
+            }
+            medians.append(median(times))
+            if vsC { cMedians.append(median(cTimes)) }
+        }
+        let log = try EventLog(path: dir + "/log", options: { var o = EventLog.Options(); o.create = false; return o }())
+        let appended = try log.read { try $0.summary(try StreamName(agent: "planner", cli: "claude"))?.appended }
+        verified = verified && appended == UInt64(1 + runs * common.repeat)
+        var r = Report()
+        r.add("case", "one-shot")
+        r.add("events", runs * common.repeat)
+        r.add("median_ms", median(medians))
+        if vsC {
+            r.add("c_median_ms", median(cMedians))
+            r.add("vs_c", median(medians) / median(cMedians))
+        }
+        r.add("verified", verified)
+        print(r.line)
+    }
+}
+
+/// `c-one-shot`: the C floor under `perflog record`, timed as `one-shot` times perflog.
+struct COneShot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "c-one-shot",
+        abstract: "Wall milliseconds of a plain C program on liblmdb that appends one event to a ring and commits, as a new process.",
+        discussion: """
+            The program (c-one-shot.c beside this benchmark's sources, compiled with cc \
+            -O2 against liblmdb when the case starts) opens an environment, appends one \
+            event to a stream's ring of 100 with MDB_NOMETASYNC and exits: what `perflog \
+            record` does, with no argument handling, no validation and no runtime start.
+            """)
+
+    @Option(help: "Processes to time.") var runs = 200
+    @OptionGroup var common: CommonOptions
+
+    /// Compiles the C program into `dir`; returns its path.
+    /// - Throws: when cc or liblmdb's development files are missing.
+    static func program(in dir: String) throws -> String {
+        var source = String(#filePath)
+        if let slash = source.lastIndex(of: "/") { source = String(source[...slash]) + "c-one-shot.c" }
+        guard access(source, R_OK) == 0 else { throw BenchError("\(source) is missing (c-one-shot runs from a checkout)") }
+        let out = dir + "/c-one-shot"
+        let script = "exec cc -O2 $(pkg-config --cflags lmdb) -o \"$1\" \"$2\" $(pkg-config --libs lmdb)"
+        let (_, status) = try timeProcess(["/bin/sh", "-c", script, "sh", out, source])
+        guard status == 0, access(out, X_OK) == 0 else { throw BenchError("cannot compile \(source) with cc (tools/setup installs liblmdb-dev)") }
+        return out
+    }
+
+    func run() throws {
+        let dir = makeTemporaryDirectory("c-one-shot")
+        defer { removeTree(dir) }
+        let argv = [try Self.program(in: dir), dir + "/log"]
+        _ = try timeProcess(argv)
         var medians: [Double] = []
         var verified = true
         for _ in 0..<common.repeat {
@@ -84,11 +158,8 @@ struct OneShot: ParsableCommand {
             }
             medians.append(median(times))
         }
-        let log = try EventLog(path: dir + "/log", options: { var o = EventLog.Options(); o.create = false; return o }())
-        let appended = try log.read { try $0.summary(try StreamName(agent: "planner", cli: "claude"))?.appended }
-        verified = verified && appended == UInt64(1 + runs * common.repeat)
         var r = Report()
-        r.add("case", "one-shot")
+        r.add("case", "c-one-shot")
         r.add("events", runs * common.repeat)
         r.add("median_ms", median(medians))
         r.add("verified", verified)
