@@ -33,49 +33,62 @@ struct ServeIngest: ParsableCommand {
     @Option(help: "durable, default or fast (the service's --durability).") var durability = "default"
     @OptionGroup var common: CommonOptions
 
+    @Flag(help: "Run redis-baseline with the same clients, streams and window after each round, and report vs_redis.")
+    var vsRedis = false
+
     func run() throws {
         guard EventLog.Durability(rawValue: durability) != nil else {
             throw ValidationError("--durability must be durable, default or fast")
         }
         let perflog = try perflogBinary()
         let inputs = (0..<clients).map { ClientInput(client: $0, events: events, streams: streamsPerClient) }
-        var rates: [Double] = [], times: [Double] = [], p50s: [Double] = [], p99s: [Double] = [], maxes: [Double] = []
-        var verified = true
-        var verifyProblem: String?
+        let redisInputs = vsRedis
+            ? (0..<clients).map { ClientInput(redisClient: $0, events: events, streams: streamsPerClient, maxLength: RedisBaseline.maxLength) }
+            : []
+        var rounds: [RoundFigures] = [], redisRounds: [RoundFigures] = []
         for _ in 0..<common.repeat {
-            let dir = makeTemporaryDirectory("serve")
-            defer { removeTree(dir) }
-            let socketPath = dir + "/s.sock"
-            let server = try ServerProcess(argv: [perflog, "serve", "--log", dir + "/log", "--socket", socketPath,
-                                                  "--durability", durability, "--json"])
-            let results = try runClients(inputs, socketPath: socketPath)
-            let exit = server.stop()
-            let seconds = Double(results.map(\.endNs).max()! - results.map(\.startNs).min()!) / 1e9
-            rates.append(Double(clients * events) / seconds)
-            times.append(seconds)
-            let latencies = Latencies(results.flatMap(\.latencies))
-            p50s.append(latencies.percentile(0.50))
-            p99s.append(latencies.percentile(0.99))
-            maxes.append(latencies.percentile(1.0))
-            let clean = results.allSatisfy { $0.acked == events && $0.errors == 0 }
-            let problem: String? = exit != 0 ? "the service exited with \(exit)"
-                : !clean ? "a client saw errors or missing acks" : try verify(dir + "/log", inputs)
-            if let problem, verifyProblem == nil { verifyProblem = problem }
-            verified = verified && problem == nil
+            rounds.append(try round(perflog, inputs))
+            if vsRedis {
+                redisRounds.append(try RedisBaseline.round(redisInputs, events: events, chunk: chunk, window: window))
+            }
         }
         var r = Report()
         r.add("case", "serve-ingest")
         r.add("clients", clients)
         r.add("events", clients * events)
+        r.add("window", window)
         r.add("durability", durability)
-        r.add("seconds", median(times))
-        r.add("events_per_s", median(rates))
-        r.add("ack_p50_ns", median(p50s))
-        r.add("ack_p99_ns", median(p99s))
-        r.add("ack_max_ns", median(maxes))
-        r.add("verified", verified)
-        if let verifyProblem { r.add("verifyProblem", verifyProblem) }
+        RoundFigures.report(rounds, into: &r)
+        if vsRedis {
+            r.add("redis_events_per_s", median(redisRounds.map(\.rate)))
+            r.add("redis_ack_p50_ns", median(redisRounds.map(\.p50)))
+            // Paired: each perflog round against the Redis round run right after it.
+            r.add("vs_redis", median(zip(rounds, redisRounds).map { $0.rate / $1.rate }))
+            r.add("redis_verified", redisRounds.allSatisfy { $0.problem == nil })
+            if let problem = redisRounds.compactMap(\.problem).first { r.add("redisVerifyProblem", problem) }
+        }
         print(r.line)
+    }
+
+    private func round(_ perflog: String, _ inputs: [ClientInput]) throws -> RoundFigures {
+        let dir = makeTemporaryDirectory("serve")
+        defer { removeTree(dir) }
+        let socketPath = dir + "/s.sock"
+        let server = try ServerProcess(argv: [perflog, "serve", "--log", dir + "/log", "--socket", socketPath,
+                                              "--durability", durability, "--json"])
+        let results: [ClientResult]
+        do {
+            results = try runClients(inputs, endpoint: .unix(socketPath), chunk: chunk, window: window, reader: AckReader.self)
+        } catch {
+            _ = server.stop()
+            throw error
+        }
+        let exit = server.stop()
+        var figures = RoundFigures(results, events: inputs.count * events)
+        let clean = results.allSatisfy { $0.acked == events && $0.errors == 0 }
+        figures.problem = exit != 0 ? "the service exited with \(exit)"
+            : !clean ? "a client saw errors or missing acks" : try verify(dir + "/log", inputs)
+        return figures
     }
 
     /// The log holds exactly what the clients sent: every measure once, each ring the
@@ -101,17 +114,52 @@ struct ServeIngest: ParsableCommand {
             return nil
         }
     }
+}
 
-    private func runClients(_ inputs: [ClientInput], socketPath: String) throws -> [ClientResult] {
-        let start = StartLine(parties: inputs.count)
-        let threads = inputs.map { input in
-            BenchThread.start {
-                Client(input: input, socketPath: socketPath, chunk: chunk, window: window).run(start: start)
-            }
+/// Runs one client thread per input against `endpoint`, started together.
+/// - Throws: the first client's failure (a refused connection, a failed write).
+func runClients<Reader: ReplyReader>(_ inputs: [ClientInput], endpoint: Endpoint, chunk: Int, window: Int,
+                                     reader: Reader.Type) throws -> [ClientResult] {
+    let start = StartLine(parties: inputs.count)
+    let threads = inputs.map { input in
+        BenchThread.start {
+            Client<Reader>(input: input, endpoint: endpoint, chunk: chunk, window: window).run(start: start)
         }
-        let results = threads.map { $0.join() }
-        if let failure = results.first(where: { $0.failure != nil })?.failure { throw BenchError(failure) }
-        return results
+    }
+    let results = threads.map { $0.join() }
+    if let failure = results.first(where: { $0.failure != nil })?.failure { throw BenchError(failure) }
+    return results
+}
+
+/// One round's figures: rate over the whole round, per-event ack latencies.
+struct RoundFigures {
+    var rate: Double
+    var seconds: Double
+    var p50: Double
+    var p99: Double
+    var max: Double
+    /// Why what the peer holds afterwards is not what was sent; nil when it is.
+    var problem: String?
+
+    init(_ results: [ClientResult], events: Int) {
+        let first = results.map(\.startNs).min() ?? 0, last = results.map(\.endNs).max() ?? 0
+        seconds = Double(last &- first) / 1e9
+        rate = Double(events) / seconds
+        let latencies = Latencies(results.flatMap(\.latencies))
+        p50 = latencies.percentile(0.50)
+        p99 = latencies.percentile(0.99)
+        max = latencies.percentile(1.0)
+    }
+
+    /// The medians over `rounds`, in the fields serve-ingest and redis-baseline share.
+    static func report(_ rounds: [RoundFigures], into r: inout Report) {
+        r.add("seconds", median(rounds.map(\.seconds)))
+        r.add("events_per_s", median(rounds.map(\.rate)))
+        r.add("ack_p50_ns", median(rounds.map(\.p50)))
+        r.add("ack_p99_ns", median(rounds.map(\.p99)))
+        r.add("ack_max_ns", median(rounds.map(\.max)))
+        r.add("verified", rounds.allSatisfy { $0.problem == nil })
+        if let problem = rounds.compactMap(\.problem).first { r.add("verifyProblem", problem) }
     }
 }
 
@@ -123,12 +171,19 @@ struct ClientInput: Sendable {
     var invocations: [UInt64] = []
     var streams: [StreamName] = []
 
-    init(client: Int, events: Int, streams count: Int) {
+    /// The streams of `client`: disjoint between clients.
+    static func streams(client: Int, count: Int) -> [StreamName] {
         let clis = ["claude", "codex", "gemini", "aider"]
-        streams = (0..<count).map { k in
+        return (0..<count).map { k in
             // Names of ASCII letters, digits and dashes, well under the limit: valid.
             try! StreamName(agent: "agent-\(client)-\(k / clis.count)", cli: clis[k % clis.count])
         }
+    }
+
+    init() {}
+
+    init(client: Int, events: Int, streams count: Int) {
+        streams = Self.streams(client: client, count: count)
         bytes.reserveCapacity(events * 190)
         let base = Int64(1_795_000_000) * 1_000_000_000
         for i in 0..<events {
@@ -154,36 +209,77 @@ struct ClientResult: Sendable {
     var failure: String?
 }
 
+/// Where a bench client connects: perflog's Unix socket, or a peer's loopback port.
+enum Endpoint: Sendable {
+    case unix(String)
+    case tcp(port: UInt16)
+
+    /// A connected stream socket, or a description of why there is none.
+    func connect() -> Result<Int32, BenchError> {
+        switch self {
+        case .unix(let path):
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return .failure(BenchError("socket: \(LMDBError.Code.current)")) }
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                let b = Array(path.utf8)
+                raw.copyBytes(from: b)
+                raw[b.count] = 0
+            }
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            guard rc == 0 else { close(fd); return .failure(BenchError("connect: \(LMDBError.Code.current)")) }
+            return .success(fd)
+        case .tcp(let port):
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { return .failure(BenchError("socket: \(LMDBError.Code.current)")) }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard rc == 0 else { close(fd); return .failure(BenchError("connect: \(LMDBError.Code.current)")) }
+            return .success(fd)
+        }
+    }
+}
+
+/// Counts the replies a client reads: each advances `acked`, error replies count in `errors`.
+protocol ReplyReader: SendableMetatype {
+    init()
+    /// Reads what has arrived (or waits for some, with `wait`); false after a failure,
+    /// which `result.failure` describes.
+    mutating func read(_ fd: Int32, wait: Bool, into result: inout ClientResult) -> Bool
+}
+
 /// A socket client: writes chunks while under its window, reads acknowledgements.
-struct Client {
+struct Client<Reader: ReplyReader> {
     let input: ClientInput
-    let socketPath: String
+    let endpoint: Endpoint
     let chunk: Int
     let window: Int
 
     func run(start: StartLine) -> ClientResult {
         var result = ClientResult()
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { result.failure = "socket: \(LMDBError.Code.current)"; start.arrive(); return result }
+        let fd: Int32
+        switch endpoint.connect() {
+        case .success(let connected): fd = connected
+        case .failure(let error): result.failure = error.description; start.arrive(); return result
+        }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let b = Array(socketPath.utf8)
-            raw.copyBytes(from: b)
-            raw[b.count] = 0
-        }
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard rc == 0 else { result.failure = "connect: \(LMDBError.Code.current)"; start.arrive(); return result }
         start.arrive()
 
         let total = input.lineEnds.count
         var sent = 0
         var pending: [(end: Int, at: UInt64)] = []
         var pendingHead = 0
-        var reader = AckReader()
+        var reader = Reader()
         result.startNs = monotonicNs()
         while result.acked < total {
             while sent < total && sent - result.acked < window {
@@ -223,9 +319,11 @@ struct Client {
 }
 
 /// Reads reply lines: `{"ack":N}` advances the count; anything else is an error reply.
-struct AckReader {
+struct AckReader: ReplyReader {
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     var partial: [UInt8] = []
+
+    init() {}
 
     mutating func read(_ fd: Int32, wait: Bool, into result: inout ClientResult) -> Bool {
         while true {
