@@ -12,6 +12,8 @@ struct Ingest: ParsableCommand {
     @Option(help: "durable, default or fast.") var durability = "default"
     @Option(help: "Events per commit when appending to the log directly (--direct).") var batch = 4096
     @Flag(help: "Append batches to the log directly instead of recording through a Recorder.") var direct = false
+    @Flag(help: "After each repetition, run c-baseline --durability fast (MDB_NOSYNC) on the same events, streams and retain, and report vs_c_fast (the median of the paired ratios).")
+    var vsC = false
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -22,9 +24,15 @@ struct Ingest: ParsableCommand {
         let names = try (0..<streams).map { try StreamName(agent: "agent-\($0 / 10)", cli: "cli-\($0 % 10)") }
         var rng = SplitMix64(seed: 42)
         let picks = (0..<events).map { _ in Int(rng.next() % UInt64(streams)) }
-        var rates: [Double] = [], times: [Double] = [], pages: [Double] = []
+        var rates: [Double] = [], times: [Double] = [], pages: [Double] = [], cRates: [Double] = []
         var verified = true
-        for _ in 0..<common.repeat {
+        for i in 0..<common.repeat {
+            defer {
+                if vsC, let c = try? CBaselineCase.once(events: events, streams: streams, retain: retain, perTransaction: 1_000,
+                                                       flags: CBaselineCase.flags("fast"), seed: UInt64(i + 1)) {
+                    cRates.append(c.rate)
+                }
+            }
             let dir = makeTemporaryDirectory("ingest")
             defer { removeTree(dir) }
             var options = EventLog.Options()
@@ -75,6 +83,10 @@ struct Ingest: ParsableCommand {
         r.add("seconds", median(times))
         r.add("events_per_s", median(rates))
         r.add("pages_written_per_event", median(pages))
+        if vsC {
+            r.add("c_fast_events_per_s", median(cRates))
+            r.add("vs_c_fast", cRates.count == rates.count ? median(zip(rates, cRates).map { $0 / $1 }) : .nan)
+        }
         r.add("verified", verified)
         print(r.line)
     }
@@ -96,45 +108,68 @@ struct Ingest: ParsableCommand {
 struct CBaselineCase: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "c-baseline",
-        abstract: "A plain C program on liblmdb: one get/put/delete per event, fixed events per transaction.")
+        abstract: "A plain C program on liblmdb: one get/put/delete per event, fixed events per transaction.",
+        discussion: """
+            By default each repetition runs both durabilities, interleaved: events_per_s is \
+            MDB_NOMETASYNC (perflog's default) and fast_events_per_s is MDB_NOSYNC (the \
+            durability of perflog's fast mode). --durability runs one.
+            """)
 
     @Option(help: "Events to append.") var events = 1_000_000
     @Option(help: "Streams.") var streams = 1_000
     @Option(help: "Events kept per stream.") var retain = 100
     @Option(help: "Events per transaction.") var perTransaction = 1_000
-    @Option(help: "durable, default (MDB_NOMETASYNC) or fast (MDB_NOSYNC).") var durability = "default"
+    @Option(help: "both, durable, default (MDB_NOMETASYNC) or fast (MDB_NOSYNC).") var durability = "both"
     @OptionGroup var common: CommonOptions
 
-    func run() throws {
-        let flags: UInt32
+    /// liblmdb's environment flags for a durability.
+    static func flags(_ durability: String) throws -> UInt32 {
         switch durability {
-        case "durable": flags = 0
-        case "default": flags = 0x40000  // MDB_NOMETASYNC
-        case "fast": flags = 0x10000  // MDB_NOSYNC
-        default: throw ValidationError("--durability must be durable, default or fast")
+        case "durable": return 0
+        case "default": return 0x40000  // MDB_NOMETASYNC
+        case "fast": return 0x10000  // MDB_NOSYNC
+        default: throw ValidationError("--durability must be both, durable, default or fast")
         }
-        var rates: [Double] = [], times: [Double] = [], pages: [Double] = []
+    }
+
+    /// One run of the C loop; returns events per second and pages written per event.
+    static func once(events: Int, streams: Int, retain: Int, perTransaction: Int, flags: UInt32, seed: UInt64) throws -> (rate: Double, seconds: Double, pages: Double) {
+        let dir = makeTemporaryDirectory("c-baseline")
+        defer { removeTree(dir) }
+        var seconds = 0.0
+        let written = bytesWritten()
+        let rc = perflog_c_baseline(dir, UInt64(events), UInt32(streams), UInt32(retain), UInt32(perTransaction),
+                                    flags, seed, &seconds)
+        guard rc == 0 else { throw ValidationError("liblmdb failed with code \(rc)") }
+        return (Double(events) / seconds, seconds, Double(bytesWritten() - written) / 4096 / Double(events))
+    }
+
+    func run() throws {
+        let modes = durability == "both" ? ["default", "fast"] : [durability]
+        let flags = try modes.map(Self.flags)
+        var rates = [[Double]](repeating: [], count: modes.count), times = rates, pages = rates
         for i in 0..<common.repeat {
-            let dir = makeTemporaryDirectory("c-baseline")
-            defer { removeTree(dir) }
-            var seconds = 0.0
-            let written = bytesWritten()
-            defer { pages.append(Double(bytesWritten() - written) / 4096 / Double(events)) }
-            let rc = perflog_c_baseline(dir, UInt64(events), UInt32(streams), UInt32(retain), UInt32(perTransaction),
-                                        flags, UInt64(i + 1), &seconds)
-            guard rc == 0 else { throw ValidationError("liblmdb failed with code \(rc)") }
-            rates.append(Double(events) / seconds)
-            times.append(seconds)
+            for (m, f) in flags.enumerated() {
+                let run = try Self.once(events: events, streams: streams, retain: retain, perTransaction: perTransaction,
+                                        flags: f, seed: UInt64(i + 1))
+                rates[m].append(run.rate)
+                times[m].append(run.seconds)
+                pages[m].append(run.pages)
+            }
         }
         var r = Report()
         r.add("case", "c-baseline")
         r.add("events", events)
         r.add("streams", streams)
         r.add("retain", retain)
-        r.add("durability", durability)
-        r.add("seconds", median(times))
-        r.add("events_per_s", median(rates))
-        r.add("pages_written_per_event", median(pages))
+        r.add("durability", modes[0])
+        r.add("seconds", median(times[0]))
+        r.add("events_per_s", median(rates[0]))
+        r.add("pages_written_per_event", median(pages[0]))
+        if modes.count == 2 {
+            r.add("fast_events_per_s", median(rates[1]))
+            r.add("fast_pages_written_per_event", median(pages[1]))
+        }
         r.add("verified", true)
         print(r.line)
     }
