@@ -27,8 +27,8 @@ extension EventLog {
 
     /// ``append(_:waitingUpTo:)`` with the lock's deadline on the monotonic clock.
     func append(_ events: [Event], deadlineNs: UInt64) throws(PerfLogError) -> UInt64 {
-        var newIDs: [StreamName: UInt32] = [:]
-        let known = streamIDs.withLock { $0 }
+        var newIDs = SmallMap<StreamName, UInt32>()
+        let known = streamIDs.withLock { $0.ids }
         let first: UInt64
         do {
             try refuseIfReadOnly()
@@ -44,7 +44,7 @@ extension EventLog {
             throw explained(.from(error, operation: "writing to the log"))
         }
         if !newIDs.isEmpty {
-            streamIDs.withLock { $0.merge(newIDs) { a, _ in a } }
+            streamIDs.withLock { $0.ids.add(newIDs) }
         }
         return first
     }
@@ -55,8 +55,8 @@ extension EventLog {
     /// - Returns: the `seq` of the first event appended and the events appended (those
     ///   of `events` that were not retries), whose `seq`s follow consecutively.
     func append(_ events: [Event], deadlineNs: UInt64, retries: RetryIndex) throws(PerfLogError) -> (first: UInt64, kept: [Event]) {
-        var newIDs: [StreamName: UInt32] = [:]
-        let known = streamIDs.withLock { $0 }
+        var newIDs = SmallMap<StreamName, UInt32>()
+        let known = streamIDs.withLock { $0.ids }
         let result: (first: UInt64, kept: [Event])
         do {
             try refuseIfReadOnly()
@@ -79,7 +79,7 @@ extension EventLog {
             throw explained(.from(error, operation: "writing to the log"))
         }
         if !newIDs.isEmpty {
-            streamIDs.withLock { $0.merge(newIDs) { a, _ in a } }
+            streamIDs.withLock { $0.ids.add(newIDs) }
         }
         return result
     }

@@ -22,15 +22,15 @@ struct AppendBatch {
     let txn: Transaction
     let dbs: EventLog.Databases
     let retain: Int
-    let known: [StreamName: UInt32]
-    var assigned: [StreamName: UInt32] = [:]
+    let known: SmallMap<StreamName, UInt32>
+    var assigned = SmallMap<StreamName, UInt32>()
     /// Rings loaded by this batch, mutated in place; `index` finds them by stream id,
     /// `byName` by name (one hash per event).
     private var rings: [Ring] = []
     private var ids: [UInt32] = []
     private var dirty: [Bool] = []
-    private var index: [UInt32: Int] = [:]
-    private var byName: [StreamName: Int] = [:]
+    private var index = SmallMap<UInt32, Int>()
+    private var byName = SmallMap<StreamName, Int>()
     private var evictions: [(seq: UInt64, ring: Int)] = []
     private var scratch = ByteWriter(capacity: 512)
     private var lastStream: UInt32
@@ -52,7 +52,7 @@ struct AppendBatch {
     /// Garbage kept before collection steps over live events, at the least.
     static let minimumToleratedGarbage = 1024
 
-    init(txn: Transaction, dbs: EventLog.Databases, retain: Int, known: [StreamName: UInt32]) throws {
+    init(txn: Transaction, dbs: EventLog.Databases, retain: Int, known: SmallMap<StreamName, UInt32>) throws {
         self.txn = txn
         self.dbs = dbs
         self.retain = retain

@@ -81,7 +81,7 @@ public final class EventLog: Sendable {
 
     /// Stream ids known to be committed; ids never change once committed (compaction
     /// keeps them).
-    let streamIDs = Mutex<[StreamName: UInt32]>([:])
+    let streamIDs = Mutex<KnownStreams>(KnownStreams())
     /// The open environment and who is using it; see ``Gate``.
     let handle: Monitor<Handle>
     let handleChanged = Monitor<Handle>.Condition()

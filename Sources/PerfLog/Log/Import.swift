@@ -181,8 +181,8 @@ extension EventLog {
     ///   is committed).
     @discardableResult
     public func importEvents(_ events: [Event]) throws(PerfLogError) -> ImportCounts {
-        var newIDs: [StreamName: UInt32] = [:]
-        let known = streamIDs.withLock { $0 }
+        var newIDs = SmallMap<StreamName, UInt32>()
+        let known = streamIDs.withLock { $0.ids }
         let counts: ImportCounts
         do {
             counts = try write { txn in
@@ -196,7 +196,7 @@ extension EventLog {
             throw explained(.from(error, operation: "importing into the log"))
         }
         if !newIDs.isEmpty {
-            streamIDs.withLock { $0.merge(newIDs) { a, _ in a } }
+            streamIDs.withLock { $0.ids.add(newIDs) }
         }
         return counts
     }

@@ -106,7 +106,7 @@ struct Replay {
                 try liveLog.put(ring, id: id, txn: txn, dbs: dbs)
             }
             if delta.lastStream > copyLast { try txn.putMeta(.streams, delta.lastStream, in: dbs.meta) }
-            var batch = try AppendBatch(txn: txn, dbs: dbs, retain: retain, known: [:])
+            var batch = try AppendBatch(txn: txn, dbs: dbs, retain: retain, known: SmallMap())
             _ = try batch.run(delta.events, keepingSeqs: true)
 
             // Marks the log closed by an event no longer stored.
