@@ -18,11 +18,15 @@ enum PacedWrite {
     /// How much of the file may be written and not yet flushed, in bytes.
     static let chunkBytes = 8 << 20
 
+    /// How the consumer reads the pipe: `read(2)`, unless a test puts a failure in its way.
+    typealias PipeRead = @Sendable (_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int
+
     /// Runs `produce` with the write end of a pipe, writing all it writes into `fd`
     /// from the file's start.
     /// - Throws: what `produce` throws; ``PerfLogError/storage(_:operation:)`` with the
-    ///   `errno` of a failed `write`.
-    static func run(into fd: Int32, _ produce: (Int32) throws(PerfLogError) -> Void) throws(PerfLogError) {
+    ///   `errno` of a failed `write`, or of a failed read of the pipe.
+    static func run(into fd: Int32, readingPipeWith readPipe: @escaping PipeRead = { read($0, $1, $2) },
+                    _ produce: (Int32) throws(PerfLogError) -> Void) throws(PerfLogError) {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { return try produce(fd) }
         let readEnd = ends[0], writeEnd = ends[1]
@@ -35,7 +39,7 @@ enum PacedWrite {
         // full pipe forever. SIGPIPE is blocked meanwhile so that this failure is an
         // error, not the end of the process; LMDB's copy thread inherits the mask.
         let masked = SignalMask.blockingPipe()
-        consumer.start { PacedWrite.drain(readEnd, into: fd, failure) }
+        consumer.start { PacedWrite.drain(readEnd, into: fd, failure, readPipe) }
         var produced: PerfLogError?
         do { try produce(writeEnd) } catch { produced = error }
         close(writeEnd)
@@ -57,7 +61,7 @@ enum PacedWrite {
     /// The consumer: copies the pipe into the file, pacing it, until the producer closes
     /// its end, then closes the read end. After a failed write it goes on reading, so
     /// that the producer never blocks; after a failed read it stops (see ``run(into:_:)``).
-    private static func drain(_ readEnd: Int32, into fd: Int32, _ failure: Failure) {
+    private static func drain(_ readEnd: Int32, into fd: Int32, _ failure: Failure, _ readPipe: PipeRead) {
         defer { close(readEnd) }
         let size = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
@@ -66,7 +70,7 @@ enum PacedWrite {
         var synced = 0      // bytes known to be on disk
         var failed = false
         while true {
-            let n = POSIXIO.retryingInterrupts { read(readEnd, buffer.baseAddress, size) }
+            let n = POSIXIO.retryingInterrupts { readPipe(readEnd, buffer.baseAddress, size) }
             if n < 0 {
                 failure.errno.store(errno, ordering: .releasing)
                 break
