@@ -199,6 +199,7 @@ extension ClientInput {
 
 /// Counts Redis replies: simple strings, integers, bulk strings; `-` replies are errors.
 struct RESPReader: ReplyReader {
+    static var peer: String { "redis-server" }
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     /// The current reply's first line, without its CR LF.
     var header: [UInt8] = []
@@ -210,47 +211,35 @@ struct RESPReader: ReplyReader {
 
     init() {}
 
-    mutating func read(_ fd: Int32, wait: Bool, into result: inout ClientResult) -> Bool {
-        while true {
-            let n = buffer.withUnsafeMutableBytes { b in
-                POSIXIO.retryingInterrupts { recv(fd, b.baseAddress, b.count, wait ? 0 : Int32(MSG_DONTWAIT)) }
+    mutating func take(_ count: Int, into result: inout ClientResult) {
+        var i = 0
+        while i < count {
+            if skip > 0 {
+                let k = min(skip, count - i)
+                skip -= k
+                i += k
+                if skip == 0 { result.acked += 1 }
+                continue
             }
-            if n < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK { return true }
-                result.failure = "read: \(LMDBError.Code.current)"
-                return false
+            let byte = buffer[i]
+            i += 1
+            if byte != 0x0A { header.append(byte); continue }
+            if header.last == 0x0D { header.removeLast() }
+            let value = String(decoding: header.dropFirst(), as: UTF8.self)
+            switch header.first {
+            case UInt8(ascii: "$"):
+                let length = Int(value) ?? -1
+                if length < 0 { result.acked += 1 } else { skip = length + 2 }
+            case UInt8(ascii: "-"):
+                result.errors += 1
+                result.acked += 1
+            case UInt8(ascii: ":"):
+                if keepsIntegers { integers.append(Int(value) ?? -1) }
+                result.acked += 1
+            default:
+                result.acked += 1
             }
-            if n == 0 { result.failure = "redis-server closed the connection"; return false }
-            var i = 0
-            while i < n {
-                if skip > 0 {
-                    let k = min(skip, n - i)
-                    skip -= k
-                    i += k
-                    if skip == 0 { result.acked += 1 }
-                    continue
-                }
-                let byte = buffer[i]
-                i += 1
-                if byte != 0x0A { header.append(byte); continue }
-                if header.last == 0x0D { header.removeLast() }
-                let value = String(decoding: header.dropFirst(), as: UTF8.self)
-                switch header.first {
-                case UInt8(ascii: "$"):
-                    let length = Int(value) ?? -1
-                    if length < 0 { result.acked += 1 } else { skip = length + 2 }
-                case UInt8(ascii: "-"):
-                    result.errors += 1
-                    result.acked += 1
-                case UInt8(ascii: ":"):
-                    if keepsIntegers { integers.append(Int(value) ?? -1) }
-                    result.acked += 1
-                default:
-                    result.acked += 1
-                }
-                header.removeAll(keepingCapacity: true)
-            }
-            if wait || n < buffer.count { return true }
+            header.removeAll(keepingCapacity: true)
         }
     }
 }

@@ -253,9 +253,32 @@ enum Endpoint: Sendable {
 /// Counts the replies a client reads: each advances `acked`, error replies count in `errors`.
 protocol ReplyReader: SendableMetatype {
     init()
+    /// Who is at the other end, for the failure when it closes the connection.
+    static var peer: String { get }
+    /// Where replies are received.
+    var buffer: [UInt8] { get set }
+    /// Takes the first `count` bytes of `buffer`, just received.
+    mutating func take(_ count: Int, into result: inout ClientResult)
+}
+
+extension ReplyReader {
     /// Reads what has arrived (or waits for some, with `wait`); false after a failure,
     /// which `result.failure` describes.
-    mutating func read(_ fd: Int32, wait: Bool, into result: inout ClientResult) -> Bool
+    mutating func read(_ fd: Int32, wait: Bool, into result: inout ClientResult) -> Bool {
+        while true {
+            let n = buffer.withUnsafeMutableBytes { b in
+                POSIXIO.retryingInterrupts { recv(fd, b.baseAddress, b.count, wait ? 0 : Int32(MSG_DONTWAIT)) }
+            }
+            if n < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK { return true }
+                result.failure = "read: \(LMDBError.Code.current)"
+                return false
+            }
+            if n == 0 { result.failure = "\(Self.peer) closed the connection"; return false }
+            take(n, into: &result)
+            if wait || n < buffer.count { return true }
+        }
+    }
 }
 
 /// A socket client: writes chunks while under its window, reads acknowledgements.
@@ -320,33 +343,22 @@ struct Client<Reader: ReplyReader> {
 
 /// Reads reply lines: `{"ack":N}` advances the count; anything else is an error reply.
 struct AckReader: ReplyReader {
+    static var peer: String { "the service" }
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
     var partial: [UInt8] = []
 
     init() {}
 
-    mutating func read(_ fd: Int32, wait: Bool, into result: inout ClientResult) -> Bool {
-        while true {
-            let n = buffer.withUnsafeMutableBytes { b in
-                POSIXIO.retryingInterrupts { recv(fd, b.baseAddress, b.count, wait ? 0 : Int32(MSG_DONTWAIT)) }
+    mutating func take(_ count: Int, into result: inout ClientResult) {
+        for byte in buffer[..<count] {
+            if byte != 0x0A { partial.append(byte); continue }
+            let line = String(decoding: partial, as: UTF8.self)
+            partial.removeAll(keepingCapacity: true)
+            if line.hasPrefix("{\"ack\":"), let v = Int(line.dropFirst(7).dropLast()) {
+                result.acked = max(result.acked, v)
+            } else {
+                result.errors += 1
             }
-            if n < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK { return true }
-                result.failure = "read: \(LMDBError.Code.current)"
-                return false
-            }
-            if n == 0 { result.failure = "the service closed the connection"; return false }
-            for byte in buffer[..<n] {
-                if byte != 0x0A { partial.append(byte); continue }
-                let line = String(decoding: partial, as: UTF8.self)
-                partial.removeAll(keepingCapacity: true)
-                if line.hasPrefix("{\"ack\":"), let v = Int(line.dropFirst(7).dropLast()) {
-                    result.acked = max(result.acked, v)
-                } else {
-                    result.errors += 1
-                }
-            }
-            if wait || n < buffer.count { return true }
         }
     }
 }
