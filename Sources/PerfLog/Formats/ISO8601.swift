@@ -18,6 +18,15 @@ package enum Timestamp {
         ISO8601.append(unixNanoseconds: ns, precision: precision, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// Parses a time as people type one: `2026-12-01T09:30:00Z` (1 to 9 fractional
+    /// digits allowed), with a `±hh:mm` offset instead of `Z`, or a date alone
+    /// (`2026-12-01`, midnight UTC).
+    /// - Returns: nanoseconds since the Unix epoch, or `nil` when `text` is none of these.
+    package static func parse(_ text: String) -> Int64? {
+        if text.utf8.count == 10, let ns = ISO8601.parse(text + "T00:00:00Z", allowOffset: false) { return ns }
+        return ISO8601.parse(text, allowOffset: true)
+    }
 }
 
 /// ISO 8601 date-times in UTC, written and read: ``Timestamp`` and ``JSONBuffer`` write

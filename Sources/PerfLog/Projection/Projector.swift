@@ -7,6 +7,10 @@ public enum Projector {
         public var abandonAfter: Duration = Statistics.defaultAbandonAfter
         /// Whether to list every retained measure (``Projection/measurements``).
         public var measurements: Bool = true
+        /// Which measures and open marks count, by their wall-clock time (a measure's end,
+        /// a mark's start). With a bounded range a stream none of whose retained measures
+        /// or open marks falls in it is left out of the projection. Default: every time.
+        public var timeRange = TimeRange()
 
         /// The defaults: abandoned after one hour, measurements listed.
         public init() {}
@@ -36,13 +40,22 @@ public enum Projector {
     /// - Parameters:
     ///   - now: as in ``project(_:filter:now:options:)``.
     ///   - abandonAfter: how old an open mark must be, strictly, to count as abandoned.
+    ///   - timeRange: which measures and marks count (see ``Options/timeRange``); `nil`
+    ///     is returned when none of the stream's does.
     /// - Throws: ``PerfLogError`` when the log cannot be read or is damaged.
     public static func statistics(
-        _ reader: LogReader, stream: StreamName, now: Int64, abandonAfter: Duration = Statistics.defaultAbandonAfter
+        _ reader: LogReader, stream: StreamName, now: Int64, abandonAfter: Duration = Statistics.defaultAbandonAfter,
+        timeRange: TimeRange = TimeRange()
     ) throws(PerfLogError) -> StreamStatistics? {
         guard let summary = try reader.summary(stream) else { return nil }
-        let marks = try reader.openMarks(StreamFilter(agent: stream.agent, cli: stream.cli))
-        var statistics = StreamStatistics(stream: stream, window: try reader.ring(stream), openMarks: marks, now: now,
+        var marks = try reader.openMarks(StreamFilter(agent: stream.agent, cli: stream.cli))
+        var window = try reader.ring(stream)
+        if !timeRange.isUnbounded {
+            window.removeAll { !timeRange.contains($0.wallTimeNs) }
+            marks.removeAll { !timeRange.contains($0.wallTimeNs) }
+            if window.isEmpty && marks.isEmpty { return nil }
+        }
+        var statistics = StreamStatistics(stream: stream, window: window, openMarks: marks, now: now,
                                           abandonAfter: abandonAfter)
         statistics.lifetime = summary.lifetime
         return statistics
@@ -55,6 +68,8 @@ public enum Projector {
         var oldest: UInt64
         var expected: Int
         var ok: [UInt64] = []
+        /// Retained measures read, in the time range or not: what the ring must agree with.
+        var retained = 0
         var count = 0, failures = 0, inFlight = 0, abandoned = 0
         var first = Int64.max, last = Int64.min
     }
@@ -86,6 +101,7 @@ public enum Projector {
             total += ring.summary.count
         }
         let cutoff = Statistics.abandonmentCutoff(now: now, abandonAfter: options.abandonAfter)
+        let range = options.timeRange
         var rows: [Row] = []
         if options.measurements { rows.reserveCapacity(total) }
         var newestWall: Int64 = 0
@@ -98,6 +114,8 @@ public enum Projector {
             if head.isMeasure {
                 // An evicted measure not yet collected: not part of any window.
                 guard seq >= acc[slot].oldest else { return }
+                acc[slot].retained += 1
+                guard range.contains(head.wallTimeNs) else { return }
                 acc[slot].count += 1
                 if head.failed { acc[slot].failures += 1 } else { acc[slot].ok.append(head.durationNs) }
                 if head.wallTimeNs < acc[slot].first { acc[slot].first = head.wallTimeNs }
@@ -108,6 +126,7 @@ public enum Projector {
                 }
             } else {
                 // Closed marks are deleted when their measure arrives: every stored mark is open.
+                guard range.contains(head.wallTimeNs) else { return }
                 acc[slot].inFlight += 1
                 if head.wallTimeNs < cutoff { acc[slot].abandoned += 1 }
             }
@@ -118,9 +137,10 @@ public enum Projector {
         streams.reserveCapacity(rings.count)
         for (slot, (_, ring)) in rings.enumerated() {
             let a = acc[slot]
-            guard a.count == a.expected else {
-                throw PerfLogError.corrupt(what: "\(ring.summary.stream) holds \(a.count) retained measures, its ring \(a.expected)")
+            guard a.retained == a.expected else {
+                throw PerfLogError.corrupt(what: "\(ring.summary.stream) holds \(a.retained) retained measures, its ring \(a.expected)")
             }
+            if !range.isUnbounded && a.count == 0 && a.inFlight == 0 { continue }
             var s = StreamStatistics(
                 stream: ring.summary.stream, count: a.count, failures: a.failures, inFlight: a.inFlight,
                 abandoned: a.abandoned, sortedOk: a.ok.sorted(),
@@ -132,11 +152,18 @@ public enum Projector {
         // Wall times usually rise with seq (one clock, appends in order), so the rows are
         // typically sorted already; check before paying for a sort.
         if !isOrdered(rows) { rows.sort(by: rowPrecedes) }
+        // Streams left out for the time range shift the indexes of those after them.
+        var projected = [Int32](repeating: -1, count: rings.count)
+        var next: Int32 = 0
+        for (slot, (_, ring)) in rings.enumerated() where next < streams.count && streams[Int(next)].stream == ring.summary.stream {
+            projected[slot] = next
+            next += 1
+        }
         let names = rings.map(\.ring.summary.stream)
         let measurements = rows.map { r in
             var m = RetainedMeasure(stream: names[Int(r.stream)], seq: r.seq, wallTimeNs: r.wall, durationNs: r.duration,
                                 outcome: r.failed ? .failed : .ok)
-            m.streamIndex = r.stream
+            m.streamIndex = projected[Int(r.stream)]
             return m
         }
         return Projection(generatedAtNs: newestWall, retain: retain, lastSeq: try reader.lastSeq(), streams: streams,
@@ -163,9 +190,16 @@ public enum Projector {
         var streams: [StreamStatistics] = []
         var measurements: [RetainedMeasure] = []
         var newest: (seq: UInt64, wall: Int64) = (0, 0)
-        for (index, s) in summaries.enumerated() {
-            let window = try reader.ring(s.stream)
-            let marks = marksByStream[s.stream] ?? []
+        let range = options.timeRange
+        for s in summaries {
+            var window = try reader.ring(s.stream)
+            var marks = marksByStream[s.stream] ?? []
+            if !range.isUnbounded {
+                window.removeAll { !range.contains($0.wallTimeNs) }
+                marks.removeAll { !range.contains($0.wallTimeNs) }
+                if window.isEmpty && marks.isEmpty { continue }
+            }
+            let index = streams.count
             var statistics = StreamStatistics(stream: s.stream, window: window, openMarks: marks, now: now,
                                               abandonAfter: options.abandonAfter)
             statistics.lifetime = s.lifetime
