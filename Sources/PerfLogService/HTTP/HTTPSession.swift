@@ -104,9 +104,14 @@ final class HTTPSession: ChannelInboundHandler {
         case "/healthz": only([.GET, .HEAD]) { getHealth(keepAlive: keepAlive, head: head.method == .HEAD) }
         case "/":
             only([.GET, .HEAD]) {
+                // A browser gets the live report; curl and scripts the list of routes.
+                if head.headers["accept"].contains(where: { $0.contains("text/html") }) {
+                    getReport(keepAlive: keepAlive, head: head.method == .HEAD)
+                    return
+                }
                 let post = core.httpToken == nil ? "POST /events    disabled (the service has no --http-token-file)"
                                                  : "POST /events    NDJSON events (Authorization: Bearer <token>)"
-                let text = "perflog serve\n\nGET /streams    the streams' figures (JSON)\nGET /metrics    OpenMetrics\nGET /healthz    status (JSON)\n\(post)\n"
+                let text = "perflog serve\n\nGET /            the live report (HTML, for a browser: Accept: text/html)\nGET /streams    the streams' figures (JSON)\nGET /metrics    OpenMetrics\nGET /healthz    status (JSON)\n\(post)\n"
                 var headers = HTTPHeaders()
                 headers.add(name: "content-type", value: "text/plain; charset=utf-8")
                 respond(.ok, bytes: Array(text.utf8), headers: headers, close: !keepAlive, head: head.method == .HEAD)
@@ -195,6 +200,22 @@ final class HTTPSession: ChannelInboundHandler {
             guard !projection.streams.isEmpty else { return "[]\n" }
             return "[\n" + projection.streams.map { "  " + $0.jsonObject }.joined(separator: ",\n") + "\n]\n"
         }
+    }
+
+    /// The HTML report of the whole log, as `perflog report` writes it, refreshing its
+    /// figures from `/streams` and `/healthz` every few seconds.
+    private func getReport(keepAlive: Bool, head: Bool) {
+        guard let context else { return }
+        let log = core.log
+        let future = core.pool.runIfActive(eventLoop: context.eventLoop) { () throws -> [ByteBuffer] in
+            let projection = try log.read { try Projector.project($0, now: EventClock.wallNs()) }
+            var options = HTMLReport.Options()
+            options.title = "perflog serve: live report"
+            options.logPath = log.path
+            options.live = true
+            return [ByteBuffer(bytes: HTMLReport.render(projection, options: options))]
+        }
+        answer(future, contentType: "text/html; charset=utf-8", keepAlive: keepAlive, head: head)
     }
 
     /// The exposition of the log's metrics and the service's own counters: OpenMetrics,
