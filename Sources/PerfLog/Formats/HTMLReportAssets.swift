@@ -97,7 +97,7 @@ enum ReportAssets {
             if (ms === null) { return "\\u2013"; }
             var ns = Math.max(0, ms * 1e6), u = units[0];
             units.forEach(function (x) { if (ns >= x[1]) { u = x; } });
-            var v = ns / u[1], digits = u[1] === 1 ? 0 : v < 10 ? 2 : v < 100 ? 1 : 0;
+            var v = ns / u[1], digits = u[1] === 1 ? 0 : v < 100 ? 2 : v < 1000 ? 1 : 0;
             return v.toFixed(digits) + " " + u[0];
           }
           function show(cell, field, v) {

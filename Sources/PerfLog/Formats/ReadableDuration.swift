@@ -1,5 +1,5 @@
-/// Durations as people read them, with a unit chosen for the size: `850 ns`, `12.5 µs`,
-/// `812.4 ms`, `12.35 s`, `3.21 min`, `1.50 h`. About four significant digits.
+/// Durations as people read them, with a unit chosen for the size: `850 ns`, `12.50 µs`,
+/// `812.4 ms`, `12.35 s`, `3.21 min`, `1.50 h`. Three or four significant digits.
 ///
 /// One implementation for every human-facing text perflog makes of a duration: the
 /// terminal's tables and the HTML report (whose live page repeats the rule in its
@@ -18,18 +18,18 @@ package enum ReadableDuration {
         return chosen
     }
 
-    /// `ns` (nanoseconds, not negative) in its own unit with about four significant
-    /// digits; `–` for a value that is not finite.
+    /// `ns` (nanoseconds, not negative) in its own unit with two decimals below 100,
+    /// one below 1000, none above; `–` for a value that is not finite.
     package static func text(nanoseconds ns: Double, ascii: Bool = false) -> String {
         guard ns.isFinite else { return ascii ? "-" : "–" }
         let u = unit(for: max(0, ns))
         return text(nanoseconds: ns, in: u, ascii: ascii)
     }
 
-    /// `ns` in the unit `u`, with about four significant digits.
+    /// `ns` in the unit `u`, with the decimals of ``text(nanoseconds:ascii:)``.
     package static func text(nanoseconds ns: Double, in u: (name: String, nanoseconds: Double), ascii: Bool = false) -> String {
         let v = max(0, ns) / u.nanoseconds
-        let digits = u.nanoseconds == 1 ? 0 : v < 10 ? 2 : v < 100 ? 1 : 0
+        let digits = u.nanoseconds == 1 ? 0 : v < 100 ? 2 : v < 1000 ? 1 : 0
         let name = ascii && u.name == "µs" ? "us" : u.name
         return fixed(v, digits: digits) + " " + name
     }
