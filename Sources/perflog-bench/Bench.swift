@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
             may be shared and noisy: compare ratios between cases run together, not absolute \
             figures across runs.
             """,
-        subcommands: [Ingest.self, CBaselineCase.self, RecordLatency.self, PeakRSS.self, OneShot.self, COneShot.self, ExecOverhead.self, ProjectCase.self, MetricsCase.self, ServeIngest.self, RedisBaseline.self, ClientsCase.self, ImportCase.self, CompactUnderLoad.self, CompactLoadWorker.self])
+        subcommands: [Ingest.self, CBaselineCase.self, RecordLatency.self, PeakRSS.self, OneShot.self, COneShot.self, ExecOverhead.self, ProjectCase.self, ReportCase.self, MetricsCase.self, ServeIngest.self, RedisBaseline.self, ClientsCase.self, ImportCase.self, CompactUnderLoad.self, CompactLoadWorker.self])
 }
 
 /// Options every case shares.
