@@ -61,7 +61,7 @@ const READ_FIGURES = `(() => {
     streamCount: document.querySelector('header [data-field=streams]').dataset.v,
     refreshes: Number(document.body.dataset.refreshes || 0),
     charts: document.querySelectorAll('svg[role=img]').length,
-    unlabelled: [...document.querySelectorAll('svg')].filter((s) => !s.getAttribute('aria-label')).length,
+    unlabelled: [...document.querySelectorAll('svg')].filter((s) => !s.getAttribute('aria-label') && !s.querySelector(':scope > title')).length,
   };
 })()`;
 

@@ -35,11 +35,11 @@ public enum HTMLReport {
         public var overviewLimit = 1_000
         /// The most streams drawn in detail (distribution, durations over time): the
         /// first of the overview's.
-        public var detailLimit = 100
+        public var detailLimit = 50
         /// The most agents whose CLIs are compared side by side.
         public var comparisonLimit = 200
 
-        /// The defaults: a static page, everything of a log of up to 100 streams.
+        /// The defaults: a static page; a log of up to 50 streams shown whole.
         public init() {}
     }
 
@@ -171,11 +171,12 @@ private struct Page {
     /// The small range picture of one overview row.
     func glyph(_ s: StreamStatistics, _ scale: ReportScale) -> String {
         guard let d = s.durations else {
-            return "<svg class=\"glyph\" width=\"120\" height=\"14\" role=\"img\" aria-label=\"no successful run\"><title>no successful run</title>"
+            return "<svg class=\"glyph\" width=\"120\" height=\"14\" role=\"img\"><title>no successful run</title>"
                 + "<text x=\"2\" y=\"11\" class=\"muted\">no successful run</text></svg>"
         }
+        // The title is both the tooltip and the text alternative (an SVG's accessible name).
         let label = "fastest \(readable(d.minNs)), p50 \(readable(d.p50Ns)), p95 \(readable(d.p95Ns)), slowest \(readable(d.maxNs))"
-        var g = "<svg class=\"glyph\" width=\"120\" height=\"14\" role=\"img\" aria-label=\"\(label)\"><title>\(label)</title>"
+        var g = "<svg class=\"glyph\" width=\"120\" height=\"14\" role=\"img\"><title>\(label)</title>"
         g += "<line x1=\"\(f(scale.position(d.minNs)))\" x2=\"\(f(scale.position(d.maxNs)))\" y1=\"7\" y2=\"7\" class=\"range\"/>"
         let a = scale.position(d.p50Ns), b = scale.position(d.p95Ns)
         g += "<rect x=\"\(f(a))\" y=\"3\" width=\"\(f(max(1.5, b - a)))\" height=\"8\" class=\"box\"/></svg>"
@@ -374,10 +375,11 @@ private struct Page {
         out += "<svg class=\"chart\" viewBox=\"0 0 620 \(height)\" width=\"620\" height=\"\(height)\" role=\"img\" aria-label=\"\(esc(desc))\"><title>\(esc(desc))</title>\n"
         axis(scale, top: 4, bottom: height - 22, vertical: true)
         out += "<text x=\"64\" y=\"22\" text-anchor=\"end\" class=\"label\">ok</text>"
-        for m in measures where m.outcome == .ok {
-            let x = f(scale.position(Double(m.durationNs)))
-            out += "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"10\" y2=\"30\" class=\"tick\"><title>\(iso(m.wallTimeNs)): \(readable(Double(m.durationNs)))</title></line>"
-        }
+        // One path for every tick keeps a large report small; the chart over time below
+        // has a tooltip per measure.
+        var ticks = ""
+        for m in measures where m.outcome == .ok { ticks += "M\(f(scale.position(Double(m.durationNs)))) 10v20" }
+        if !ticks.isEmpty { out += "<path d=\"\(ticks)\" class=\"tick\"/>" }
         if let d = s.durations {
             for (value, name) in [(d.p50Ns, "p50"), (d.p95Ns, "p95")] {
                 let x = f(scale.position(value))
