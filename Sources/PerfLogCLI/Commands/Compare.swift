@@ -76,7 +76,12 @@ extension Perflog {
 
         /// What the rows of a comparison are, for its words and JSON keys.
         enum Rows {
-            case clis, groups(key: String), agents
+            /// One agent's CLIs (`--agent`).
+            case clis
+            /// One agent's measures by the value of a metadata key (`--agent --by KEY`).
+            case groups(key: String)
+            /// One CLI's agents (`--cli`).
+            case agents
 
             /// The JSON object's subject.
             var subject: Comparison.Subject {

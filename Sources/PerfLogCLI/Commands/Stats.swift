@@ -164,6 +164,7 @@ extension Perflog {
 
         /// The columns of the table, in the order shown.
         enum Column: Int, CaseIterable {
+            // Each is what its header says; WINDOW is the sparkline.
             case agent, cli, count, failures, inFlight, mean, min, p50, p90, p95, p99, max, stddev, window
 
             /// The column's title.

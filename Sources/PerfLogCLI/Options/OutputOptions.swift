@@ -4,7 +4,12 @@ import ArgumentParser
 struct OutputOptions: ParsableArguments {
     /// The values of `--color`.
     enum ColourChoice: String, ExpressibleByArgument, CaseIterable, Sendable {
-        case never, auto, always
+        /// Never colour.
+        case never
+        /// Colour a terminal unless `NO_COLOR` says otherwise.
+        case auto
+        /// Colour whatever standard output is.
+        case always
     }
 
     @Option(name: .customLong("color"), help: ArgumentHelp(

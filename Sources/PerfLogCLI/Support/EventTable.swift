@@ -6,6 +6,7 @@ import PerfLog
 /// defaults), and longer agent and CLI names are cut with an ellipsis: rows printed in
 /// later batches of `tail -f` line up with the header whatever names arrive.
 struct EventTable {
+    /// The column titles.
     static let headers = ["TIME (UTC)", "AGENT", "CLI", "KIND", "DURATION", "OUTCOME"]
     /// The widest AGENT and CLI columns, in display columns, when the line has room.
     static let agentWidth = 20, cliWidth = 12
@@ -17,6 +18,7 @@ struct EventTable {
     /// Room kept for OUTCOME (`failed (exit 1)`) when fitting the names to a width.
     static let outcomeRoom = 15
 
+    /// The output's colour, character set and width.
     let style: OutputStyle
     /// The display columns of each column but the last (OUTCOME, never padded).
     let widths: [Int]

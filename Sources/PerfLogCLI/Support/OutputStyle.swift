@@ -10,7 +10,16 @@ import Darwin
 struct OutputStyle: Sendable {
     /// A Select Graphic Rendition attribute, the one kind of escape sequence perflog prints.
     enum Tint: String, Sendable {
-        case bold = "1", dim = "2", red = "31", green = "32", yellow = "33"
+        /// Headers.
+        case bold = "1"
+        /// What matters less: a missing figure, a footnote.
+        case dim = "2"
+        /// Failures.
+        case red = "31"
+        /// The fastest.
+        case green = "32"
+        /// The slow: the slowest P95 of an agent, a significantly slower CLI.
+        case yellow = "33"
     }
 
     /// Whether ``paint(_:_:)`` adds escape sequences.

@@ -12,11 +12,13 @@ struct TextTable {
         /// Its colour on a coloured output.
         var tint: OutputStyle.Tint?
 
+        /// A cell saying `text`, in `tint` when colour is on.
         init(_ text: String, _ tint: OutputStyle.Tint? = nil) {
             self.text = text
             self.tint = tint
         }
 
+        /// A plain cell from a literal.
         init(stringLiteral text: String) { self.init(text) }
     }
 
@@ -27,8 +29,10 @@ struct TextTable {
     /// Columns whose cells are cut to at most this many display columns, with an
     /// ellipsis (names that would not fit the terminal).
     var maxWidths: [Int: Int] = [:]
+    /// The rows added so far, one cell per column each.
     private(set) var rows: [[Cell]] = []
 
+    /// An empty table with these column titles; `rightAligned` are column indexes.
     init(headers: [String], rightAligned: Set<Int> = []) {
         self.headers = headers
         self.rightAligned = rightAligned
