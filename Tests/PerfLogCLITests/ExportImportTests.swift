@@ -73,6 +73,11 @@ struct ExportTests {
         #expect(r.status == 0, "\(r)")
         #expect(r.stdout.hasPrefix("# Agent performance\n"))
         #expect(r.stdout.contains("| planner | claude | 40 | 4 | 1 |"), "\(r.stdout)")
+        #expect(r.stdout.contains("| mean (ms) |") && r.stdout.contains("| p95 (ms) |") && r.stdout.contains("| relative |"))
+        // codex (mean 742.5 ms) is planner's fastest; claude (839.75 ms) 1.13 times slower.
+        let rows = r.stdout.split(separator: "\n")
+        #expect(rows.contains { $0.hasPrefix("| planner | codex |") && $0.hasSuffix("| 1.00× |") }, "\(r.stdout)")
+        #expect(rows.contains { $0.hasPrefix("| planner | claude |") && $0.hasSuffix("| 1.13× |") }, "\(r.stdout)")
         #expect(r.stdout.contains("## planner"))
     }
 

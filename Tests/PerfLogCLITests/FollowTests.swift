@@ -28,11 +28,15 @@ struct FollowTests {
         let dir = try TemporaryDirectory()
         let log = dir.file("not-yet/log")
         let follower = try RunningCLI(["tail", "-f", "--json", "--log", log])
+        // Said once, before waiting: then the log is surely not there yet.
+        let notice = "perflog: waiting for the log at \(log)"
+        #expect(follower.errors.waitForLine { $0 == notice } != nil, "said \(follower.errors.allLines)")
         let recorded = try CLI.record(log: log, agent: "late", cli: "c")
         #expect(follower.output.waitForLine { $0 == recorded } != nil, "printed \(follower.output.allLines)")
         follower.send(SIGTERM)
         let (status, stderr) = follower.wait()
         #expect(status == 0, "\(stderr)")
+        #expect(stderr == notice + "\n")
     }
 
     @Test func filtersWhileFollowing() throws {

@@ -91,9 +91,10 @@ struct RecordTailTests {
         #expect(lines[1].contains("planner") && lines[1].contains("812.4 ms") && lines[1].hasSuffix("ok"), "\(lines[1])")
         #expect(lines[2].contains("2.50 s") && lines[2].hasSuffix("failed (exit 1)"), "\(lines[2])")
         #expect(lines[1].wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z .*/) != nil)
-        // Each value starts where its column's header does.
+        // Each value starts where its column's header does; a CLI name longer than its
+        // column (12) is cut.
         let expected: [(String, [String])] = [
-            ("AGENT", ["planner", "x"]), ("CLI ", ["claude", "codex-long-name"]), ("KIND", ["measure", "measure"]),
+            ("AGENT", ["planner", "x"]), ("CLI ", ["claude", "codex-long-…"]), ("KIND", ["measure", "measure"]),
             ("OUTCOME", ["ok", "failed (exit 1)"]),
         ]
         for (header, values) in expected {

@@ -19,10 +19,14 @@ public enum CLI {
     public typealias Result = ProgramResult
 
     /// The environment perflog runs in: the tests' own, without `PERFLOG_LOG` (every
-    /// test names its log), with `extra` added.
+    /// test names its log), with `extra` added. Human output depends on the locale,
+    /// `COLUMNS` and `NO_COLOR`, so those are pinned (a UTF-8 locale, no width, colour
+    /// allowed) wherever the tests run, unless `extra` sets them.
     public static func environment(adding extra: [String: String] = [:]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "PERFLOG_LOG")
+        for name in ["COLUMNS", "NO_COLOR", "LC_ALL", "LC_CTYPE"] { env.removeValue(forKey: name) }
+        env["LANG"] = "C.UTF-8"
         for (k, v) in extra { env[k] = v }
         return env
     }

@@ -126,6 +126,28 @@ struct SummaryExportTests {
         #expect(rows.count == projection.streams.count + comparisonRows)
         #expect(md.contains("gemini\\\\z"))
         #expect(md.contains("| tester | claude | 1 | 1 | 0 | – |"))
+        #expect(md.contains("| agent | cli | count | failures | in flight | mean (ms) | p50 (ms) | p90 (ms) | p95 (ms) | p99 (ms) "
+                            + "| max (ms) | stddev (ms) | relative |\n"), "\(md)")
+    }
+
+    @Test("each Markdown stream row has its p95 and its speed relative to the agent's fastest CLI")
+    func markdownFigures() throws {
+        let projection = try makeProjection()
+        let md = projection.rendered(.markdown)
+        let planner = try #require(projection.comparisons.first { $0.agent == "planner" })
+        for s in projection.streams where s.stream.agent == "planner" {
+            let d = try #require(s.durations)
+            let entry = try #require(planner.byCli.first { $0.cli == s.stream.cli })
+            let relative = Markdown.fixed(try #require(entry.relative), 2) + "×"
+            let row = "| planner | \(s.stream.cli) | \(s.count) | \(s.failures) | \(s.inFlight) | \(Markdown.ms(d.meanNs)) | "
+                + "\(Markdown.ms(d.p50Ns)) | \(Markdown.ms(d.p90Ns)) | \(Markdown.ms(d.p95Ns)) | \(Markdown.ms(d.p99Ns)) | "
+                + "\(Markdown.ms(d.maxNs)) | \(Markdown.ms(d.stddevNs)) | \(relative) |"
+            #expect(md.contains(row + "\n"), "\(row) not in \(md)")
+        }
+        // claude's durations are about 1 ms, codex's about 2 ms: the fastest is 1.00×.
+        #expect(md.contains("| planner | claude |") && md.split(separator: "\n").contains { $0.hasPrefix("| planner | claude |") && $0.hasSuffix("| 1.00× |") })
+        #expect(md.split(separator: "\n").contains { $0.hasPrefix("| planner | codex |") && !$0.hasSuffix("| 1.00× |") })
+        #expect(md.contains("| tester | claude | 1 | 1 | 0 | – | – | – | – | – | – | – | – |"), "\(md)")
     }
 
     @Test("the json summary is agent-performance.json")

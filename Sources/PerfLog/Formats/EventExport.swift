@@ -119,6 +119,10 @@ extension EventLog {
     /// Writes every retained event (retained measures and open marks) of the streams
     /// `filter` keeps, in commit order, in `format`, from one consistent snapshot.
     ///
+    /// With a bounded `timeRange` only the events whose wall-clock time is in it are
+    /// written (a measure's end, a mark's start), as ``Projector/Options/timeRange``
+    /// selects them for a projection.
+    ///
     /// Text is handed to `sink` in chunks of at least `chunkBytes` bytes (UTF-8), the
     /// last one shorter, so memory stays bounded whatever the size of the log; an empty
     /// ndjson export hands over nothing. The snapshot's read transaction stays open
@@ -128,7 +132,8 @@ extension EventLog {
     ///   stops the export); any other error of `sink` arrives as in ``read(_:)``.
     @discardableResult
     public func exportEvents(
-        _ format: EventExportFormat, _ filter: StreamFilter = StreamFilter(), chunkBytes: Int = 1 << 16,
+        _ format: EventExportFormat, _ filter: StreamFilter = StreamFilter(), timeRange: TimeRange = TimeRange(),
+        chunkBytes: Int = 1 << 16,
         to sink: (String) throws -> Void
     ) throws(PerfLogError) -> Int {
         try read { r in
@@ -139,7 +144,7 @@ extension EventLog {
             var after: UInt64 = 0
             while true {
                 let page = try r.timeline(after: after, limit: 1024, filter)
-                for event in page {
+                for event in page where timeRange.contains(event.wallTimeNs) {
                     exporter.write(event, into: &buffer)
                     if buffer.utf8.count >= chunkBytes {
                         try sink(buffer)

@@ -116,21 +116,8 @@ extension Projection {
         out.raw(streams.isEmpty ? "],\n  \"comparisons\": [" : "\n  ],\n  \"comparisons\": [")
 
         for (i, c) in comparisons.enumerated() {
-            out.raw(i == 0 ? "\n    { \"agent\": " : ",\n    { \"agent\": ")
-            out.quoted(c.agent)
-            out.raw(", \"fastestCli\": ")
-            if let f = c.fastestCli { out.quoted(f) } else { out.raw("null") }
-            out.raw(", \"byCli\": [")
-            for (j, e) in c.byCli.enumerated() {
-                out.raw(j == 0 ? "{ \"cli\": " : ", { \"cli\": ")
-                out.quoted(e.cli)
-                out.raw(", \"meanMs\": "); out.milliseconds(e.meanNs)
-                out.raw(", \"relative\": "); out.fixed6(e.relative)
-                out.raw(", \"relativeUncertainty\": "); out.fixed6(e.relativeUncertainty)
-                out.raw(", \"pValue\": "); out.fixed6(e.pValue)
-                out.raw(" }")
-            }
-            out.raw("] }")
+            out.raw(i == 0 ? "\n    " : ",\n    ")
+            c.write(.clis, to: &out)
         }
         out.raw(comparisons.isEmpty ? "],\n  \"measurements\": [" : "\n  ],\n  \"measurements\": [")
 

@@ -21,6 +21,58 @@ extension Comparison {
         Projection.objectLines(of: Projection(
             generatedAtNs: 0, retain: 1, lastSeq: 0, streams: [], comparisons: [self], measurements: []))[0]
     }
+
+    /// What a comparison ranks, which names the keys of its JSON object.
+    public enum Subject: Sendable, Hashable {
+        /// One agent's CLIs: `agent`, `fastestCli`, `byCli` (each: `cli`, …), the object
+        /// of `agent-performance.json`.
+        case clis
+        /// One agent's measures grouped by the value of a metadata key (see
+        /// ``Projector/compare(_:agent:byMeta:timeRange:)``): the object of ``clis`` with
+        /// `"by": KEY` after `agent`; each entry's `cli` holds a group's label.
+        case metadata(key: String)
+        /// The agents of one CLI (see ``Projector/compare(_:agentsOn:now:timeRange:)``):
+        /// `cli`, `fastestAgent`, `byAgent` (each: `agent`, `meanMs`, `relative`,
+        /// `relativeUncertainty`, `pValue`), read from ``agent`` and the entries' `cli`.
+        case agents
+    }
+
+    /// This comparison as one line of JSON with the keys `subject` names (for ``Subject/clis``
+    /// the same bytes as ``jsonObject``).
+    public func jsonObject(_ subject: Subject) -> String {
+        var out = JSONBuffer(capacity: 96 + byCli.count * 112)
+        write(subject, to: &out)
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    /// Appends this comparison's object, keys as `subject` names them: the one writer of
+    /// comparison objects, the file's included.
+    func write(_ subject: Subject, to out: inout JSONBuffer) {
+        let (whole, fastestKey, listKey, entryKey): (StaticString, StaticString, StaticString, StaticString)
+        switch subject {
+        case .clis, .metadata: (whole, fastestKey, listKey, entryKey) = ("agent", "fastestCli", "byCli", "cli")
+        case .agents: (whole, fastestKey, listKey, entryKey) = ("cli", "fastestAgent", "byAgent", "agent")
+        }
+        out.raw("{ \""); out.raw(whole); out.raw("\": ")
+        out.quoted(agent)
+        if case .metadata(let key) = subject {
+            out.raw(", \"by\": ")
+            out.quoted(key)
+        }
+        out.raw(", \""); out.raw(fastestKey); out.raw("\": ")
+        if let f = fastestCli { out.quoted(f) } else { out.raw("null") }
+        out.raw(", \""); out.raw(listKey); out.raw("\": [")
+        for (j, e) in byCli.enumerated() {
+            out.raw(j == 0 ? "{ \"" : ", { \""); out.raw(entryKey); out.raw("\": ")
+            out.quoted(e.cli)
+            out.raw(", \"meanMs\": "); out.milliseconds(e.meanNs)
+            out.raw(", \"relative\": "); out.fixed6(e.relative)
+            out.raw(", \"relativeUncertainty\": "); out.fixed6(e.relativeUncertainty)
+            out.raw(", \"pValue\": "); out.fixed6(e.pValue)
+            out.raw(" }")
+        }
+        out.raw("] }")
+    }
 }
 
 extension Projection {

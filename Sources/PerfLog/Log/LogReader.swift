@@ -197,15 +197,20 @@ public struct LogReader {
     }
 
     /// The newest `count` events of the streams `filter` keeps, oldest first.
+    /// - Parameter timeRange: only events whose wall-clock time (a measure's end, a
+    ///   mark's start) is in it count; the newest `count` of those are returned, however
+    ///   many newer events fall outside it.
     /// - Throws: ``PerfLogError``.
-    public func tail(_ count: Int, _ filter: StreamFilter = StreamFilter()) throws(PerfLogError) -> [Event] {
+    public func tail(
+        _ count: Int, _ filter: StreamFilter = StreamFilter(), timeRange: TimeRange = TimeRange()
+    ) throws(PerfLogError) -> [Event] {
         guard count > 0 else { return [] }
         var rings = RingCache(reader: self)
         return try typed { try txn.withCursor(dbs.events) { c in
             var out: [Event] = []
             var entries = try c.entries(.backward)
             while let (k, v) = try entries.next(), out.count < count {
-                if let e = try resolve(k, v, filter: filter, rings: &rings) { out.append(e) }
+                if let e = try resolve(k, v, filter: filter, rings: &rings), timeRange.contains(e.wallTimeNs) { out.append(e) }
             }
             return out.reversed()
         } }

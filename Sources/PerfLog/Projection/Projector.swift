@@ -237,29 +237,37 @@ public enum Projector {
 
     /// Compares the CLIs of one agent.
     static func compare(agent: String, _ clis: [StreamStatistics]) -> Comparison {
+        compare(agent: agent, groups: clis.map { (label: $0.stream.cli, durations: $0.durations) })
+    }
+
+    /// Ranks `groups` of one agent's measures (its CLIs, or the groups another grouping
+    /// makes) as ``Comparison`` does its CLIs: each group's label becomes an entry's
+    /// ``Comparison/Entry/cli``.
+    static func compare(agent: String, groups: [(label: String, durations: DurationStatistics?)]) -> Comparison {
         // Ranked by the mean as it is shown (to the microsecond) so that CLIs whose shown
         // means are equal are ordered by name, as a reader expects.
-        func shownMean(_ s: StreamStatistics) -> Double? {
-            s.durations.map { ($0.meanNs / 1000).rounded(.toNearestOrAwayFromZero) }
+        typealias Group = (label: String, durations: DurationStatistics)
+        func shownMean(_ d: DurationStatistics) -> Double {
+            (d.meanNs / 1000).rounded(.toNearestOrAwayFromZero)
         }
-        func byName(_ a: StreamStatistics, _ b: StreamStatistics) -> Bool {
-            a.stream.cli.utf8.lexicographicallyPrecedes(b.stream.cli.utf8)
+        func byName(_ a: String, _ b: String) -> Bool {
+            a.utf8.lexicographicallyPrecedes(b.utf8)
         }
-        let ranked = clis.filter { $0.durations != nil }.sorted { a, b in
-            let ma = shownMean(a)!, mb = shownMean(b)!
-            return ma != mb ? ma < mb : byName(a, b)
+        let ranked: [Group] = groups.compactMap { g in g.durations.map { (g.label, $0) } }.sorted { a, b in
+            let ma = shownMean(a.durations), mb = shownMean(b.durations)
+            return ma != mb ? ma < mb : byName(a.label, b.label)
         }
-        let unranked = clis.filter { $0.durations == nil }.sorted(by: byName)
+        let unranked = groups.filter { $0.durations == nil }.map(\.label).sorted(by: byName)
         guard let fastest = ranked.first?.durations else {
             return Comparison(agent: agent, fastestCli: nil, byCli: unranked.map {
-                Comparison.Entry(cli: $0.stream.cli, okCount: 0, meanNs: nil, relative: nil, relativeUncertainty: nil,
+                Comparison.Entry(cli: $0, okCount: 0, meanNs: nil, relative: nil, relativeUncertainty: nil,
                                  pValue: nil)
             })
         }
         var entries: [Comparison.Entry] = []
         for (i, s) in ranked.enumerated() {
-            let d = s.durations!
-            var e = Comparison.Entry(cli: s.stream.cli, okCount: d.count, meanNs: d.meanNs, relative: nil,
+            let d = s.durations
+            var e = Comparison.Entry(cli: s.label, okCount: d.count, meanNs: d.meanNs, relative: nil,
                                      relativeUncertainty: nil, pValue: nil)
             if i == 0 {
                 e.relative = 1
@@ -279,10 +287,10 @@ public enum Projector {
             }
             entries.append(e)
         }
-        for s in unranked {
-            entries.append(Comparison.Entry(cli: s.stream.cli, okCount: 0, meanNs: nil, relative: nil,
+        for label in unranked {
+            entries.append(Comparison.Entry(cli: label, okCount: 0, meanNs: nil, relative: nil,
                                             relativeUncertainty: nil, pValue: nil))
         }
-        return Comparison(agent: agent, fastestCli: ranked[0].stream.cli, byCli: entries)
+        return Comparison(agent: agent, fastestCli: ranked[0].label, byCli: entries)
     }
 }

@@ -20,7 +20,9 @@ extension Perflog {
 
                 Summaries, over each stream's retained window:
                   json         agent-performance.json (what perflog project writes)
-                  markdown     a report: a table of streams, then each agent's CLIs ranked
+                  markdown     a report: a table of streams (milliseconds; the speed
+                               relative to the agent's fastest CLI), then each agent's
+                               CLIs ranked
                 Metrics, as perflog serve's GET /metrics gives them:
                   openmetrics  OpenMetrics text: per agent and cli, lifetime counters
                                perflog_invocations_total{outcome="ok"|"failed"} and the
@@ -36,6 +38,11 @@ extension Perflog {
                 openmetrics and prometheus, so that the exports of several logs on one \
                 host never collide (NAME: a Prometheus label name other than agent, cli, \
                 outcome, le, stat and quantile).
+
+                --since and --until keep only what happened in the range, in every \
+                format: the raw formats write the events whose time (a measure's end, a \
+                mark's start) is in it; the summaries count only those measures and \
+                marks within each window and leave out streams with nothing in it.
 
                 --agent and --cli keep only those streams, in every format. Without \
                 --out the text goes to standard output. With --out it goes to a \
@@ -54,6 +61,7 @@ extension Perflog {
                 Examples:
                   perflog export --format ndjson --out events.ndjson
                   perflog export --format csv --agent planner > planner.csv
+                  perflog export --format ndjson --since 2026-12-01 --until 2026-12-08
                   perflog export --format markdown --out docs/agent-performance.md
                   perflog export --format prometheus --label log=builds \\
                       --out /var/lib/prometheus/node-exporter/perflog-builds.prom
@@ -99,10 +107,14 @@ extension Perflog {
 
         @OptionGroup var filter: FilterOptions
 
+        @OptionGroup var time: TimeRangeOptions
+
         @OptionGroup var log: LogOptions
 
         func run() throws {
             let streamFilter = try filter.filter()
+            let now = EventClock.wallNs()
+            let range = try time.range(now: now)
             let constantLabels: MetricLabels
             do { constantLabels = try MetricLabels(parsing: labels) } catch { throw CLIFailure(error) }
             if !labels.isEmpty && format != .openmetrics && format != .prometheus {
@@ -114,7 +126,7 @@ extension Perflog {
             var outputFailure: CLIFailure?
             do {
                 if let raw = format.events {
-                    try eventLog.exportEvents(raw, streamFilter) { chunk in
+                    try eventLog.exportEvents(raw, streamFilter, timeRange: range) { chunk in
                         do throws(CLIFailure) { try target.write(chunk) } catch {
                             outputFailure = error
                             throw error
@@ -124,8 +136,9 @@ extension Perflog {
                     var options = Projector.Options()
                     // Only the JSON lists every measure; the other summaries would drop them.
                     options.measurements = summary == .json
+                    options.timeRange = range
                     let projection = try eventLog.read { r in
-                        try Projector.project(r, filter: streamFilter, now: EventClock.wallNs(), options: options)
+                        try Projector.project(r, filter: streamFilter, now: now, options: options)
                     }
                     try target.write(projection.rendered(summary, labels: constantLabels))
                 }

@@ -14,13 +14,26 @@ extension Perflog {
                 out; durationMs and outcome on measures only; time in UTC with \
                 microseconds).
 
+                --since and --until keep the events whose time (a measure's end, a \
+                mark's start) is in the range: -n counts the newest events within it, \
+                and with -f only new events within it are printed (an --until in the \
+                past prints nothing new).
+
+                The table's columns have fixed widths, so the rows of a long -f session \
+                line up with its header: AGENT and CLI are 20 and 12 columns wide (less \
+                on a narrow terminal) and longer names are cut with …. On a terminal \
+                failed outcomes are red (--color never|auto|always; NO_COLOR turns \
+                auto off); under a locale that is not UTF-8 the table is plain ASCII.
+
                 With -f, perflog checks the log about every 50 ms and prints what was \
                 committed since, flushing each batch, until interrupted (SIGINT or \
-                SIGTERM, exit 0). Without -f a missing log exits 66; with -f perflog waits \
-                for the log to appear. The log is opened read-only and never changed.
+                SIGTERM, exit 0). Without -f a missing log exits 66; with -f perflog says \
+                on standard error that it is waiting for the log, and waits for it to \
+                appear. The log is opened read-only and never changed.
 
                 Examples:
                   perflog tail -n 50 --agent planner
+                  perflog tail --since 2h --until 1h
                   perflog tail -f --json | jq -c 'select(.outcome == "failed")'
                 """)
 
@@ -33,8 +46,12 @@ extension Perflog {
 
         @OptionGroup var streams: FilterOptions
 
+        @OptionGroup var time: TimeRangeOptions
+
         @Flag(help: "Print NDJSON (one JSON object a line) instead of aligned columns.")
         var json = false
+
+        @OptionGroup var output: OutputOptions
 
         @OptionGroup var log: LogOptions
 
@@ -44,23 +61,27 @@ extension Perflog {
         func run() throws {
             guard count >= 0 else { throw CLIFailure.invalid("lines", "must not be negative (got \(count))") }
             let filter = try streams.filter()
-            var printer = Printer(json: json)
+            let range = try time.range(now: EventClock.wallNs())
+            var printer = Printer(json: json, style: output.style())
 
             guard follow else {
                 let eventLog = try log.openForReading()
-                let events = try readingLog { try eventLog.read { r in try r.tail(count, filter) } }
+                let events = try readingLog { try eventLog.read { r in try r.tail(count, filter, timeRange: range) } }
                 printer.print(events)
                 return
             }
 
             StopRequest.install()
-            guard let (eventLog, waited) = try log.openWhenPresent(pollMilliseconds: Self.pollMilliseconds, { () throws(CLIFailure) in try log.openForReading() }) else { return }
+            guard let (eventLog, waited) = try log.openWhenPresent(
+                pollMilliseconds: Self.pollMilliseconds, announcingWait: true,
+                { () throws(CLIFailure) in try log.openForReading() }) else { return }
             // A log that appeared while we waited is new to us from its first event on.
             var last: UInt64 = 0
             let initial: [Event] = try readingLog {
                 try eventLog.read { r in
                     last = try r.lastSeq()
-                    return waited ? try r.timeline(after: 0, limit: .max, filter) : try r.tail(count, filter)
+                    return waited ? try r.timeline(after: 0, limit: .max, filter).filter { range.contains($0.wallTimeNs) }
+                                  : try r.tail(count, filter, timeRange: range)
                 }
             }
             printer.print(initial)
@@ -73,7 +94,7 @@ extension Perflog {
                         let now = try r.lastSeq()
                         guard now != seen else { return [] }
                         last = now
-                        return try r.timeline(after: seen, limit: .max, filter)
+                        return try r.timeline(after: seen, limit: .max, filter).filter { range.contains($0.wallTimeNs) }
                     }
                 }
                 printer.print(batch)
@@ -85,9 +106,12 @@ extension Perflog {
 /// Prints batches of events as NDJSON or as an aligned table, one write per batch.
 private struct Printer {
     let json: Bool
-    var table = EventTable()
+    var table: EventTable
 
-    init(json: Bool) { self.json = json }
+    init(json: Bool, style: OutputStyle) {
+        self.json = json
+        table = EventTable(style: style)
+    }
 
     mutating func print(_ events: [Event]) {
         guard !events.isEmpty else { return }

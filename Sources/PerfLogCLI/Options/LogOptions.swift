@@ -46,11 +46,14 @@ struct LogOptions: ParsableArguments {
 
     /// Opens the log with `open`, waiting for it to appear while it does not exist
     /// (looking every `pollMilliseconds`), for the commands that follow a log.
+    /// - Parameter announcingWait: whether to say once on standard error
+    ///   (`perflog: waiting for the log at PATH`) that the log is not there yet, so that
+    ///   someone watching a silent `tail -f` knows why.
     /// - Returns: the log and whether it had to wait; `nil` when a stop (SIGINT,
     ///   SIGTERM) was requested first.
     /// - Throws: what `open` throws, other than "no log".
     func openWhenPresent(
-        pollMilliseconds: Int, _ open: () throws(CLIFailure) -> EventLog
+        pollMilliseconds: Int, announcingWait: Bool = false, _ open: () throws(CLIFailure) -> EventLog
     ) throws(CLIFailure) -> (EventLog, waited: Bool)? {
         var waited = false
         // A log that another process is creating at this very moment can look, for a
@@ -62,6 +65,7 @@ struct LogOptions: ParsableArguments {
             do {
                 return (try open(), waited)
             } catch let failure where failure.status == .noInput {
+                if announcingWait && !waited { Terminal.status("perflog: waiting for the log at \(try path())") }
                 waited = true
             } catch let failure where failure.status == .ioError && settling < settlingLooks {
                 settling += 1

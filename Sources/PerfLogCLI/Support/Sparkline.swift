@@ -1,6 +1,7 @@
 import PerfLog
 
-/// A one-line picture of a stream's window: `▁▂▃▄▅▆▇█`, oldest measure on the left.
+/// A one-line picture of a stream's window: `▁▂▃▄▅▆▇█`, oldest measure on the left
+/// (`_.-=#` and `x` where the output is ASCII).
 ///
 /// A window of up to ``width`` measures gets one character each; a longer one is cut
 /// into ``width`` consecutive slots of (nearly) equal size, each drawn at the mean of
@@ -14,9 +15,15 @@ enum Sparkline {
     static let bars: [Character] = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
     /// A slot whose runs all failed (a fast crash is not a fast run).
     static let failed: Character = "×"
+    /// The bars where the output is ASCII, lowest first.
+    static let asciiBars: [Character] = ["_", ".", "-", "=", "#"]
+    /// A failed slot where the output is ASCII.
+    static let asciiFailed: Character = "x"
 
     /// The sparkline of `window` (measures, oldest first); empty for an empty window.
-    static func render(_ window: [Event]) -> String {
+    /// - Parameter ascii: draw with ``asciiBars`` and ``asciiFailed``.
+    static func render(_ window: [Event], ascii: Bool = false) -> String {
+        let bars = ascii ? Self.asciiBars : Self.bars, failed = ascii ? Self.asciiFailed : Self.failed
         let measures = window.filter { $0.kind == .measure }
         let n = measures.count
         guard n > 0 else { return "" }
@@ -39,7 +46,7 @@ enum Sparkline {
         for value in values {
             guard let value else { out.append(failed); continue }
             // Equal heights say "steady", so a flat stream sits in the middle.
-            let level = high > low ? Int(((value - low) / (high - low) * Double(bars.count - 1)).rounded()) : 3
+            let level = high > low ? Int(((value - low) / (high - low) * Double(bars.count - 1)).rounded()) : (bars.count - 1) / 2
             out.append(bars[level])
         }
         return out
