@@ -108,8 +108,8 @@ struct HTMLReportTests {
     }
 
     @Test("readable durations", arguments: [
-        (850.0, "850 ns"), (12_500, "12.50 µs"), (812_400_000, "812.4 ms"), (81_240_000, "81.24 ms"), (12_350_000_000, "12.35 s"),
-        (192_000_000_000, "3.20 min"), (5_400_000_000_000, "1.50 h"),
+        (850.0, "850 ns"), (12_500, "12.5 µs"), (812_400_000, "812.4 ms"), (81_240_000, "81.24 ms"), (12_350_000_000, "12.35 s"),
+        (192_400_000_000, "3m 12.4s"), (3_723_000_000_000, "1h 02m 03s"), (-5, "0 ns"), (.infinity, "–"),
     ] as [(Double, String)])
     func readable(ns: Double, text: String) {
         #expect(ReadableDuration.text(nanoseconds: ns) == text)

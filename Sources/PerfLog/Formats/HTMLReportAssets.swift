@@ -91,14 +91,23 @@ enum ReportAssets {
 
           var seconds = parseInt(document.body.getAttribute("data-live") || "0", 10);
           if (!seconds) { return; }
-          var units = [["ns", 1], ["\\u00b5s", 1e3], ["ms", 1e6], ["s", 1e9], ["min", 60e9], ["h", 3600e9]];
           var durations = { meanMs: 1, minMs: 1, p50Ms: 1, p90Ms: 1, p95Ms: 1, p99Ms: 1, maxMs: 1, stddevMs: 1 };
+          function fixed(v, digits) {
+            var scale = Math.pow(10, digits), n = Math.round(v * scale);
+            return digits ? (n / scale).toFixed(digits) : String(n);
+          }
+          function two(v) { return v < 10 ? "0" + v : String(v); }
           function readable(ms) {
             if (ms === null) { return "\\u2013"; }
-            var ns = Math.max(0, ms * 1e6), u = units[0];
-            units.forEach(function (x) { if (ns >= x[1]) { u = x; } });
-            var v = ns / u[1], digits = u[1] === 1 ? 0 : v < 100 ? 2 : v < 1000 ? 1 : 0;
-            return v.toFixed(digits) + " " + u[0];
+            var ns = Math.max(0, Math.round(ms * 1e6));
+            if (ns < 1e3) { return ns + " ns"; }
+            if (ns < 1e6) { return fixed(ns / 1e3, ns < 1e5 ? 1 : 0) + " \\u00b5s"; }
+            if (ns < 1e9) { return fixed(ns / 1e6, ns < 1e8 ? 2 : 1) + " ms"; }
+            if (ns < 60e9) { return fixed(ns / 1e9, 2) + " s"; }
+            var seconds = ns / 1e9;
+            if (ns < 3600e9) { var m = Math.floor(seconds / 60); return m + "m " + fixed(seconds - m * 60, 1) + "s"; }
+            var whole = Math.floor(seconds);
+            return Math.floor(whole / 3600) + "h " + two(Math.floor(whole / 60) % 60) + "m " + two(whole % 60) + "s";
           }
           function show(cell, field, v) {
             if (v === undefined) { return; }

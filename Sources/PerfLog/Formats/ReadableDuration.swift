@@ -1,11 +1,13 @@
-/// Durations as people read them, with a unit chosen for the size: `850 ns`, `12.50 µs`,
-/// `812.4 ms`, `12.35 s`, `3.21 min`, `1.50 h`. Three or four significant digits.
+/// Durations as people read them, with a unit chosen for the size and about four
+/// significant digits: `850 ns`, `12.5 µs`, `812.4 ms`, `12.35 s`, `3m 12.4s`,
+/// `1h 02m 03s`.
 ///
 /// One implementation for every human-facing text perflog makes of a duration: the
 /// terminal's tables and the HTML report (whose live page repeats the rule in its
 /// script, so that refreshed figures read the same).
 package enum ReadableDuration {
-    /// The units, smallest first: name and size in nanoseconds.
+    /// The units a duration axis is labelled in, smallest first: name and size in
+    /// nanoseconds.
     package static let units: [(name: String, nanoseconds: Double)] = [
         ("ns", 1), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("min", 60e9), ("h", 3600e9),
     ]
@@ -18,21 +20,33 @@ package enum ReadableDuration {
         return chosen
     }
 
-    /// `ns` (nanoseconds, not negative) in its own unit with two decimals below 100,
-    /// one below 1000, none above; `–` for a value that is not finite.
-    package static func text(nanoseconds ns: Double, ascii: Bool = false) -> String {
-        guard ns.isFinite else { return ascii ? "-" : "–" }
-        let u = unit(for: max(0, ns))
-        return text(nanoseconds: ns, in: u, ascii: ascii)
+    /// `ns` (rounded to whole nanoseconds; negative counts as 0) in readable units;
+    /// `–` for a value that is not finite.
+    package static func text(nanoseconds ns: Double) -> String {
+        guard ns.isFinite else { return "–" }
+        let whole = ns <= 0 ? 0 : ns >= 1.8e19 ? UInt64.max : UInt64(ns.rounded())
+        return text(nanoseconds: whole)
     }
 
-    /// `ns` in the unit `u`, with the decimals of ``text(nanoseconds:ascii:)``.
-    package static func text(nanoseconds ns: Double, in u: (name: String, nanoseconds: Double), ascii: Bool = false) -> String {
-        let v = max(0, ns) / u.nanoseconds
-        let digits = u.nanoseconds == 1 ? 0 : v < 100 ? 2 : v < 1000 ? 1 : 0
-        let name = ascii && u.name == "µs" ? "us" : u.name
-        return fixed(v, digits: digits) + " " + name
+    /// `ns` nanoseconds in readable units.
+    package static func text(nanoseconds ns: UInt64) -> String {
+        let value = Double(ns)
+        switch ns {
+        case ..<1_000: return "\(ns) ns"
+        case ..<1_000_000: return fixed(value / 1e3, digits: value < 1e5 ? 1 : 0) + " µs"
+        case ..<1_000_000_000: return fixed(value / 1e6, digits: value < 1e8 ? 2 : 1) + " ms"
+        case ..<60_000_000_000: return fixed(value / 1e9, digits: 2) + " s"
+        case ..<3_600_000_000_000:
+            let seconds = value / 1e9
+            let minutes = Int(seconds / 60)
+            return "\(minutes)m " + fixed(seconds - Double(minutes * 60), digits: 1) + "s"
+        default:
+            let seconds = ns / 1_000_000_000
+            return "\(seconds / 3600)h " + twoDigits(seconds / 60 % 60) + "m " + twoDigits(seconds % 60) + "s"
+        }
     }
+
+    private static func twoDigits(_ v: UInt64) -> String { v < 10 ? "0\(v)" : "\(v)" }
 
     /// `value` (not negative) with exactly `digits` decimals, halves away from zero.
     package static func fixed(_ value: Double, digits: Int) -> String {
