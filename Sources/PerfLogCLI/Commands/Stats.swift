@@ -34,8 +34,9 @@ extension Perflog {
                 The table fits the terminal's width (or $COLUMNS when set; into a pipe \
                 without it, every column): when the whole table does not fit, long agent \
                 and CLI names are cut with … and then columns are left out in this \
-                order: STDDEV, P90, MIN, P99, MAX, WINDOW, IN FLIGHT, P50. AGENT, CLI, \
-                COUNT, FAILURES, MEAN and P95 always stay. On a terminal failure counts \
+                order: WINDOW, STDDEV, P90, MIN, P99, MAX, IN FLIGHT, P50 (so that at 132 \
+                columns every figure shows, and at 80 the count, failures, in flight, \
+                mean, p50 and p95). AGENT, CLI, COUNT, FAILURES, MEAN and P95 always stay. On a terminal failure counts \
                 above 0 are red, and in each agent with more than one stream the P95 of \
                 its slowest stream is yellow (--color never|auto|always; NO_COLOR turns \
                 auto off). Under a locale that is not UTF-8 (LC_ALL, LC_CTYPE, LANG) the \
@@ -179,7 +180,7 @@ extension Perflog {
 
         /// The columns a narrow terminal drops, the first to go first; AGENT, CLI, COUNT,
         /// FAILURES, MEAN and P95 always stay.
-        static let dropOrder: [Column] = [.stddev, .p90, .min, .p99, .max, .window, .inFlight, .p50]
+        static let dropOrder: [Column] = [.window, .stddev, .p90, .min, .p99, .max, .inFlight, .p50]
 
         /// The widest AGENT and CLI columns once names must be cut, and the narrowest
         /// they are cut to before the table gives up fitting (display columns).
