@@ -37,7 +37,7 @@ public enum HTMLReport {
         /// first of the overview's.
         public var detailLimit = 50
         /// The most agents whose CLIs are compared side by side.
-        public var comparisonLimit = 200
+        public var comparisonLimit = 50
 
         /// The defaults: a static page; a log of up to 50 streams shown whole.
         public init() {}

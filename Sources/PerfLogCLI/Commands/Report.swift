@@ -31,8 +31,9 @@ extension Perflog {
                 data-field and data-v). Charts carry text alternatives. Light and dark \
                 follow the browser's setting. In a log of more than 1,000 streams the \
                 overview lists the 1,000 with the most measures in their window, and the \
-                first 50 streams of the overview are drawn in detail; --agent narrows the \
-                report to one agent.
+                first 50 streams of the overview are drawn in detail; the CLIs of the \
+                first 50 agents with several are compared; --agent narrows the report to \
+                one agent.
 
                 --since and --until keep the measures (and open marks) of that time span, \
                 as ISO 8601 times or ages (2h: two hours ago). `perflog serve --http` serves \

@@ -56,7 +56,9 @@ extension Perflog {
                 export --format openmetrics writes it, plus the service's counters \
                 perflog_serve_*_total; the classic text format to a scraper that asks \
                 for text/plain; --label NAME=VALUE adds constant labels), GET \
-                /healthz and GET /. These read routes are open to whoever can connect \
+                /healthz and GET / (to a browser, the live HTML report of perflog \
+                report, refreshing its figures every 3 s; to curl, the routes). These \
+                read routes are open to whoever can connect \
                 (every local user, on loopback). ADDRESS is PORT (on 127.0.0.1), \
                 127.0.0.1:PORT or [::1]:PORT; PORT 0 takes a free port. Any other \
                 address must be written out and is reachable from other machines.
