@@ -38,7 +38,7 @@ extension Perflog {
         @Flag(help: "Rebuild derived data, drop what does not decode, expire abandoned marks.")
         var repair = false
 
-        @Option(help: ArgumentHelp("With --repair: marks older than this are abandoned (units ns, us, ms, s, m, h).", valueName: "duration"))
+        @Option(help: ArgumentHelp("With --repair: marks older than this are abandoned (a number and a unit, ns, us, ms, s, m or h, or several: 1h30m).", valueName: "duration"))
         var abandonAfter: String = "1h"
 
         @Flag(help: "Print one JSON object: path, ok, problems, what --repair changed, and the pages walked.")

@@ -41,7 +41,7 @@ extension Perflog {
         @Option(help: "The new ring size: measures kept per stream.")
         var retain: Int?
 
-        @Option(help: ArgumentHelp("Marks in flight for longer than this are abandoned and expired (units ns, us, ms, s, m, h).", valueName: "duration"))
+        @Option(help: ArgumentHelp("Marks in flight for longer than this are abandoned and expired (a number and a unit, ns, us, ms, s, m or h, or several: 1h30m).", valueName: "duration"))
         var abandonAfter: String = "1h"
 
         @Flag(help: "Print one JSON object: path, bytesBefore, bytesAfter, retainBefore, retainAfter, measuresTrimmed, garbageCollected, marksExpired.")

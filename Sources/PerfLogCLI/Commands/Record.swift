@@ -16,8 +16,10 @@ extension Perflog {
                 perflog exec when it can be). The measure is stamped with the current time \
                 and committed before perflog exits; the log is created when missing.
 
-                Durations are a number and an optional unit: ns, us (or µs), ms, s, m or h; a \
-                bare number is milliseconds. 812.4ms, 812.4, 1.5s and 250us are all valid.
+                Durations are a number and an optional unit: ns, us (or µs), ms, s, m or h \
+                (also spelled out: sec, seconds, min, minutes, hours, …), or several added \
+                up; a bare number is milliseconds. 812.4ms, 812.4, 1.5s, 250us, 2m, 1h30m, \
+                2m 5s and "5 minutes" are all valid.
 
                 The outcome is ok unless --failed is given or --exit-code is not 0. \
                 Values that break a rule (empty or oversized names, negative, NaN or \
@@ -36,7 +38,7 @@ extension Perflog {
         @Option(
             name: .customLong(OptionName.duration.rawValue), parsing: .unconditional,
             help: ArgumentHelp(
-                "How long the invocation took: a number and a unit (ns, us, ms, s); a bare number is ms.",
+                "How long the invocation took: a number and a unit (ns, us, ms, s, m, h) or several (1h30m); a bare number is ms.",
                 valueName: "duration"))
         var duration: String
 

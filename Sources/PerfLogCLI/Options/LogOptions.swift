@@ -22,7 +22,7 @@ struct LogOptions: ParsableArguments {
         name: .customLong(OptionName.wait.rawValue), parsing: .unconditional,
         help: ArgumentHelp(
             "The longest to wait for another process that holds the log.",
-            discussion: "A number and a unit (ms, s; a bare number is seconds), at most 1 day. Default: 10s. Past it perflog gives up, names the process and exits 75.",
+            discussion: "A duration (500ms, 30s, 2m, 1m30s; a bare number is seconds), at most 1 day. Default: 10s. Past it perflog gives up, names the process and exits 75.",
             valueName: "duration"),
         transform: { text in
             // ArgumentParser names the option already: keep only the rule.
