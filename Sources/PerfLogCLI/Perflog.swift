@@ -45,10 +45,12 @@ struct Perflog: ParsableCommand {
               perflog recover --out recovered
               perflog serve --http 9464 &
 
-            The log is .planning/metrics/perflog/ under the current directory \
-            unless --log PATH or the PERFLOG_LOG environment variable names \
-            another. Commands that only read (tail, info, stats, compare, export) \
-            never create or change it.
+            The log is .planning/metrics/perflog/ of the project: the current \
+            directory, or the nearest parent that has a .planning/ directory (as \
+            git finds .git), else the current directory; --log PATH or the \
+            PERFLOG_LOG environment variable names another. perflog info says \
+            where it was found. Commands that only read (tail, info, stats, \
+            compare, export, report) never create or change it.
 
             Exit status (sysexits):
               0   success

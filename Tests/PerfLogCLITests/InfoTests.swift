@@ -18,7 +18,7 @@ struct InfoTests {
         #expect(!line.contains("\n") && !line.contains(" "), "one compact line: \(line)")
         #expect(keyOrder(line) == [
             "path", "schemaVersion", "retain", "streams", "events", "inFlight", "fileBytes", "mapBytes", "lmdbVersion",
-            "abandoned", "total", "totalFailures",
+            "abandoned", "total", "totalFailures", "foundFrom",
         ])
         let info = decodeObject(line)
         #expect(info["path"] as? String == log)

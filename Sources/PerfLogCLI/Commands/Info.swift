@@ -14,7 +14,9 @@ extension Perflog {
                 --json prints one object with the keys path, schemaVersion, retain, \
                 streams, events, inFlight, fileBytes, mapBytes (bytes), lmdbVersion, abandoned, \
                 total and totalFailures (measures since the lifetime counters started, \
-                not only the retained ones).
+                not only the retained ones), and foundFrom: how the log was found, one of \
+                "--log", "PERFLOG_LOG", "current directory" or "parent directory" (the \
+                nearest parent with .planning/, as git finds .git).
                 """)
 
         @Flag(help: "Print one JSON object instead of aligned lines.")
@@ -23,6 +25,7 @@ extension Perflog {
         @OptionGroup var log: LogOptions
 
         func run() throws {
+            let source = try log.location.resolved().source
             let eventLog = try log.openForReading()
             let info: LogInfo
             do {
@@ -30,12 +33,19 @@ extension Perflog {
             } catch {
                 throw CLIFailure.from(error)
             }
+            let foundFrom: String, found: String
+            switch source {
+            case .flag: (foundFrom, found) = ("--log", "")
+            case .environment: (foundFrom, found) = ("PERFLOG_LOG", " (from PERFLOG_LOG)")
+            case .currentDirectory: (foundFrom, found) = ("current directory", "")
+            case .parentDirectory(let dir): (foundFrom, found) = ("parent directory", " (found from the parent directory \(dir))")
+            }
             if json {
-                Terminal.out(info.json + "\n")
+                Terminal.out(String(info.json.dropLast()) + ",\"foundFrom\":\(JSONBuffer.quoted(foundFrom))}\n")
                 return
             }
             let rows: [(String, String)] = [
-                ("path", info.path),
+                ("path", info.path + found),
                 ("schema version", "\(info.schemaVersion)"),
                 ("retain", "\(info.retain) measures per stream"),
                 ("streams", "\(info.streams)"),

@@ -15,8 +15,9 @@ extension Perflog {
                 The file holds, over each stream's retained window, the figures perflog \
                 stats shows, each agent's CLI comparison (perflog compare) and every \
                 retained measurement, in the old tracker's shape (schema version 1). It \
-                goes to .planning/metrics/agent-performance.json under the current \
-                directory unless --out names another path; the directory must exist.
+                goes to agent-performance.json beside the log (for the default log \
+                .planning/metrics/agent-performance.json of the project) unless --out \
+                names another path; the directory must exist.
 
                 The file is replaced atomically (written beside it, flushed, renamed \
                 over it), so readers never see half of it, and only when its content \
@@ -57,12 +58,19 @@ extension Perflog {
                   perflog project --format seed --out legacy/agent-performance.json
                 """)
 
-        /// Where the projection goes without `--out`, relative to the current directory.
-        static let defaultPath = ".planning/metrics/agent-performance.json"
+        /// The projection's file name beside the log, where it goes without `--out`.
+        static let fileName = "agent-performance.json"
 
-        @Option(help: ArgumentHelp("The file to write (relative paths start at the current directory).", valueName: "path"),
-                completion: .file())
-        var out: String = Project.defaultPath
+        @Option(name: .customLong("out"), help: ArgumentHelp(
+            "The file to write (relative paths start at the current directory). Default: agent-performance.json beside the log.",
+            valueName: "path"), completion: .file())
+        var outOption: String?
+
+        /// `--out`, else agent-performance.json beside the log.
+        static func destination(_ out: String?, _ log: LogOptions) throws(CLIFailure) -> String {
+            if let out { return out }
+            return LogLocation.beside(try log.location.resolved().path, fileName)
+        }
 
         @Flag(help: "Keep running and rewrite the file after every change to the log.")
         var watch = false
@@ -81,15 +89,16 @@ extension Perflog {
         @OptionGroup var log: LogOptions
 
         func validate() throws {
-            if out.isEmpty { throw ValidationError("--out must not be empty") }
+            if outOption?.isEmpty == true { throw ValidationError("--out must not be empty") }
             if watch && force {
                 throw ValidationError("--force and --watch do not go together: the watch writes only what changed")
             }
         }
 
         func run() throws {
+            let out = try Self.destination(outOption, log)
             if watch {
-                try runWatch()
+                try runWatch(out)
                 return
             }
             let eventLog = try Self.openExisting(log)
@@ -102,7 +111,7 @@ extension Perflog {
             Terminal.out(Self.describe(result, path: out, counts: Self.counts(eventLog), json: json))
         }
 
-        private func runWatch() throws {
+        private func runWatch(_ out: String) throws {
             StopRequest.install()
             guard let (eventLog, _) = try log.openWhenPresent(pollMilliseconds: 50, { () throws(CLIFailure) in try Self.openExisting(log) }) else { return }
             var watcher = ProjectionWatcher(log: eventLog, path: out)

@@ -104,7 +104,7 @@ extension Perflog {
             options.logPath = path
             options.scope = [filter.described, time.described].filter { !$0.isEmpty }.joined(separator: " ")
             let page = HTMLReport.render(projection, options: options)
-            let destination = out ?? Self.besideLog(path)
+            let destination = out ?? LogLocation.beside(path, Self.fileName)
             let target = destination == "-" ? OutputTarget.standardOutput() : try OutputTarget.replacing(destination)
             try target.write(String(decoding: page, as: UTF8.self))
             try target.commit()
@@ -116,15 +116,6 @@ extension Perflog {
                 let streams = projection.streams.count
                 Terminal.out("wrote \(Terminal.oneLine(destination)) (\(streams) stream\(streams == 1 ? "" : "s"), \(measures) measure\(measures == 1 ? "" : "s"), \(HumanFormat.bytes(page.count)))\n")
             }
-        }
-
-        /// `perflog-report.html` in the directory that holds the log directory.
-        static func besideLog(_ logPath: String) -> String {
-            var trimmed = Substring(logPath)
-            while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-            guard let slash = trimmed.lastIndex(of: "/") else { return fileName }
-            let parent = trimmed[..<slash]
-            return (parent.isEmpty ? "" : String(parent)) + "/" + fileName
         }
 
         /// The rule a baseline breaks, without the field name the library puts first.

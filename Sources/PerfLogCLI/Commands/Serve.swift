@@ -143,8 +143,10 @@ extension Perflog {
             discussion: "Written after commits (within about a second while events keep coming) to --out."))
         var project = false
 
-        @Option(help: ArgumentHelp("With --project, the file to write.", valueName: "path"), completion: .file())
-        var out: String = Project.defaultPath
+        @Option(name: .customLong("out"), help: ArgumentHelp(
+            "With --project, the file to write. Default: agent-performance.json beside the log.", valueName: "path"),
+            completion: .file())
+        var outOption: String?
 
         @Option(name: .customLong("label"), help: ArgumentHelp(
             "A constant label for every series of GET /metrics, e.g. host=$(hostname) (repeatable).", valueName: "name=value"))
@@ -168,7 +170,7 @@ extension Perflog {
             if idleTimeout < 0 { throw ValidationError("--idle-timeout must not be negative") }
             if maxConnectionsPerUser < 1 { throw ValidationError("--max-connections-per-user must be at least 1") }
             if httpTokenFile != nil && http == nil { throw ValidationError("--http-token-file needs --http") }
-            if out.isEmpty { throw ValidationError("--out must not be empty") }
+            if outOption?.isEmpty == true { throw ValidationError("--out must not be empty") }
             do { _ = try idleExitLimit() } catch { throw ValidationError(error.message) }
         }
 
@@ -233,7 +235,7 @@ extension Perflog {
             configuration.labels = constantLabels
             configuration.describe = { CLIFailure.message($0) }
             Serve.raiseOpenFileLimit()
-            if project { configuration.recorder.projectionPath = out }
+            if project { configuration.recorder.projectionPath = try Project.destination(outOption, log) }
             let service: IngestService
             do {
                 service = try IngestService(log: eventLog, configuration: configuration)

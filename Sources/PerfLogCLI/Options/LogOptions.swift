@@ -12,7 +12,7 @@ struct LogOptions: ParsableArguments {
         name: .customLong(OptionName.log.rawValue),
         help: ArgumentHelp(
             "The log directory (an LMDB environment).",
-            discussion: "Default: $PERFLOG_LOG when set, else .planning/metrics/perflog/ under the current directory.",
+            discussion: "Default: $PERFLOG_LOG when set, else .planning/metrics/perflog/ in the current directory or the nearest parent that has .planning/ (as git finds .git), else in the current directory.",
             valueName: "path"),
         completion: .directory)
     var log: String?
@@ -91,28 +91,87 @@ struct LogLocation: Equatable {
     /// The wait to use: `--wait`, else the library's default.
     var waitLimit: Duration { wait ?? EventLog.Options().waitLimit }
 
-    /// The path to use: `--log`, else `PERFLOG_LOG`, else the default, without trailing
+    /// Where the path ``path()`` returns came from.
+    enum Source: Equatable {
+        /// `--log`.
+        case flag
+        /// `PERFLOG_LOG`.
+        case environment
+        /// `.planning/` in the current directory, or none anywhere up to the root (then
+        /// the log is, or will be, created in the current directory).
+        case currentDirectory
+        /// `.planning/` in the parent directory `directory`, the nearest that has one.
+        case parentDirectory(String)
+    }
+
+    /// The path to use and where it came from: `--log`, else `PERFLOG_LOG` (empty counts
+    /// as unset, as for most variables), else `.planning/metrics/perflog` in the current
+    /// directory or, found the way git finds `.git`, the nearest parent that has a
+    /// `.planning/` directory; when none has, the current directory's. Without trailing
     /// slashes.
-    /// Installs the fault guard for that path (see ``CLIFailure/guardFaults(reading:)``).
-    /// - Throws: ``CLIFailure`` (exit 65) when `--log` or `PERFLOG_LOG` is empty.
-    func path() throws(CLIFailure) -> String {
+    /// - Throws: ``CLIFailure`` (exit 65) when `--log` is empty.
+    func resolved() throws(CLIFailure) -> (path: String, source: Source) {
         let chosen: String
+        let source: Source
         if let log {
             guard !log.isEmpty else { throw .invalid("log", "must not be empty") }
             chosen = log
-        } else if let env = getenv("PERFLOG_LOG") {
-            let value = String(cString: env)
-            guard !value.isEmpty else { throw .invalid("PERFLOG_LOG", "must not be empty when set") }
-            chosen = value
+            source = .flag
+        } else if let env = getenv("PERFLOG_LOG"), env.pointee != 0 {
+            chosen = String(cString: env)
+            source = .environment
+        } else if let parent = LogLocation.nearestProject() {
+            chosen = parent + "/" + LogLocation.defaultPath
+            source = .parentDirectory(parent)
         } else {
             chosen = LogLocation.defaultPath
+            source = .currentDirectory
         }
         var trimmed = Substring(chosen)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        return (String(trimmed), source)
+    }
+
+    /// The path to use (see ``resolved()``).
+    /// Installs the fault guard for that path (see ``CLIFailure/guardFaults(reading:)``).
+    /// - Throws: ``CLIFailure`` (exit 65) when `--log` is empty.
+    func path() throws(CLIFailure) -> String {
+        let path = try resolved().path
         // From here on the process may map this log: a fault inside liblmdb on a damaged
         // file is reported as damage (exit 74), never a signal death.
-        CLIFailure.guardFaults(reading: String(trimmed))
-        return String(trimmed)
+        CLIFailure.guardFaults(reading: path)
+        return path
+    }
+
+    /// The file `name` in the directory that holds the log directory at `logPath`: where
+    /// agent-performance.json and the report go by default (for the default log,
+    /// `.planning/metrics/NAME`).
+    static func beside(_ logPath: String, _ name: String) -> String {
+        var trimmed = Substring(logPath)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return name }
+        return String(trimmed[..<slash]) + "/" + name
+    }
+
+    /// The nearest proper parent of the current directory that has a `.planning/`
+    /// directory, as an absolute path; `nil` when the current directory has one itself
+    /// (its log is then the relative default) or when no directory up to the root has.
+    static func nearestProject() -> String? {
+        if isDirectory(".planning") { return nil }
+        guard let cwd = getcwd(nil, 0) else { return nil }
+        defer { free(cwd) }
+        var dir = String(cString: cwd)
+        while dir != "/" && !dir.isEmpty {
+            guard let slash = dir.lastIndex(of: "/") else { return nil }
+            dir = slash == dir.startIndex ? "/" : String(dir[..<slash])
+            if isDirectory((dir == "/" ? "" : dir) + "/.planning") { return dir }
+        }
+        return nil
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Opens the log for a command that writes, creating it when missing.
