@@ -97,7 +97,11 @@ struct Perflog: ParsableCommand {
             Terminal.error(problem)
             Terminal.exitProcess(ExitStatus.data.rawValue)
         }
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        let arguments = GlobalOptions.reordered(Array(CommandLine.arguments.dropFirst()))
+        if let unknown = CommandSuggestion.unknownCommand(arguments, known: configuration.subcommands.map { $0._commandName }) {
+            Terminal.error(unknown)
+            Terminal.exitProcess(ExitStatus.usage.rawValue)
+        }
         let status: Int32
         if let request = FastPath.parse(arguments) {
             status = run(request)

@@ -19,7 +19,9 @@ enum RawArguments {
     /// The first argument perflog reads that is not valid UTF-8, as a usage line; `nil`
     /// when there is none. The command after `exec`'s `--` is not perflog's to read.
     static func invalidArgument(_ arguments: [[UInt8]] = all) -> String? {
-        let isExec = arguments.first == Array("exec".utf8)
+        // Global options may come before the subcommand (see GlobalOptions).
+        let leading = GlobalOptions.leadingCount(arguments.map { String(decoding: $0, as: UTF8.self) })
+        let isExec = arguments.dropFirst(leading).first == Array("exec".utf8)
         for (i, argument) in arguments.enumerated() {
             if isExec && argument == Array("--".utf8) { return nil }
             guard String(validating: argument, as: UTF8.self) == nil else { continue }
