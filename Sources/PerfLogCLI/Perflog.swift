@@ -144,12 +144,35 @@ struct Perflog: ParsableCommand {
                 // --help, --version: ArgumentParser prints them to stdout.
                 exit(withError: error)
             }
-            let lines = message(for: error).split(whereSeparator: \.isNewline).map { String($0).trimmingSpaces }
-            var text = lines.filter { !$0.isEmpty }.joined(separator: "; ")
+            var text = Self.oneLine(message(for: error))
             if text.isEmpty { text = "invalid command line" }
             Terminal.error(text + " (see '\(helpCommand()) --help')")
             return code == .validationFailure ? ExitStatus.usage.rawValue : code.rawValue
         }
+    }
+
+    /// ArgumentParser's message on one line: its lines joined by "; ", and a list of
+    /// `- value` lines (the values an option takes) as "a, b or c".
+    static func oneLine(_ message: String) -> String {
+        var parts: [String] = []
+        var list: [String] = []
+        func flush() {
+            guard !list.isEmpty else { return }
+            let items = list.count > 1 ? list.dropLast().joined(separator: ", ") + " or " + list[list.count - 1] : list[0]
+            if parts.isEmpty { parts.append(items) } else { parts[parts.count - 1] += " " + items }
+            list = []
+        }
+        for raw in message.split(whereSeparator: \.isNewline) {
+            let line = String(raw).trimmingSpaces
+            if line.hasPrefix("- ") {
+                list.append(String(line.dropFirst(2)))
+                continue
+            }
+            flush()
+            if !line.isEmpty { parts.append(line) }
+        }
+        flush()
+        return parts.joined(separator: "; ")
     }
 
     /// `perflog` or `perflog <subcommand>`, whichever the command line was aimed at.

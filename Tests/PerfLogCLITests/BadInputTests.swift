@@ -47,7 +47,7 @@ private let badValues: [BadInput] = [
     BadInput(arguments: record + ["--duration", "1", "--meta", "=v"], status: 65, mentions: ["meta", "empty"]),
     BadInput(arguments: record + ["--duration", "1", "--meta", "k=\u{1b}[31m"], status: 65, mentions: ["meta.k", "control"]),
     // Tail's values.
-    BadInput(arguments: ["tail", "-n", "-1"], status: 65, mentions: ["lines", "negative"]),
+    BadInput(arguments: ["tail", "-n", "-1"], status: 64, mentions: ["lines", "0 or more"]),
     BadInput(arguments: ["tail", "--agent", ""], status: 65, mentions: ["agent", "empty"]),
     BadInput(arguments: ["tail", "-f", "--cli", "x\ty"], status: 65, mentions: ["cli", "control"]),
     // Exec checks its values before it runs anything.

@@ -2,7 +2,9 @@ import LMDB
 
 /// What ``EventLog/repair(expiringMarksOlderThan:)`` changed.
 public struct RepairReport: Sendable, Hashable {
-    /// Streams whose summary or ring was rewritten to match the stored events.
+    /// Streams whose summary or ring was wrong and was rewritten to match the stored
+    /// events (a stream whose count of marks in flight only fell by its expired marks is
+    /// not among them: that is ``marksExpired``).
     public var streamsRebuilt = 0
     /// Stored values that did not decode, or belonged to no stream, and were removed.
     public var undecodableRemoved = 0
@@ -12,7 +14,8 @@ public struct RepairReport: Sendable, Hashable {
     public var garbageCollected = 0
     /// Open marks older than the cutoff (abandoned) that were removed.
     public var marksExpired = 0
-    /// Entries of the derived indexes (`names`, `open`) that were rebuilt differently.
+    /// Entries of the derived indexes (`names`, `open`) that were rebuilt differently,
+    /// not counting the open-mark entries of ``marksExpired``.
     public var indexEntriesFixed = 0
     /// Streams whose lifetime counters could not be true (below the window, or a
     /// histogram that does not add up) and were restarted from the window, with the

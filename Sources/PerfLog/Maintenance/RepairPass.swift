@@ -69,11 +69,15 @@ struct RepairPass {
 
         // Rings keep the measures that exist; summaries are recounted from them.
         var inFlight: [UInt32: Int] = [:]
+        // Expiring a mark is upkeep, not damage: the stream's count of marks in flight and
+        // the open index change by it without anything having been wrong.
+        var expiredOf: [UInt32: Int] = [:]
         var open: [UInt64: (seq: UInt64, id: UInt32)] = [:]
         for (id, mark) in marks.sorted(by: { $0.event.seq < $1.event.seq }) {
             if let cutoffWallNs, mark.wallTimeNs < cutoffWallNs {
                 doomed.append(mark.seq)
                 report.marksExpired += 1
+                expiredOf[id, default: 0] += 1
                 continue
             }
             if let older = open[mark.invocation.rawValue] {
@@ -117,7 +121,9 @@ struct RepairPass {
                 report.garbageCollected += 1
             }
             if fixed.summary != ring.summary || fixed.slots != ring.slots {
-                report.streamsRebuilt += 1
+                var upkept = ring
+                upkept.summary.inFlight -= expiredOf[id, default: 0]
+                if fixed.summary != upkept.summary || fixed.slots != upkept.slots { report.streamsRebuilt += 1 }
                 try log.put(fixed, id: id, txn: txn, dbs: dbs)
             }
         }
@@ -131,7 +137,7 @@ struct RepairPass {
         for (invocation, mark) in open {
             try Keys.with(invocation) { k in try Keys.with(mark.seq) { v in try txn.put(dbs.open, key: k, value: v) } }
         }
-        report.indexEntriesFixed += abs(oldNames - rings.count) + abs(oldOpen - open.count)
+        report.indexEntriesFixed += abs(oldNames - rings.count) + abs(oldOpen - report.marksExpired - open.count)
 
         // Counters: nothing evicted is left, so the collection mark moves past the end.
         let seq = max(lastSeq, try txn.counter(.seq, as: UInt64.self, in: dbs))

@@ -53,7 +53,7 @@ extension Perflog {
             switch open() {
             case .success(let opened):
                 (eventLog, pages) = opened
-            case .failure(let failure) where failure.status == .ioError && !repair:
+            case .failure(let failure) where failure.status == .ioError && !repair && !failure.isForeign:
                 // A log that cannot even be opened is a problem check reports, not a crash.
                 report(path: path, problems: [Problem(location: "data.mdb", message: failure.message)], repaired: nil, pages: nil)
                 throw ExitCode(1)
@@ -83,8 +83,28 @@ extension Perflog {
                 // Damage below the log's own structure is beyond repair, and nothing may
                 // follow it: walk every page in use before opening (damage found is noted).
                 let pages = try CLIFailure.refuseDamagedPages(at: try log.path())
-                return (repair ? try log.openForWriting() : try log.openForReading(), pages)
+                return (repair ? try log.openForWriting(creating: false) : try log.openForReading(), pages)
             }
+        }
+
+        /// What a repair changed, in words: only what it did, damage first; the routine
+        /// work (expiring abandoned marks, collecting evicted measures) said as such.
+        static func changes(_ r: RepairReport) -> String {
+            func count(_ n: Int, _ one: String, _ many: String) -> String? { n == 0 ? nil : "\(n) \(n == 1 ? one : many)" }
+            let damage = [
+                count(r.undecodableRemoved, "undecodable value dropped", "undecodable values dropped"),
+                count(r.missingMeasures, "missing measure dropped from its ring", "missing measures dropped from rings"),
+                count(r.streamsRebuilt, "stream's record rebuilt", "streams' records rebuilt"),
+                count(r.indexEntriesFixed, "index entry fixed", "index entries fixed"),
+                count(r.countersRestarted, "stream's lifetime counters restarted", "streams' lifetime counters restarted"),
+            ].compactMap { $0 }
+            let routine = [
+                count(r.marksExpired, "abandoned mark expired (an invocation that never ended)", "abandoned marks expired (invocations that never ended)"),
+                count(r.garbageCollected, "evicted measure collected", "evicted measures collected"),
+            ].compactMap { $0 }
+            var parts = damage
+            if !routine.isEmpty { parts.append((damage.isEmpty ? "routine upkeep only: " : "and routine upkeep: ") + routine.joined(separator: ", ")) }
+            return parts.joined(separator: "; ")
         }
 
         private func report(path: String, problems: [Problem], repaired: RepairReport?, pages: PageWalk?) {
@@ -112,9 +132,7 @@ extension Perflog {
             }
             var out = ""
             if let r = repaired {
-                out += r.changedAnything
-                    ? "repaired: \(r.streamsRebuilt) streams rebuilt, \(r.undecodableRemoved) undecodable values dropped, \(r.missingMeasures) missing measures dropped from rings, \(r.garbageCollected) evicted measures collected, \(r.marksExpired) abandoned marks expired, \(r.indexEntriesFixed) index entries fixed, \(r.countersRestarted) streams' lifetime counters restarted\n"
-                    : "repaired: nothing needed changing\n"
+                out += r.changedAnything ? "repaired: " + Self.changes(r) + "\n" : "repaired: nothing needed changing\n"
             }
             if let pages {
                 // What the page walk read: every page in use, none of the free ones.
@@ -131,7 +149,7 @@ extension Perflog {
             } else {
                 out += "\(path): \(problems.count) problem\(problems.count == 1 ? "" : "s")\n"
                 for p in problems { out += "  \(Terminal.oneLine(p.description))\n" }
-                if repaired == nil { out += "run `perflog check --repair` to rebuild what is derived from the rings\n" }
+                if repaired == nil { out += "run `perflog check --repair\(CLIFailure.logArgument)` to rebuild what is derived from the rings\n" }
             }
             Terminal.out(out)
         }

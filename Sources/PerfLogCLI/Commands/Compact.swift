@@ -62,7 +62,11 @@ extension Perflog {
             let startedNs = EventClock.monotonicNs()
             let abandonNs = Int64(clamping: try DurationParser.nanoseconds(abandonAfter, field: "--abandon-after", bareUnit: nil))
             let path = try log.path()
-            guard EventLog.hasDataFile(in: path) else { throw CLIFailure(.noInput, "no log at \(path)") }
+            guard EventLog.hasDataFile(in: path) else {
+                // A directory of other files is not a log (74), a missing one no log (66).
+                _ = try log.openForReading()
+                throw CLIFailure(.noInput, "no log at \(path)")
+            }
             // Copying a damaged file would carry its damage into the copy, or fault half way.
             try CLIFailure.refuseDamagedPages(at: path)
             let eventLog = try log.openForWriting()
@@ -83,7 +87,7 @@ extension Perflog {
             let remaining: [Problem]
             do { remaining = try eventLog.read { try $0.verify() } } catch { throw CLIFailure.from(error) }
             if let first = remaining.first {
-                throw CLIFailure(.problems, "compacted \(path), but \(remaining.count) problem\(remaining.count == 1 ? "" : "s") remain (first: \(first)); run `perflog check`")
+                throw CLIFailure(.problems, "compacted \(path), but \(remaining.count) problem\(remaining.count == 1 ? "" : "s") remain (first: \(first)); run `perflog check\(CLIFailure.logArgument)`")
             }
             if json {
                 Terminal.out("{\"path\":\(JSONBuffer.quoted(path)),\"bytesBefore\":\(report.bytesBefore),\"bytesAfter\":\(report.bytesAfter),"

@@ -59,7 +59,8 @@ extension Perflog {
         static let pollMilliseconds = 50
 
         func run() throws {
-            guard count >= 0 else { throw CLIFailure.invalid("lines", "must not be negative (got \(count))") }
+            // A count that is not one is a command-line error, as `-n abc` is (exit 64).
+            guard count >= 0 else { throw CLIFailure(.usage, "-n/--lines: must be a number of events, 0 or more (got \(count))") }
             let filter = try streams.filter()
             let range = try time.range(now: EventClock.wallNs())
             var printer = Printer(json: json, style: output.style())

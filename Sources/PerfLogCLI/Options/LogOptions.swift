@@ -39,7 +39,7 @@ struct LogOptions: ParsableArguments {
     func path() throws(CLIFailure) -> String { try location.path() }
 
     /// Opens the log for a command that writes; see ``LogLocation/openForWriting()``.
-    func openForWriting() throws(CLIFailure) -> EventLog { try location.openForWriting() }
+    func openForWriting(creating: Bool = true) throws(CLIFailure) -> EventLog { try location.openForWriting(creating: creating) }
 
     /// Opens the log for a command that only reads; see ``LogLocation/openForReading()``.
     func openForReading() throws(CLIFailure) -> EventLog { try location.openForReading() }
@@ -136,7 +136,8 @@ struct LogLocation: Equatable {
     /// Installs the fault guard for that path (see ``CLIFailure/guardFaults(reading:)``).
     /// - Throws: ``CLIFailure`` (exit 65) when `--log` is empty.
     func path() throws(CLIFailure) -> String {
-        let path = try resolved().path
+        let (path, source) = try resolved()
+        if source == .flag { CLIFailure.logArgument = " --log " + shellWord(path) }
         // From here on the process may map this log: a fault inside liblmdb on a damaged
         // file is reported as damage (exit 74), never a signal death.
         CLIFailure.guardFaults(reading: path)
@@ -151,6 +152,16 @@ struct LogLocation: Equatable {
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
         guard let slash = trimmed.lastIndex(of: "/") else { return name }
         return String(trimmed[..<slash]) + "/" + name
+    }
+
+    /// `text` as one shell word: as it is when it holds only safe characters, else in
+    /// single quotes.
+    private func shellWord(_ text: String) -> String {
+        let safe = text.unicodeScalars.allSatisfy { c in
+            (c.value >= 0x30 && c.value <= 0x39) || (c.value >= 0x41 && c.value <= 0x5A) || (c.value >= 0x61 && c.value <= 0x7A)
+                || "/._-+,:@%".unicodeScalars.contains(c)
+        }
+        return safe && !text.isEmpty ? text : "'" + text.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
     }
 
     /// The nearest proper parent of the current directory that has a `.planning/`
@@ -174,13 +185,17 @@ struct LogLocation: Equatable {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// Opens the log for a command that writes, creating it when missing.
-    /// - Throws: ``CLIFailure``: 73 when it cannot be created, 74 when the path holds
-    ///   something other than a perflog log, 65 for an empty path.
-    func openForWriting() throws(CLIFailure) -> EventLog {
+    /// Opens the log for a command that writes, creating it when missing unless
+    /// `creating` is false (maintenance commands: repairing nothing is no reason to make
+    /// a log).
+    /// - Throws: ``CLIFailure``: 73 when it cannot be created, 66 when it is missing and
+    ///   `creating` is false, 74 when the path holds something other than a perflog log,
+    ///   65 for an empty path.
+    func openForWriting(creating: Bool = true) throws(CLIFailure) -> EventLog {
         let path = try path()
         var options = EventLog.Options()
         options.waitLimit = waitLimit
+        options.create = creating
         do {
             return try EventLog(path: path, options: options)
         } catch {

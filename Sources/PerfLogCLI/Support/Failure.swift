@@ -37,6 +37,8 @@ struct CLIFailure: Error {
     var status: ExitStatus
     /// One line, without the `perflog: ` prefix.
     var message: String
+    /// The library's error this failure reports, when it reports one.
+    var cause: PerfLogError?
 
     init(_ status: ExitStatus, _ message: String) {
         self.status = status
@@ -62,6 +64,16 @@ struct CLIFailure: Error {
         case .storage: status = error.isTemporary ? .temporary : .ioError
         }
         self.init(status, CLIFailure.message(error))
+        cause = error
+    }
+
+    /// Whether the path holds something that is not a log perflog can read (another
+    /// program's files, a log of a newer perflog), as opposed to a damaged log.
+    var isForeign: Bool {
+        switch cause {
+        case .notALog?, .newerSchema?: return true
+        default: return false
+        }
     }
 
     /// `error`'s description followed by what to run about it: the library names no
@@ -74,18 +86,28 @@ struct CLIFailure: Error {
     /// The command (or flag) that helps with `error`, in the words that follow its
     /// description; empty when there is none.
     static func advice(for error: PerfLogError) -> String {
-        let recover = "`perflog recover --out DIR` to copy every readable event into a new log"
+        let named = logArgument
+        let recover = "`perflog recover\(named) --out DIR` to copy every readable event into a new log"
         switch error {
         case .noLog: return " (record an event first, or pass --log PATH)"
         case .notOurs(let path):
             return ": keep its history with `perflog import \(path)` first, or pass --force to replace it"
-        case .corrupt: return "; run `perflog check`"
-        case .damaged: return "; run `perflog check` to see what, and \(recover)"
-        case .knownDamaged: return "; run `perflog check` (which clears this when the file reads sound), or \(recover)"
-        case .storage where error.isDamagedOrForeign: return " — run `perflog check`"
+        case .corrupt: return "; run `perflog check\(named)`"
+        case .damaged: return "; run `perflog check\(named)` to see what, and \(recover)"
+        case .knownDamaged: return "; run `perflog check\(named)` (which clears this when the file reads sound), or \(recover)"
+        case .storage where error.isDamagedOrForeign: return " — run `perflog check\(named)`"
         default: return ""
         }
     }
+
+    /// ` --log PATH` when the command line named its log with `--log`, so that the
+    /// commands perflog suggests work on the same log; empty otherwise (the default log
+    /// and `PERFLOG_LOG` are found again without it).
+    ///
+    /// Set while the command line's log is resolved (``LogLocation/path()``), before any
+    /// message can quote it, on the main thread of a process that handles one command:
+    /// nothing reads it concurrently with the write.
+    nonisolated(unsafe) static var logArgument = ""
 
     /// Maps any error thrown while working on the log.
     static func from(_ error: any Error) -> CLIFailure {
