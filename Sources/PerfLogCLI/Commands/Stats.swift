@@ -52,7 +52,11 @@ extension Perflog {
                 count, failures, inFlight, abandoned, meanMs, minMs, p50Ms, p90Ms, p99Ms, \
                 maxMs, stddevMs, firstAt, lastAt, p95Ms, outliers, total, totalFailures; \
                 total and totalFailures count every measure since the lifetime counters \
-                started, not only the window's; milliseconds).
+                started, not only the window's; abandoned counts the marks in flight for \
+                over an hour; outliers counts the successful durations of the window \
+                whose modified z-score (their distance from the median in units of the \
+                median absolute deviation, times 0.6745) is above 3.5, Iglewicz and \
+                Hoaglin's rule; durations in milliseconds, times ISO 8601 UTC).
 
                 With both --agent and --cli only that stream's ring is read, however \
                 large the log. No stream matching is not an error: perflog says so (or \
