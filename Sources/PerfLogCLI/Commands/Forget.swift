@@ -30,7 +30,7 @@ extension Perflog {
                   forgot planner/claude (100 measures, 2 in flight)
                 or, with --json, one object: {"forgotten": [{agent, cli, measures, \
                 inFlight, lifetimeMeasures}]}. Names that begin or end with a space are \
-                shown quoted (' planner ').
+                shown in quotes.
 
                 A recorder that goes on recording under the name makes the stream anew, \
                 with lifetime counters that start then (Prometheus sees a counter reset). \

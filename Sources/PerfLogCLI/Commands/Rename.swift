@@ -11,23 +11,24 @@ extension Perflog {
                 Renames every stream of --agent to the agent --to (with --cli, only that \
                 stream; with --to-cli, the CLI too). A stream whose new name is free keeps \
                 everything and only changes its name. One whose new name is taken is \
-                merged into that stream:
-                  - the merged window keeps the newest measures of the two windows \
-                    together (as many as the log's ring size), newest by their time, then \
-                    by commit order; the others are deleted;
-                  - events keep their place (their seq) in the timeline, so tail and \
-                    export show them where they were; the ring keeps them in commit \
-                    order, so the next measure recorded evicts the one committed first \
-                    (for events recorded as they happened, the oldest);
-                  - marks in flight move along;
-                  - the lifetime counters (ok, failed, the sum of ok durations, each \
-                    histogram bucket) add up and count from the earlier start.
+                merged into that stream.
+
+                A merge keeps the newest measures of the two windows together (as many \
+                as the log's ring size), newest by their time, then by commit order, and \
+                deletes the others. Events keep their place (their seq) in the timeline, \
+                so tail and export show them where they were; the ring keeps them in \
+                commit order, as every ring, so the next measure recorded evicts the one \
+                committed first (for events recorded as they happened, the oldest). Marks \
+                in flight move along. The lifetime counters (ok, failed, the sum of ok \
+                durations, each histogram bucket) add up and count from the earlier of \
+                the two starts.
+
                 It is one commit: a crash or a full disk leaves the log as it was. A \
                 recorder that goes on recording under the old name makes that stream anew.
 
                 For each stream it prints
                   planner/claude → Planner/claude
-                  ' planner '/codex → Planner/codex (merged: kept the newest 100 of 130 measures)
+                  planner/codex → Planner/codex (merged: kept the newest 100 of 130 measures)
                 or, with --json, one object: {"renamed": [{fromAgent, fromCli, toAgent, \
                 toCli, merged, measures, kept, marksMoved}]}. Names that begin or end with \
                 a space are shown quoted.
