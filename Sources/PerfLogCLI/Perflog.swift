@@ -83,7 +83,7 @@ struct Perflog: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Record.self, Exec.self, Tail.self, Info.self, Stats.self, Compare.self, Project.self, Export.self,
-            Import.self, Report.self, Check.self, Compact.self, Recover.self, Serve.self,
+            Import.self, Report.self, Check.self, Compact.self, Recover.self, Serve.self, Forget.self, Rename.self,
         ])
 
     /// Runs the command and turns every failure into one line on stderr and a sysexits

@@ -121,6 +121,8 @@ enum Battery {
             Command(arguments: ["exec", "--agent", "fuzz", "--cli", "c", "--", "true"], writes: true),
             Command(arguments: ["check", "--repair"], writes: true, refusesDamaged: true),
             Command(arguments: ["compact"], writes: true, refusesDamaged: true),
+            Command(arguments: ["rename", "--agent", "fuzz", "--to", "fuzzed"], writes: true, refusesDamaged: true),
+            Command(arguments: ["forget", "--agent", "fuzzed", "--yes"], writes: true, refusesDamaged: true),
         ]
         return list
     }

@@ -18,14 +18,14 @@ struct SmallMapTests {
         #expect(map.isEmpty == reference.isEmpty)
     }
 
-    @Test("add keeps the entries already there and takes the others")
-    func add() {
+    @Test("update takes every entry of the other map, replacing those with the same key")
+    func update() {
         var a = SmallMap<String, Int>(), b = SmallMap<String, Int>()
         a["planner"] = 1
         b["planner"] = 2
         for i in 0..<20 { b["coder-\(i)"] = i }
-        a.add(b)
-        #expect(a["planner"] == 1)
+        a.update(with: b)
+        #expect(a["planner"] == 2)
         #expect(a["coder-19"] == 19)
         #expect(a.entries.count == 21)
     }

@@ -44,7 +44,7 @@ extension EventLog {
             throw explained(.from(error, operation: "writing to the log"))
         }
         if !newIDs.isEmpty {
-            streamIDs.withLock { $0.ids.add(newIDs) }
+            streamIDs.withLock { $0.ids.update(with: newIDs) }
         }
         return first
     }
@@ -79,7 +79,7 @@ extension EventLog {
             throw explained(.from(error, operation: "writing to the log"))
         }
         if !newIDs.isEmpty {
-            streamIDs.withLock { $0.ids.add(newIDs) }
+            streamIDs.withLock { $0.ids.update(with: newIDs) }
         }
         return result
     }

@@ -189,8 +189,8 @@ struct AppendBatch {
     private mutating func ringIndex(named stream: StreamName) throws -> Int {
         if let i = byName[stream] { return i }
         let i: Int
-        if let id = known[stream] {
-            i = try ringIndex(id: id)
+        if let id = known[stream], let found = try ringIndex(id: id, ifNamed: stream) {
+            i = found
         } else {
             if let id = try txn.streamID(of: stream, in: dbs) {
                 assigned[stream] = id
@@ -208,6 +208,17 @@ struct AppendBatch {
         }
         byName[stream] = i
         return i
+    }
+
+    /// The batch's index of the ring of stream `id`, which this process knew as
+    /// `stream`, loading it; `nil` when `id` is no longer that stream: another process
+    /// forgot it (ids are never given out again) or renamed it since.
+    private mutating func ringIndex(id: UInt32, ifNamed stream: StreamName) throws -> Int? {
+        if let i = index[id] { return rings[i].summary.stream == stream ? i : nil }
+        let raw = try Keys.with(id) { k in try txn.value(in: dbs.streams, forKey: k) }
+        guard let raw else { return nil }
+        let i = add(try RingRecord.decode(raw, retain: retain), id: id)
+        return rings[i].summary.stream == stream ? i : nil
     }
 
     /// The batch's index of the ring of stream `id`, loading it.

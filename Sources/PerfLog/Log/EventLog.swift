@@ -79,8 +79,10 @@ public final class EventLog: Sendable {
     package var environment: Environment { handle.withLock { $0.opened.environment } }
     var dbs: Databases { handle.withLock { $0.opened.dbs } }
 
-    /// Stream ids known to be committed; ids never change once committed (compaction
-    /// keeps them).
+    /// Stream ids known to be committed, by name. A stream keeps its id (compaction
+    /// keeps them, and ids are never given out again), but `forget` and `rename` in
+    /// another process may take a name away from it: an append checks each known id
+    /// against the stream's record before using it.
     let streamIDs = Mutex<KnownStreams>(KnownStreams())
     /// The open environment and who is using it; see ``Gate``.
     let handle: Monitor<Handle>

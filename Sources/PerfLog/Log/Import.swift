@@ -196,7 +196,7 @@ extension EventLog {
             throw explained(.from(error, operation: "importing into the log"))
         }
         if !newIDs.isEmpty {
-            streamIDs.withLock { $0.ids.add(newIDs) }
+            streamIDs.withLock { $0.ids.update(with: newIDs) }
         }
         return counts
     }

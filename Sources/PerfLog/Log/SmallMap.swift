@@ -54,9 +54,10 @@ struct SmallMap<Key: Hashable, Value> {
         return zip(keys, values).map { ($0, $1) }
     }
 
-    /// Adds the entries of `other` whose keys are not here yet.
-    mutating func add(_ other: SmallMap) {
-        for (k, v) in other.entries where self[k] == nil { self[k] = v }
+    /// Adds the entries of `other`, replacing those here with the same key (what a
+    /// commit read is newer than what was known before it).
+    mutating func update(with other: SmallMap) {
+        for (k, v) in other.entries { self[k] = v }
     }
 }
 

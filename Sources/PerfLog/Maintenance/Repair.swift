@@ -45,24 +45,9 @@ extension EventLog {
     ///   naming its pid; `storage` when the log cannot be written).
     @discardableResult
     public func repair(expiringMarksOlderThan cutoffWallNs: Int64? = nil) throws(PerfLogError) -> RepairReport {
-        // A compaction replays only appends into its copy: a repair waits for it (up to
-        // the wait bound) rather than change the log under it.
-        let maintenance = Gate(directory: path, create: false)
-        if maintenance.fd >= 0 && !isReadOnlyOpen {
-            guard maintenance.lockMaintenance(deadlineNs: EventLog.deadline(waitLimit), recordingPid: true) else {
-                let pid = maintenance.maintenanceHolder().map { " (pid \($0))" } ?? ""
-                throw .busy(path: path, reason: "a compaction is running\(pid)")
-            }
-        }
-        defer { maintenance.unlockMaintenance() }
-        return try PerfLogError.wrapping(operation: "repairing the log") {
-            try refuseIfReadOnly()
-            return try using { opened in
-                try writeTransaction(opened.environment) { txn in
-                    var pass = RepairPass(txn: txn, log: self, dbs: opened.dbs, retain: opened.retain)
-                    return try pass.run(cutoffWallNs: cutoffWallNs)
-                }
-            }
+        try maintenanceWrite(operation: "repairing the log") { txn, opened in
+            var pass = RepairPass(txn: txn, log: self, dbs: opened.dbs, retain: opened.retain)
+            return try pass.run(cutoffWallNs: cutoffWallNs)
         }
     }
 

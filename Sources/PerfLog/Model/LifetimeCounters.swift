@@ -60,6 +60,24 @@ public struct LifetimeCounters: Hashable, Sendable {
         buckets[bounds.bucket(of: durationNs)] &+= 1
     }
 
+    /// Adds the counters of another stream of the same log (one merged into this one):
+    /// each count and sum, bucket by bucket, and the earlier start, since the merged
+    /// counters count from when the older of the two began.
+    mutating func merge(_ other: LifetimeCounters) {
+        ok &+= other.ok
+        failed &+= other.failed
+        okSumNs &+= other.okSumNs
+        // One log has one set of bounds, so the histograms line up; one that is not
+        // known (a schema-1 record) adds nothing of its own.
+        if buckets.isEmpty {
+            buckets = other.buckets
+        } else if other.buckets.count == buckets.count {
+            for i in buckets.indices { buckets[i] &+= other.buckets[i] }
+        }
+        // 0 means "not known": it gives way to a known start.
+        if startedNs == 0 || (other.startedNs != 0 && other.startedNs < startedNs) { startedNs = other.startedNs }
+    }
+
     /// The counts of the histogram cumulated, as Prometheus's `le` buckets read: entry
     /// `i` counts the successful measures of at most bound `i`; the last is ``ok``.
     public var cumulativeBuckets: [UInt64] {

@@ -16,6 +16,20 @@ struct Ring {
         self.slots = slots
     }
 
+    /// A ring holding `window` (increasing `seq`s, `min(summary.appended, retain)` of
+    /// them), laid out in the slots where appending would have put them, so that
+    /// ``ordered(retain:)`` returns `window` and the next append evicts its first.
+    /// A rewritten stream (a merge) gets its ring this way.
+    init(summary: StreamSummary, window: [UInt64], retain: Int) {
+        self.summary = summary
+        guard summary.appended > UInt64(retain) else {
+            slots = window
+            return
+        }
+        let head = Int(summary.appended % UInt64(retain))
+        slots = Array(window[(window.count - head)...] + window[..<(window.count - head)])
+    }
+
     /// The `seq` of the oldest retained measure, or `nil` when there is none.
     func oldest(retain: Int) -> UInt64? {
         if slots.isEmpty { return nil }

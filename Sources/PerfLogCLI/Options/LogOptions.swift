@@ -41,6 +41,10 @@ struct LogOptions: ParsableArguments {
     /// Opens the log for a command that writes; see ``LogLocation/openForWriting()``.
     func openForWriting(creating: Bool = true) throws(CLIFailure) -> EventLog { try location.openForWriting(creating: creating) }
 
+    /// Opens an existing log for a command that changes it; see
+    /// ``LogLocation/openExistingForWriting()``.
+    func openExistingForWriting() throws(CLIFailure) -> EventLog { try location.openExistingForWriting() }
+
     /// Opens the log for a command that only reads; see ``LogLocation/openForReading()``.
     func openForReading() throws(CLIFailure) -> EventLog { try location.openForReading() }
 
@@ -196,6 +200,22 @@ struct LogLocation: Equatable {
         var options = EventLog.Options()
         options.waitLimit = waitLimit
         options.create = creating
+        do {
+            return try EventLog(path: path, options: options)
+        } catch {
+            throw CLIFailure(error)
+        }
+    }
+
+    /// Opens the log for a command that changes what is there (`forget`, `rename`):
+    /// writable, never created.
+    /// - Throws: ``CLIFailure``: 66 when there is no log, 74 when the path holds
+    ///   something other than a perflog log, 65 for an empty path.
+    func openExistingForWriting() throws(CLIFailure) -> EventLog {
+        let path = try path()
+        var options = EventLog.Options()
+        options.create = false
+        options.waitLimit = waitLimit
         do {
             return try EventLog(path: path, options: options)
         } catch {

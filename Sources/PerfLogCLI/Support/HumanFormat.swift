@@ -22,6 +22,18 @@ enum HumanFormat {
     /// `value` (not negative) with exactly `digits` decimals, rounded half away from zero.
     static func fixed(_ value: Double, digits: Int) -> String { ReadableDuration.fixed(value, digits: digits) }
 
+    /// A stream's name for a message: `agent/cli`, each name quoted (`' planner '`)
+    /// when it begins or ends with white space or holds a slash, which would otherwise
+    /// hide where it ends; control characters made visible.
+    static func stream(_ s: StreamName) -> String { name(s.agent) + "/" + name(s.cli) }
+
+    /// One agent or CLI name as ``stream(_:)`` shows it.
+    static func name(_ text: String) -> String {
+        let blank: (Character?) -> Bool = { $0?.isWhitespace ?? false }
+        let quoted = blank(text.first) || blank(text.last) || text.contains("/")
+        return Terminal.oneLine(quoted ? "'" + text + "'" : text)
+    }
+
     /// Pads `text` with spaces to `width` characters, on the right (`left` alignment)
     /// or on the left.
     static func pad(_ text: String, _ width: Int, alignRight: Bool = false) -> String {
