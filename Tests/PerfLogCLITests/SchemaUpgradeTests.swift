@@ -2,21 +2,35 @@ import Foundation
 import PerfLogTestSupport
 import Testing
 
-/// A log written by perflog 0.1.0 (schema 1), as users have them: see Fixtures/README.md.
-@Suite("Upgrading a schema-1 log")
-struct SchemaUpgradeTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+/// The fixture logs of earlier schemas and what their perflog printed for them: see
+/// Fixtures/README.md.
+enum SchemaFixtures {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
 
-    /// A copy of the fixture log, to be read or changed.
-    func copyOfTheFixture(in dir: TemporaryDirectory) throws -> String {
+    /// A copy of the fixture log `name` (`schema-1-log`, …), to be read or changed.
+    static func copy(_ name: String, in dir: TemporaryDirectory) throws -> String {
         let log = dir.file("log")
         try FileManager.default.createDirectory(atPath: log, withIntermediateDirectories: false)
-        try FileManager.default.copyItem(atPath: Self.fixtures + "/schema-1-log/data.mdb", toPath: log + "/data.mdb")
+        try FileManager.default.copyItem(atPath: directory + "/" + name + "/data.mdb", toPath: log + "/data.mdb")
         return log
     }
 
+    /// The text of fixture file `name`.
+    static func text(_ name: String) throws -> String {
+        try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
+    }
+}
+
+/// A log written by perflog 0.1.0 (schema 1), as users have them: see Fixtures/README.md.
+@Suite("Upgrading a schema-1 log")
+struct SchemaUpgradeTests {
+    /// A copy of the fixture log, to be read or changed.
+    func copyOfTheFixture(in dir: TemporaryDirectory) throws -> String {
+        try SchemaFixtures.copy("schema-1-log", in: dir)
+    }
+
     func fixture(_ name: String) throws -> String {
-        try String(contentsOfFile: Self.fixtures + "/" + name, encoding: .utf8)
+        try SchemaFixtures.text(name)
     }
 
     /// `stats --json` objects without the keys this schema added, and without
@@ -62,7 +76,7 @@ struct SchemaUpgradeTests {
         try CLI.record(log: log, agent: "planner", cli: "claude", duration: "2.5s")
 
         let info = decodeObject(try CLI.run(["info", "--json", "--log", log]).stdout)
-        #expect(info["schemaVersion"] as? Int == 2)
+        #expect(info["schemaVersion"] as? Int == 3)
         let check = try CLI.run(["check", "--log", log])
         #expect(check.status == 0, "\(check)")
 
@@ -92,10 +106,11 @@ struct SchemaUpgradeTests {
         let started = try #require(Double(created.split(separator: " ").last ?? ""))
         #expect(started >= before.rounded(.down), "the upgrade's time is the counters' start")
 
-        // Readers and writers alike now see schema 2; a second writer has nothing to do.
+        // Readers and writers alike now see schema 3; a second writer has nothing to do.
         try CLI.record(log: log, agent: "coder", cli: "gemini", duration: "1s", extra: ["--failed"])
         let gemini2 = try #require((try JSONSerialization.jsonObject(with: Data(try CLI.run(["stats", "--json", "--agent", "coder", "--log", log]).stdout.utf8)) as? [[String: Any]])?.first)
         #expect(gemini2["total"] as? Int == 6 && gemini2["totalFailures"] as? Int == 2)
         #expect(try CLI.run(["check", "--log", log]).status == 0)
     }
 }
+

@@ -26,6 +26,44 @@ struct EncodingTests {
         }
     }
 
+    @Test("a signal is stored after the exit code's place, under flag bit 4; a record without one is laid out as before")
+    func signalLayout() throws {
+        let stream = try StreamName(agent: "a", cli: "c")
+        var e = Event.measure(stream, invocation: InvocationID(rawValue: 0x0102_0304_0506_0708), durationNs: 5, outcome: .failed,
+                              signal: 9, wallTimeNs: 3, pid: 2, meta: ["k": "v"])
+        e.seq = 1
+        // version, flags (measure, failed, meta, signal), seq, wall, invocation, duration, pid, signal (zigzag 9 = 18), meta.
+        let withSignal: [UInt8] = [1, 0x1B, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 18, 1, 1, 0x6B, 1, 0x76]
+        #expect(EventRecord.encode(e) == withSignal)
+        #expect(try EventRecord.decode(withSignal, stream: stream) == e)
+        e.signal = nil
+        e.exitCode = 137
+        // The schema-2 layout, unchanged: exit code (zigzag 137 = 274) where the signal would go.
+        let withExitCode: [UInt8] = [1, 0x0F, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 0x92, 0x02, 1, 1, 0x6B, 1, 0x76]
+        #expect(EventRecord.encode(e) == withExitCode)
+        #expect(try EventRecord.decode(withExitCode, stream: stream) == e)
+    }
+
+    @Test("a stored signal that breaks the event rules is refused as damage", arguments: [
+        // signal 0 and 65
+        [1, 0x13, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 0],
+        [1, 0x13, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 130, 1],
+        // on an ok measure, on a mark, with an exit code
+        [1, 0x11, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 18],
+        [1, 0x10, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 4, 18],
+        [1, 0x17, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 2, 18],
+        // a flag bit no schema has
+        [1, 0x23, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4],
+    ] as [[UInt8]])
+    func badSignals(_ bytes: [UInt8]) throws {
+        let stream = try StreamName(agent: "a", cli: "c")
+        let error = #expect(throws: PerfLogError.self) { try EventRecord.decode(bytes, stream: stream) }
+        guard case .corrupt? = error else { Issue.record("expected corrupt, got \(String(describing: error))"); return }
+        if bytes[1] & ~EventRecord.knownFlags != 0 {
+            #expect(throws: PerfLogError.self) { try bytes.withUnsafeBytes { try EventRecord.decodeHead($0) } }
+        }
+    }
+
     @Test("every truncation of a record throws")
     func truncations() throws {
         var rng = SplitMix64(seed: 99)
