@@ -30,11 +30,12 @@ struct ExportTests {
         #expect(r.status == 0, "\(r)")
         let records = r.stdout.components(separatedBy: "\r\n")
         #expect(records.count == 4 && records[3].isEmpty, "CR LF after every record: \(r.stdout.debugDescription)")
-        #expect(records[0] == "seq,time,kind,agent,cli,invocation,durationMs,outcome,exitCode,pid,meta")
+        #expect(records[0] == "seq,time,kind,agent,cli,invocation,durationMs,outcome,exitCode,pid,meta,signal")
         let first = records[1]
         #expect(first.contains(",measure,\"we,ird\"\"name\",plain,"), "\(first)")
         #expect(first.contains(",1.5,ok,"), "\(first)")
-        #expect(first.hasSuffix(",\"{\"\"note\"\":\"\"a,b\"\"}\""), "\(first)")
+        // meta, then an empty signal.
+        #expect(first.hasSuffix(",\"{\"\"note\"\":\"\"a,b\"\"}\","), "\(first)")
         #expect(records[2].contains(",measure,planner,claude,") && records[2].contains(",2000,failed,3,"), "\(records[2])")
     }
 

@@ -9,12 +9,14 @@ struct EncodingTests {
         var meta = Metadata()
         for i in 0..<Int(rng.next() % 4) { meta["k\(i)"] = String(repeating: "é", count: Int(rng.next() % 20)) }
         let failed = kind == .measure && rng.next() % 3 == 0
+        // A failed measure ends with an exit code, a signal, or neither.
+        let ending = failed ? rng.next() % 3 : 2
         return Event(
             seq: rng.next() >> UInt64(rng.next() % 64), kind: kind,
             stream: try StreamName(agent: "a\(rng.next() % 5)", cli: "c"), invocation: InvocationID(rawValue: rng.next()),
             wallTimeNs: Int64(bitPattern: rng.next()), durationNs: kind == .measure ? rng.next() >> UInt64(rng.next() % 64) : 0,
-            outcome: failed ? .failed : .ok, exitCode: failed ? Int32(truncatingIfNeeded: Int64(bitPattern: rng.next())) : nil,
-            pid: Int32(truncatingIfNeeded: rng.next()), meta: meta)
+            outcome: failed ? .failed : .ok, exitCode: ending == 0 ? Int32(truncatingIfNeeded: Int64(bitPattern: rng.next())) : nil,
+            signal: ending == 1 ? Int32(1 + rng.next() % 64) : nil, pid: Int32(truncatingIfNeeded: rng.next()), meta: meta)
     }
 
     @Test("records round-trip", arguments: 0..<4)
