@@ -1,4 +1,6 @@
 import Foundation
+import LMDB
+@testable import PerfLog
 import PerfLogTestSupport
 import Testing
 
@@ -114,3 +116,98 @@ struct SchemaUpgradeTests {
     }
 }
 
+/// A log written by the perflog before signals were recorded (schema 2), with an exec of
+/// a command killed by SIGKILL stored the old way, as exit code 137: see
+/// Fixtures/README.md.
+@Suite("Upgrading a schema-2 log")
+struct SchemaTwoUpgradeTests {
+    /// `stats --json` objects without `abandoned`, which the clock changes.
+    func withoutAbandoned(_ json: String) throws -> [NSDictionary] {
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        return array.map { o in
+            var o = o
+            o["abandoned"] = nil
+            return o as NSDictionary
+        }
+    }
+
+    @Test("reading commands work on it and leave its file byte for byte as it was")
+    func readersLeaveItAlone() throws {
+        let dir = try TemporaryDirectory()
+        let log = try SchemaFixtures.copy("schema-2-log", in: dir)
+        let original = try Data(contentsOf: URL(fileURLWithPath: log + "/data.mdb"))
+
+        let info = try CLI.run(["info", "--json", "--log", log])
+        #expect(info.status == 0, "\(info)")
+        #expect(decodeObject(info.stdout)["schemaVersion"] as? Int == 2)
+        let export = try CLI.run(["export", "--format", "ndjson", "--log", log])
+        #expect(export.status == 0, "\(export)")
+        #expect(export.stdout == (try SchemaFixtures.text("schema-2-export.ndjson")))
+        let stats = try CLI.run(["stats", "--json", "--log", log])
+        #expect(try withoutAbandoned(stats.stdout) == (try withoutAbandoned(SchemaFixtures.text("schema-2-stats.json"))))
+        for arguments in [["tail", "-n", "100"], ["check"], ["export", "--format", "csv"], ["export", "--format", "openmetrics"]] {
+            let r = try CLI.run(arguments + ["--log", log])
+            #expect(r.status == 0, "\(arguments): \(r)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: log + "/data.mdb")) == original, "a reader changed the file")
+    }
+
+    @Test("its first writer upgrades it: old events read back unchanged, counters kept, a signal can be written and read")
+    func firstWriterUpgrades() throws {
+        let dir = try TemporaryDirectory()
+        let log = try SchemaFixtures.copy("schema-2-log", in: dir)
+        let old = try SchemaFixtures.text("schema-2-export.ndjson")
+        let recorded = try CLI.record(log: log, agent: "reviewer", cli: "claude", duration: "3s", extra: ["--signal", "KILL"])
+        #expect(recorded.contains(#""outcome":"failed","signal":9,"pid":"#), "\(recorded)")
+
+        #expect(decodeObject(try CLI.run(["info", "--json", "--log", log]).stdout)["schemaVersion"] as? Int == 3)
+        let check = try CLI.run(["check", "--log", log])
+        #expect(check.status == 0, "\(check)")
+
+        // Every old event as it was (the exit code 137 of the old exec stays an exit
+        // code: nothing is reinterpreted), then the new one, in a stream of its own.
+        let export = try CLI.run(["export", "--format", "ndjson", "--log", log])
+        #expect(export.stdout == old + recorded + "\n", "\(export.stdout)")
+        #expect(old.contains(#""exitCode":137"#) && !old.contains(#""signal""#))
+
+        // The upgrade from 2 to 3 leaves the lifetime counters alone: they did not restart.
+        let before = try withoutAbandoned(SchemaFixtures.text("schema-2-stats.json"))
+        let after = try withoutAbandoned(try CLI.run(["stats", "--json", "--log", log]).stdout)
+        #expect(after.filter { $0["agent"] as? String != "reviewer" } == before)
+        let reviewer = try #require(after.first { $0["agent"] as? String == "reviewer" })
+        #expect(reviewer["failures"] as? Int == 1 && reviewer["totalFailures"] as? Int == 1)
+
+        let tail = try CLI.run(["tail", "-n", "2", "--log", log, "--color", "never"])
+        #expect(tail.stdoutLines.last?.hasSuffix("failed (killed by SIGKILL)") == true, "\(tail)")
+        #expect(tail.stdoutLines.dropLast().last?.hasSuffix("failed (exit 143)") == true, "\(tail)")
+        let csv = try CLI.run(["export", "--format", "csv", "--log", log]).stdout.components(separatedBy: "\r\n")
+        #expect(csv.first?.hasSuffix(",meta,signal") == true)
+        #expect(csv.dropLast().last?.hasSuffix(",failed,,\(decodeObject(recorded)["pid"] as? Int ?? -1),,9") == true, "\(csv)")
+    }
+}
+
+/// What a perflog older than a log does with it, played by this one on a log that names
+/// a schema one past its own.
+@Suite("A log of a newer schema")
+struct NewerSchemaTests {
+    @Test("every command refuses it with 74, saying it is from a newer perflog, and leaves it alone",
+          arguments: [["tail"], ["info"], ["export", "--format", "ndjson"], ["record", "--agent", "a", "--cli", "c", "--duration", "1s"],
+                      ["exec", "--agent", "a", "--cli", "c"]])
+    func refused(_ arguments: [String]) throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        try CLI.record(log: log, agent: "a", cli: "c", duration: "1s", extra: ["--signal", "TERM"])
+        do {
+            let opened = try EventLog(path: log)
+            try opened.environment.write { txn in
+                try txn.putMeta(.schema, EventLog.schemaVersion + 1, in: try txn.openDatabase("meta"))
+            }
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: log + "/data.mdb"))
+        // exec still runs its command, and only warns that the run was not recorded.
+        let r = try CLI.run(arguments + ["--log", log] + (arguments[0] == "exec" ? ["--", "true"] : []))
+        #expect(r.status == (arguments[0] == "exec" ? 0 : 74), "\(r)")
+        #expect(r.stderrLines.count == 1 && r.stderr.contains("written by a newer perflog (schema \(EventLog.schemaVersion + 1)"), "\(r)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: log + "/data.mdb")) == before)
+    }
+}

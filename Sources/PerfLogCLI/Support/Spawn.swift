@@ -83,13 +83,29 @@ enum Spawn {
         return rc == 0 ? .success(pid) : .failure(SpawnError(rc))
     }
 
-    /// Waits for `pid` to end and returns its status in the shell's convention: the exit
-    /// code, or 128+N when it died of signal N.
+    /// How a waited-for child ended.
+    enum Termination: Equatable {
+        /// It exited with this status (0 to 255).
+        case exited(Int32)
+        /// Signal N ended it.
+        case signaled(Int32)
+
+        /// The status in the shell's convention: the exit status, or 128+N after
+        /// signal N.
+        var shellStatus: Int32 {
+            switch self {
+            case .exited(let code): code
+            case .signaled(let signal): 128 + signal
+            }
+        }
+    }
+
+    /// Waits for `pid` to end and returns how it ended.
     ///
     /// `beforeReaping` runs once the child has ended but while it is still a zombie, so
     /// its pid cannot yet belong to another process: the place to stop sending it
     /// signals.
-    static func wait(_ pid: pid_t, beforeReaping: () -> Void) -> Int32 {
+    static func wait(_ pid: pid_t, beforeReaping: () -> Void) -> Termination {
         var info = siginfo_t()
         // WNOWAIT leaves the child unreaped; on failure, waitpid below still waits.
         _ = POSIXIO.retryingInterrupts { waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) }
@@ -97,11 +113,11 @@ enum Spawn {
         var status: Int32 = 0
         // Only a child reaped elsewhere fails here, which start(path:arguments:) rules
         // out; report a plain failure rather than invent a status.
-        guard POSIXIO.retryingInterrupts({ waitpid(pid, &status, 0) }) >= 0 else { return 1 }
+        guard POSIXIO.retryingInterrupts({ waitpid(pid, &status, 0) }) >= 0 else { return .exited(1) }
         // The <sys/wait.h> macros are not imported: the low 7 bits are the signal that
         // ended the process (0 for a normal exit), the next byte is the exit code.
         let signal = status & 0x7F
-        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+        return signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
     }
 
     #if !canImport(Darwin)
