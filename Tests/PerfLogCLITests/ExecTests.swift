@@ -164,6 +164,38 @@ struct ExecTests {
     }
 
     #if os(Linux)
+    /// Whether process `pid` has ended: it no longer exists, or it is a zombie (dead,
+    /// waiting for whoever inherited it to reap it), or the pid now belongs to another
+    /// program than `name`.
+    private func hasEnded(_ pid: Int32, name: String) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+        else { return true }
+        let comm = stat[stat.index(after: open)..<close]
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return comm != name || state == "Z" || state == "X"
+    }
+
+    @Test("a perflog killed with SIGKILL takes its command with it")
+    func commandDiesWithPerflog() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        // The command prints its pid, then becomes sleep under that same pid.
+        let running = try RunningCLI(["exec", "--agent", "a", "--cli", "b", "--log", log, "--", "sh", "-c", "echo $$; exec sleep 1000"])
+        let line = try #require(running.output.waitForLine { Int32($0) != nil }, "the command never started")
+        let child = try #require(Int32(line))
+        // Once sleep has taken over the pid, the process that must die is the command itself.
+        try #require(eventually("the command runs sleep", within: 30) {
+            (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8)) == "sleep\n"
+        })
+        #expect(!hasEnded(child, name: "sleep"))
+        running.send(SIGKILL)
+        let (status, _) = running.wait()
+        #expect(status == 128 + 9)
+        #expect(eventually("the command is gone after perflog was killed", within: 30) { hasEnded(child, name: "sleep") })
+        if !hasEnded(child, name: "sleep") { kill(child, SIGKILL) }
+    }
+
     /// The command starts clean whatever perflog inherited: no descriptors beyond the
     /// standard three, no blocked signals, no ignored ones.
     @Test func commandGetsOnlyTheStandardStreamsAndDefaultSignals() throws {

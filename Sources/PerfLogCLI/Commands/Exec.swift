@@ -25,7 +25,8 @@ extension Perflog {
                 when it was not found, 126 when it could not be executed (those are \
                 recorded as failed too). SIGINT, SIGTERM and SIGHUP sent to perflog are \
                 passed on to the command; Ctrl-C and hangups from the terminal already \
-                reach it directly.
+                reach it directly. The command does not outlive perflog: if perflog is \
+                killed (even with SIGKILL), the command is killed too (on Linux).
 
                 Recording never gets in the way of the command: the command starts at once \
                 whatever the log's state, and if the log cannot be written (or another \
