@@ -26,6 +26,9 @@ let package = Package(
         // failure; plain C, as it runs in a signal handler.
         .target(name: "CFaultGuard", dependencies: ["CLMDB"]),
         .target(name: "LMDB", dependencies: ["CLMDB", "CFaultGuard"]),
+        // Starts `perflog exec`'s command so that it cannot outlive perflog
+        // (PR_SET_PDEATHSIG): code that must run in the child between fork and exec, so C.
+        .target(name: "CSpawn"),
         .target(
             name: "PerfLog",
             dependencies: ["LMDB", .product(name: "Logging", package: "swift-log")]
@@ -50,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "PerfLogCLI",
             dependencies: [
-                "LMDB", "PerfLog", "PerfLogService",
+                "LMDB", "PerfLog", "PerfLogService", "CSpawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             exclude: ["exports.map"],

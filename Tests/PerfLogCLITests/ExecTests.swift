@@ -13,18 +13,33 @@ struct ExecTests {
         return (decodeObject(lines.last ?? "{}"), decodeObject(info.stdout)["inFlight"] as? Int, lines.count)
     }
 
+    /// How one command ended: its script, perflog's status, and what the log and tail show.
+    struct Ending: Sendable, CustomTestStringConvertible {
+        var script: String
+        var status: Int32
+        var outcome: String
+        var exitCode: Int?
+        var signal: Int?
+        var shown: String
+        var testDescription: String { script }
+    }
+
     @Test(arguments: [
-        ("exit 0", Int32(0), "ok"),
-        ("exit 1", 1, "failed"),
-        ("exit 42", 42, "failed"),
-        ("kill -9 $$", 128 + 9, "failed"),
-        ("kill -TERM $$", 128 + 15, "failed"),
-    ] as [(String, Int32, String)])
-    func statusIsPassedOnAndRecorded(script: String, status: Int32, outcome: String) throws {
+        Ending(script: "exit 0", status: 0, outcome: "ok", exitCode: 0, signal: nil, shown: "ok"),
+        Ending(script: "exit 1", status: 1, outcome: "failed", exitCode: 1, signal: nil, shown: "failed (exit 1)"),
+        Ending(script: "exit 42", status: 42, outcome: "failed", exitCode: 42, signal: nil, shown: "failed (exit 42)"),
+        // A real exit status of 137 stays one: it is not a signal.
+        Ending(script: "exit 137", status: 137, outcome: "failed", exitCode: 137, signal: nil, shown: "failed (exit 137)"),
+        // A signal is recorded as a signal (no exit code); perflog still exits 128+N.
+        Ending(script: "kill -9 $$", status: 128 + 9, outcome: "failed", exitCode: nil, signal: 9, shown: "failed (killed by SIGKILL)"),
+        Ending(script: "kill -TERM $$", status: 128 + 15, outcome: "failed", exitCode: nil, signal: 15,
+               shown: "failed (killed by SIGTERM)"),
+    ])
+    func statusIsPassedOnAndRecorded(_ c: Ending) throws {
         let dir = try TemporaryDirectory()
         let log = dir.file("log")
-        let r = try CLI.run(["exec", "--agent", "runner", "--cli", "sh", "--log", log, "--", "sh", "-c", script])
-        #expect(r.status == status, "\(r)")
+        let r = try CLI.run(["exec", "--agent", "runner", "--cli", "sh", "--log", log, "--", "sh", "-c", c.script])
+        #expect(r.status == c.status, "\(r)")
         #expect(r.stderr.isEmpty, "\(r)")
 
         let (event, inFlight, count) = try lastEvent(log)
@@ -32,10 +47,13 @@ struct ExecTests {
         #expect(event["kind"] as? String == "measure")
         #expect(event["agent"] as? String == "runner")
         #expect(event["cli"] as? String == "sh")
-        #expect(event["outcome"] as? String == outcome)
-        #expect(event["exitCode"] as? Int == Int(status))
+        #expect(event["outcome"] as? String == c.outcome)
+        #expect(event["exitCode"] as? Int == c.exitCode)
+        #expect(event["signal"] as? Int == c.signal)
         #expect((event["durationMs"] as? Double ?? -1) >= 0)
         #expect(inFlight == 0)
+        let tail = try CLI.run(["tail", "--log", log, "--color", "never"])
+        #expect(tail.stdoutLines.last?.hasSuffix(c.shown) == true, "\(tail)")
     }
 
     @Test func markAndMeasureShareTheInvocation() throws {
@@ -123,7 +141,7 @@ struct ExecTests {
         #expect(status == 128 + 15, "\(stderr)")
         let (event, inFlight, _) = try lastEvent(log)
         #expect(event["outcome"] as? String == "failed")
-        #expect(event["exitCode"] as? Int == 128 + 15)
+        #expect(event["signal"] as? Int == 15 && event["exitCode"] == nil, "\(event)")
         #expect(inFlight == 0)
     }
 
@@ -141,11 +159,43 @@ struct ExecTests {
         #expect(status == 128 + signal, "\(stderr)")
         let (event, inFlight, _) = try lastEvent(log)
         #expect(event["outcome"] as? String == "failed")
-        #expect(event["exitCode"] as? Int == Int(128 + signal))
+        #expect(event["signal"] as? Int == Int(signal) && event["exitCode"] == nil, "\(event)")
         #expect(inFlight == 0)
     }
 
     #if os(Linux)
+    /// Whether process `pid` has ended: it no longer exists, or it is a zombie (dead,
+    /// waiting for whoever inherited it to reap it), or the pid now belongs to another
+    /// program than `name`.
+    private func hasEnded(_ pid: Int32, name: String) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+        else { return true }
+        let comm = stat[stat.index(after: open)..<close]
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return comm != name || state == "Z" || state == "X"
+    }
+
+    @Test("a perflog killed with SIGKILL takes its command with it")
+    func commandDiesWithPerflog() throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        // The command prints its pid, then becomes sleep under that same pid.
+        let running = try RunningCLI(["exec", "--agent", "a", "--cli", "b", "--log", log, "--", "sh", "-c", "echo $$; exec sleep 1000"])
+        let line = try #require(running.output.waitForLine { Int32($0) != nil }, "the command never started")
+        let child = try #require(Int32(line))
+        // Once sleep has taken over the pid, the process that must die is the command itself.
+        try #require(eventually("the command runs sleep", within: 30) {
+            (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8)) == "sleep\n"
+        })
+        #expect(!hasEnded(child, name: "sleep"))
+        running.send(SIGKILL)
+        let (status, _) = running.wait()
+        #expect(status == 128 + 9)
+        #expect(eventually("the command is gone after perflog was killed", within: 30) { hasEnded(child, name: "sleep") })
+        if !hasEnded(child, name: "sleep") { kill(child, SIGKILL) }
+    }
+
     /// The command starts clean whatever perflog inherited: no descriptors beyond the
     /// standard three, no blocked signals, no ignored ones.
     @Test func commandGetsOnlyTheStandardStreamsAndDefaultSignals() throws {

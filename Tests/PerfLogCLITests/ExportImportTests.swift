@@ -30,11 +30,12 @@ struct ExportTests {
         #expect(r.status == 0, "\(r)")
         let records = r.stdout.components(separatedBy: "\r\n")
         #expect(records.count == 4 && records[3].isEmpty, "CR LF after every record: \(r.stdout.debugDescription)")
-        #expect(records[0] == "seq,time,kind,agent,cli,invocation,durationMs,outcome,exitCode,pid,meta")
+        #expect(records[0] == "seq,time,kind,agent,cli,invocation,durationMs,outcome,exitCode,pid,meta,signal")
         let first = records[1]
         #expect(first.contains(",measure,\"we,ird\"\"name\",plain,"), "\(first)")
         #expect(first.contains(",1.5,ok,"), "\(first)")
-        #expect(first.hasSuffix(",\"{\"\"note\"\":\"\"a,b\"\"}\""), "\(first)")
+        // meta, then an empty signal.
+        #expect(first.hasSuffix(",\"{\"\"note\"\":\"\"a,b\"\"}\","), "\(first)")
         #expect(records[2].contains(",measure,planner,claude,") && records[2].contains(",2000,failed,3,"), "\(records[2])")
     }
 
@@ -183,6 +184,37 @@ struct ImportTests {
         #expect(counts["outsideWindow"] as? Int == 0)
         #expect(counts["invalid"] as? Int == 0)
         #expect(try CLI.run(["tail", "-n", "1000", "--json", "--log", log]).stdout == before)
+    }
+
+    @Test("a signal survives export → import → export, in NDJSON and CSV; a bad one stops the import with 65")
+    func signalsRoundTrip() throws {
+        let dir = try TemporaryDirectory()
+        let first = dir.file("first"), second = dir.file("second")
+        try CLI.record(log: first, agent: "a", cli: "b", duration: "1s", extra: ["--signal", "TERM"])
+        _ = try CLI.run(["exec", "--agent", "a", "--cli", "b", "--log", first, "--", "sh", "-c", "kill -KILL $$"])
+        try CLI.record(log: first, agent: "a", cli: "b", duration: "1s", extra: ["--exit-code", "137"])
+        let exported = try CLI.run(["export", "--format", "ndjson", "--log", first])
+        #expect(exported.stdoutLines.filter { $0.contains(#""signal":15,"#) }.count == 1, "\(exported)")
+        #expect(exported.stdoutLines.filter { $0.contains(#""signal":9,"#) }.count == 1, "\(exported)")
+        #expect(exported.stdoutLines.filter { $0.contains(#""exitCode":137,"#) && !$0.contains("signal") }.count == 1)
+
+        let file = dir.file("events.ndjson")
+        try exported.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+        let imported = try CLI.run(["import", file, "--log", second])
+        #expect(imported.status == 0, "\(imported)")
+        let again = try CLI.run(["export", "--format", "ndjson", "--log", second])
+        // Only seq may differ: the importing log numbers its own.
+        func unsequenced(_ text: String) -> String { text.replacing(/"seq":\d+,/, with: "") }
+        #expect(unsequenced(again.stdout) == unsequenced(exported.stdout), "\(again.stdout)")
+        let csv = try CLI.run(["export", "--format", "csv", "--log", second]).stdout.components(separatedBy: "\r\n")
+        #expect(csv.filter { $0.hasSuffix(",15") || $0.hasSuffix(",9") }.count == 2, "\(csv)")
+
+        let bad = dir.file("bad.ndjson")
+        try (exported.stdoutLines[0].replacingOccurrences(of: #""signal":15"#, with: #""signal":99"#) + "\n")
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try CLI.run(["import", bad, "--log", dir.file("third")])
+        #expect(refused.status == 65, "\(refused)")
+        #expect(refused.stderr.hasPrefix("perflog: \(bad): line 1: signal: must be a signal number"), "\(refused)")
     }
 
     @Test func aMalformedLineExits65NamingItAndCommitsNothingOfThatFile() throws {

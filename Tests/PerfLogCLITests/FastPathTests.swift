@@ -24,6 +24,8 @@ private let accepted: [[String]] = [
     record + ["--exit-code", "0"],
     record + ["--exit-code", "+7"],  // Int32("+7") is 7 for both
     record + ["--exit-code", "2147483647"],
+    record + ["--signal", "9"], record + ["--signal", "KILL", "--failed", "--json"],
+    record + ["--signal", "nonsense"],  // a rule for run(), not for parsing
     record + ["--meta", "model=opus", "--meta", "effort=high", "--log", "/tmp/log"],
     record + ["--meta", "novalue"],  // a rule for run(), not for parsing
     record + ["--meta", "k=v", "--meta", "k=v"],
@@ -50,6 +52,8 @@ private let refused: [[String]] = [
     record + ["--bogus"], record + ["extra"], record + ["--"], record + ["--", "x"],
     ["record", "--agent=a", "--cli", "c", "--duration", "1"],
     record + ["--failed", "--exit-code", "0"],  // validate() refuses it
+    record + ["--signal", "9", "--exit-code", "1"], record + ["--exit-code", "0", "--signal", "TERM"],  // and these
+    record + ["--signal", "-9"], record + ["--signal", "9", "--signal", "9"], record + ["--signal"],
     record + ["--exit-code", "x"], record + ["--exit-code", "99999999999"], record + ["--exit-code", "-1"],
     record + ["--duration", "2ms"], record + ["--agent", "other"],  // repeated options
     record + ["--json", "--json"], record + ["--failed", "--failed"],
@@ -89,7 +93,7 @@ struct FastPathTests {
             "a", "planner", "5ms", "1.5s", "k=v", "=v", "/tmp/log", "0", "3", "+4", "99999999999", "é", "help",
             "record", "exec", "true", "-1", "-5ms", "", "-", "--", "--agent", "--cli", "--duration", "--meta", "--log",
             "--failed", "--json", "--exit-code", "--agent=a", "--cli=c", "--bogus", "-h", "--help", "--version", "-c",
-            "exit 0", "---agent", "--wait",
+            "exit 0", "---agent", "--wait", "--signal", "KILL",
         ]
         let plain = ["a", "planner", "é", "help", "record", "exec", "a b", "k=v", "0"]
         var random = SplitMix(seed: 0x5EED)
@@ -103,6 +107,7 @@ struct FastPathTests {
             if random.below(3) == 0 { pairs.append(["--wait", random.pick(["2s", "3", "0.5", "1e20", "-1", "5xs", "100ms"])]) }
             if isRecord {
                 if random.below(3) == 0 { pairs.append(["--exit-code", random.pick(["0", "3", "+4", "x", "99999999999"])]) }
+                if random.below(4) == 0 { pairs.append(["--signal", random.pick(["9", "KILL", "sigterm", "0", "x"])]) }
                 if random.below(3) == 0 { pairs.append(["--failed"]) }
                 if random.below(3) == 0 { pairs.append(["--json"]) }
             }
@@ -142,7 +147,7 @@ struct FastPathEndToEndTests {
         var joined: [String] {
             var out: [String] = []
             var i = 0
-            let names: Set = ["--agent", "--cli", "--duration", "--meta", "--log", "--wait", "--exit-code"]
+            let names: Set = ["--agent", "--cli", "--duration", "--meta", "--log", "--wait", "--exit-code", "--signal"]
             while i < arguments.count {
                 if arguments[i] == "--" { return out + arguments[i...] }
                 if names.contains(arguments[i]) && i + 1 < arguments.count {
@@ -161,6 +166,8 @@ struct FastPathEndToEndTests {
         Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "812.4ms", "--meta", "k=v", "--json"]),
         Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "2.5s", "--exit-code", "3", "--json"]),
         Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "1", "--failed", "--json"]),
+        Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "1", "--signal", "SIGKILL", "--json"]),
+        Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "1", "--signal", "99"]),
         Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "5xs"]),
         Case(arguments: ["record", "--agent", "a", "--cli", "c", "--duration", "1e400"]),
         Case(arguments: ["record", "--agent", "bad\u{1}name", "--cli", "c", "--duration", "1"]),

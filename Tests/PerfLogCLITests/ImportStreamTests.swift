@@ -95,7 +95,7 @@ struct ImportStreamCLITests {
         let (badStatus, badOutput) = try runProgram(
             "/bin/sh", ["-c", "(cat \(quoted(file)); echo '{\"oops\":1}') | TMPDIR=\(quoted(spool)) \(quoted(CLI.binary)) import - --log \(quoted(bad))"])
         #expect(badStatus == 65, "\(badOutput)")
-        #expect(badOutput == "perflog: stdin: line 12003: oops: is not a field of perflog's NDJSON (expected one of seq, time, kind, agent, cli, invocation, durationMs, outcome, exitCode, pid, meta)\n")
+        #expect(badOutput == "perflog: stdin: line 12003: oops: is not a field of perflog's NDJSON (expected one of seq, time, kind, agent, cli, invocation, durationMs, outcome, exitCode, signal, pid, meta)\n")
         #expect(!FileManager.default.fileExists(atPath: bad))
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
     }

@@ -22,7 +22,7 @@ struct InfoTests {
         ])
         let info = decodeObject(line)
         #expect(info["path"] as? String == log)
-        #expect(info["schemaVersion"] as? Int == 2)
+        #expect(info["schemaVersion"] as? Int == 3)
         #expect(info["total"] as? Int == 3)
         #expect(info["totalFailures"] as? Int == 1)
         #expect(info["retain"] as? Int == 100)

@@ -52,6 +52,39 @@ struct RecordTailTests {
         #expect(failed.wholeMatch(of: try ndjsonPattern(seq: 3, agent: "planner", cli: "claude", durationMs: "1000", outcome: "failed")) != nil, "\(failed)")
     }
 
+    @Test("record --signal takes a number or a name, records a failed measure without an exit code, and tail names it",
+          arguments: [
+              ("9", 9, "failed (killed by SIGKILL)"), ("KILL", 9, "failed (killed by SIGKILL)"),
+              ("SIGKILL", 9, "failed (killed by SIGKILL)"), ("sigterm", 15, "failed (killed by SIGTERM)"),
+              ("SEGV", Int(SIGSEGV), "failed (killed by SIGSEGV)"), ("1", 1, "failed (killed by SIGHUP)"),
+              ("40", 40, "failed (killed by signal 40)"), ("64", 64, "failed (killed by signal 64)"),
+          ] as [(String, Int, String)])
+    func recordSignal(typed: String, number: Int, shown: String) throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        let line = try CLI.record(log: log, duration: "2s", extra: ["--signal", typed])
+        #expect(line.contains(#""outcome":"failed","signal":\#(number),"pid":"#), "\(line)")
+        #expect(!line.contains("exitCode"), "\(line)")
+        let tail = try CLI.run(["tail", "--log", log, "--color", "never"])
+        #expect(tail.status == 0, "\(tail)")
+        #expect(tail.stdoutLines.last?.hasSuffix(shown) == true, "\(tail)")
+    }
+
+    @Test("record --signal refuses what is not a signal (65) and --exit-code beside it (64), writing nothing",
+          arguments: [
+              (["--signal", "0"], Int32(65)), (["--signal", "65"], 65), (["--signal", "-9"], 65), (["--signal", "WINCH"], 65),
+              (["--signal", "SIG"], 65), (["--signal", "9.0"], 65), (["--signal", ""], 65),
+              (["--signal", "9", "--exit-code", "137"], 64), (["--exit-code", "0", "--signal", "KILL"], 64),
+          ] as [([String], Int32)])
+    func recordBadSignal(extra: [String], status: Int32) throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        let r = try CLI.run(["record", "--agent", "a", "--cli", "c", "--duration", "1s", "--log", log] + extra)
+        #expect(r.status == status, "\(r)")
+        #expect(r.stderrLines.count == 1 && r.stderr.contains("signal"), "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: log), "nothing is written")
+    }
+
     @Test(arguments: [
         ("812.4ms", "812.4"), ("812.4", "812.4"), ("1.5s", "1500"), ("250us", "0.25"), ("250µs", "0.25"),
         ("100ns", "0"), ("1500 ns", "0.002"), ("1e3ms", "1000"), ("0", "0"), (" 7 ms ", "7"),

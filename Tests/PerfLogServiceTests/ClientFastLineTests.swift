@@ -11,6 +11,7 @@ struct ClientFastLineTests {
                         String(repeating: "m", count: 129)]
     static let durations = ["0", "5", "0.43248000000000004", "812.4125", "1.0000005", "1.0000004999", "999999999999.999999",
                             "1000000000000", "5e-7", "1E3", "-1", "007", "0.1234565", "2.5000000000000000000001", "3."]
+    static let signals = ["9", "15", "1", "64", "0", "65", "-9", "9.0", "\"KILL\"", "1e1"]
     static let times = ["2026-12-03T08:39:19.188Z", "2026-12-03T08:39:19.188+00:00", "2026-12-03T10:09:19.188123+01:30",
                         "2026-12-03T08:39:19Z", "2026-13-03T08:39:19Z", "not a time"]
 
@@ -30,8 +31,10 @@ struct ClientFastLineTests {
             }
             let outcome = i % 7 == 0 ? "failed" : (i % 23 == 0 ? "maybe" : "ok")
             let exit = i % 2 == 0 ? ",\"exitCode\":\(Int64(bitPattern: rng.next()) % 400)" : ""
+            // Valid and invalid signals, with and without an exit code and a failed outcome.
+            let signal = (i % 7 == 0 && i % 2 == 1) || i % 11 == 1 ? ",\"signal\":\(pick(signals))" : ""
             return "{\"kind\":\"measure\",\"agent\":\(quoted(agent)),\"cli\":\(quoted(cli)),\"invocation\":\"\(inv)\","
-                + "\"durationMs\":\(pick(durations)),\"outcome\":\"\(outcome)\"\(exit),\"time\":\"\(time)\",\"pid\":\(pid)}"
+                + "\"durationMs\":\(pick(durations)),\"outcome\":\"\(outcome)\"\(exit)\(signal),\"time\":\"\(time)\",\"pid\":\(pid)}"
         }
     }
 
@@ -52,22 +55,25 @@ struct ClientFastLineTests {
     @Test("every line the fast path takes reads the same through the general parser, and it takes the clients' lines")
     func agreesAndTakesClientLines() {
         var rng = SplitMix64(seed: 5)
-        var taken = 0
+        var taken = 0, signalled = 0
         for line in Self.lines(&rng, count: 4000) {
             let bytes = Array(line.utf8)
             let general = Self.general(bytes)
             if let fast = Self.fast(bytes) {
                 taken += 1
+                if fast.signal != nil { signalled += 1 }
                 #expect(general == fast, "\(line)")
             }
         }
         #expect(taken > 1000)
+        #expect(signalled > 10, "the fast path takes measures ended by a signal")
     }
 
     @Test("the lines the Node.js and Python clients write take the fast path", arguments: [
         #"{"kind":"mark","agent":"planner","cli":"claude","invocation":"6f1c2a9e0b3d4471","time":"2026-12-03T08:39:19.188Z","pid":4242}"#,
         #"{"kind":"measure","agent":"planner","cli":"claude","invocation":"6f1c2a9e0b3d4471","durationMs":0.43248000000000004,"outcome":"ok","time":"2026-12-03T08:39:19.188Z","pid":4242}"#,
         #"{"kind":"measure","agent":"coder","cli":"codex","invocation":"00000000000000ff","durationMs":812.413000,"outcome":"failed","exitCode":1,"time":"2026-12-03T08:39:19.188+00:00","pid":7}"#,
+        #"{"kind":"measure","agent":"coder","cli":"codex","invocation":"00000000000000ff","durationMs":812.413,"outcome":"failed","signal":9,"time":"2026-12-03T08:39:19.188Z","pid":7}"#,
     ])
     func clientLines(_ line: String) throws {
         let bytes = Array(line.utf8)

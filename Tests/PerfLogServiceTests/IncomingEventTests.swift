@@ -110,6 +110,16 @@ struct IncomingEventTests {
             line: #"{"seq":3,"time":"2026-01-19T20:50:24.123456Z","kind":"measure","agent":"planner","cli":"claude","invocation":"00000000000000aa","outcome":"failed","exitCode":1,"pid":9,"meta":{"model":"opus"}}"#,
             expected: .ending(IncomingEvent.Ending(invocation: InvocationID(rawValue: 0xAA), stream: planner, outcome: .failed, exitCode: 1,
                                                    wallTimeNs: t, pid: 9, meta: ["model": "opus"]))),
+        ValidServiceLine(
+            name: "a measure ended by a signal",
+            line: #"{"kind":"measure","agent":"planner","cli":"claude","invocation":"2","durationMs":3,"outcome":"failed","signal":9}"#,
+            expected: .complete(.measure(planner, invocation: InvocationID(rawValue: 2), durationNs: 3_000_000, outcome: .failed,
+                                         signal: 9, wallTimeNs: received, pid: 0))),
+        ValidServiceLine(
+            name: "an ending ended by a signal",
+            line: #"{"kind":"measure","invocation":"BEEF","outcome":"failed","signal":15}"#,
+            expected: .ending(IncomingEvent.Ending(invocation: InvocationID(rawValue: 0xBEEF), stream: nil, outcome: .failed, exitCode: nil,
+                                                   signal: 15, wallTimeNs: nil, pid: 0, meta: Metadata()))),
     ]
 
     @Test("a valid line gives its event, with the service's defaults", arguments: valid)
@@ -170,6 +180,15 @@ struct IncomingEventTests {
         InvalidServiceLine(name: "0x prefix", line: #"{"kind":"measure","invocation":"0x1","outcome":"ok"}"#, field: "invocation"),
         InvalidServiceLine(name: "fractional pid", line: markLine(#""pid":1.5"#), field: "pid"),
         InvalidServiceLine(name: "exit code beyond 32 bits", line: markLine(#""exitCode":2147483648"#), field: "exitCode"),
+        InvalidServiceLine(name: "signal 0", line: measureLine(#""durationMs":1,"outcome":"failed","signal":0"#), field: "signal"),
+        InvalidServiceLine(name: "signal 65", line: measureLine(#""durationMs":1,"outcome":"failed","signal":65"#), field: "signal"),
+        InvalidServiceLine(name: "signal by name", line: measureLine(#""durationMs":1,"outcome":"failed","signal":"KILL""#), field: "signal"),
+        InvalidServiceLine(name: "signal with outcome ok", line: measureLine(#""durationMs":1,"outcome":"ok","signal":9"#), field: "signal"),
+        InvalidServiceLine(name: "signal with an exit code",
+                           line: measureLine(#""durationMs":1,"outcome":"failed","exitCode":137,"signal":9"#), field: "signal"),
+        InvalidServiceLine(name: "signal on a mark", line: markLine(#""signal":9"#), field: "signal"),
+        InvalidServiceLine(name: "signal on an ending with outcome ok", line: #"{"kind":"measure","invocation":"1","outcome":"ok","signal":9}"#,
+                           field: "signal"),
         InvalidServiceLine(name: "meta value not a string", line: markLine(#""meta":{"k":1}"#), field: "meta.k"),
         InvalidServiceLine(name: "meta with an empty key", line: markLine(#""meta":{"":"v"}"#), field: "meta"),
         InvalidServiceLine(name: "truncated inside a value", line: #"{"kind":"mark","agent":"a"#, field: "agent"),
@@ -300,11 +319,18 @@ struct EndingTests {
     static let mark = Event.mark(planner, invocation: id, wallTimeNs: t, pid: 4242, meta: ["model": "opus"])
 
     static func ending(
-        stream: StreamName? = nil, outcome: Outcome = .ok, exitCode: Int32? = nil, wallTimeNs: Int64? = nil, pid: Int32 = 0,
-        meta: Metadata = Metadata()
+        stream: StreamName? = nil, outcome: Outcome = .ok, exitCode: Int32? = nil, signal: Int32? = nil, wallTimeNs: Int64? = nil,
+        pid: Int32 = 0, meta: Metadata = Metadata()
     ) -> IncomingEvent.Ending {
-        IncomingEvent.Ending(invocation: id, stream: stream, outcome: outcome, exitCode: exitCode, wallTimeNs: wallTimeNs,
-                             pid: pid, meta: meta)
+        IncomingEvent.Ending(invocation: id, stream: stream, outcome: outcome, exitCode: exitCode, signal: signal,
+                             wallTimeNs: wallTimeNs, pid: pid, meta: meta)
+    }
+
+    @Test("the measure that ends a mark keeps the ending's signal")
+    func signalCarriesOver() throws {
+        let got = try measure(Self.ending(outcome: .failed, signal: 9, wallTimeNs: Self.t + 5), markReceivedNs: nil,
+                              receivedNs: 0, receivedWallNs: Self.t + 10).get()
+        #expect(got.signal == 9 && got.exitCode == nil && got.outcome == .failed && got.durationNs == 5)
     }
 
     func measure(

@@ -9,12 +9,14 @@ struct EncodingTests {
         var meta = Metadata()
         for i in 0..<Int(rng.next() % 4) { meta["k\(i)"] = String(repeating: "é", count: Int(rng.next() % 20)) }
         let failed = kind == .measure && rng.next() % 3 == 0
+        // A failed measure ends with an exit code, a signal, or neither.
+        let ending = failed ? rng.next() % 3 : 2
         return Event(
             seq: rng.next() >> UInt64(rng.next() % 64), kind: kind,
             stream: try StreamName(agent: "a\(rng.next() % 5)", cli: "c"), invocation: InvocationID(rawValue: rng.next()),
             wallTimeNs: Int64(bitPattern: rng.next()), durationNs: kind == .measure ? rng.next() >> UInt64(rng.next() % 64) : 0,
-            outcome: failed ? .failed : .ok, exitCode: failed ? Int32(truncatingIfNeeded: Int64(bitPattern: rng.next())) : nil,
-            pid: Int32(truncatingIfNeeded: rng.next()), meta: meta)
+            outcome: failed ? .failed : .ok, exitCode: ending == 0 ? Int32(truncatingIfNeeded: Int64(bitPattern: rng.next())) : nil,
+            signal: ending == 1 ? Int32(1 + rng.next() % 64) : nil, pid: Int32(truncatingIfNeeded: rng.next()), meta: meta)
     }
 
     @Test("records round-trip", arguments: 0..<4)
@@ -23,6 +25,44 @@ struct EncodingTests {
         for _ in 0..<2000 {
             let e = try Self.randomEvent(&rng)
             #expect(try EventRecord.decode(EventRecord.encode(e), stream: e.stream) == e)
+        }
+    }
+
+    @Test("a signal is stored after the exit code's place, under flag bit 4; a record without one is laid out as before")
+    func signalLayout() throws {
+        let stream = try StreamName(agent: "a", cli: "c")
+        var e = Event.measure(stream, invocation: InvocationID(rawValue: 0x0102_0304_0506_0708), durationNs: 5, outcome: .failed,
+                              signal: 9, wallTimeNs: 3, pid: 2, meta: ["k": "v"])
+        e.seq = 1
+        // version, flags (measure, failed, meta, signal), seq, wall, invocation, duration, pid, signal (zigzag 9 = 18), meta.
+        let withSignal: [UInt8] = [1, 0x1B, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 18, 1, 1, 0x6B, 1, 0x76]
+        #expect(EventRecord.encode(e) == withSignal)
+        #expect(try EventRecord.decode(withSignal, stream: stream) == e)
+        e.signal = nil
+        e.exitCode = 137
+        // The schema-2 layout, unchanged: exit code (zigzag 137 = 274) where the signal would go.
+        let withExitCode: [UInt8] = [1, 0x0F, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 0x92, 0x02, 1, 1, 0x6B, 1, 0x76]
+        #expect(EventRecord.encode(e) == withExitCode)
+        #expect(try EventRecord.decode(withExitCode, stream: stream) == e)
+    }
+
+    @Test("a stored signal that breaks the event rules is refused as damage", arguments: [
+        // signal 0 and 65
+        [1, 0x13, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 0],
+        [1, 0x13, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 130, 1],
+        // on an ok measure, on a mark, with an exit code
+        [1, 0x11, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 18],
+        [1, 0x10, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 4, 18],
+        [1, 0x17, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4, 2, 18],
+        // a flag bit no schema has
+        [1, 0x23, 1, 6, 8, 7, 6, 5, 4, 3, 2, 1, 5, 4],
+    ] as [[UInt8]])
+    func badSignals(_ bytes: [UInt8]) throws {
+        let stream = try StreamName(agent: "a", cli: "c")
+        let error = #expect(throws: PerfLogError.self) { try EventRecord.decode(bytes, stream: stream) }
+        guard case .corrupt? = error else { Issue.record("expected corrupt, got \(String(describing: error))"); return }
+        if bytes[1] & ~EventRecord.knownFlags != 0 {
+            #expect(throws: PerfLogError.self) { try bytes.withUnsafeBytes { try EventRecord.decodeHead($0) } }
         }
     }
 

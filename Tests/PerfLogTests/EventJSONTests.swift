@@ -70,6 +70,15 @@ struct EventLineTests {
         #expect(event.jsonLine == #"{"seq":1042,"time":"2026-01-19T20:50:24.123456Z","kind":"measure","agent":"planner","cli":"claude","invocation":"6f1c2a9e0b3d4471","durationMs":812.413,"outcome":"failed","exitCode":1,"pid":4242,"meta":{"effort":"high","model":"opus"}}"#)
     }
 
+    @Test func signalComesAfterWhereExitCodeWouldBe() throws {
+        var event = Event.measure(
+            stream, invocation: InvocationID(rawValue: 1), durationNs: 2_000_000, outcome: .failed, signal: 9,
+            wallTimeNs: 0, pid: 7, meta: ["k": "v"])
+        event.seq = 4
+        #expect(event.jsonLine == #"{"seq":4,"time":"1970-01-01T00:00:00.000000Z","kind":"measure","agent":"planner","cli":"claude","invocation":"0000000000000001","durationMs":2,"outcome":"failed","signal":9,"pid":7,"meta":{"k":"v"}}"#)
+        #expect(try Event(jsonLine: event.jsonLine) == { var e = event; e.seq = 0; return e }())
+    }
+
     @Test func measureOmitsAbsentKeys() {
         var event = Event.measure(
             stream, invocation: InvocationID(rawValue: 1), durationNs: 1_000_000_000, outcome: .ok,

@@ -83,11 +83,13 @@ enum IOFixture {
                     ? open.remove(at: Int(rng.next() % UInt64(open.count)))
                     : (streams[Int(rng.next() % UInt64(streams.count))], InvocationID(rawValue: rng.next()))
                 let failed = rng.next() % 6 == 0
+                // A third of the failures ended by a signal, which then stands in for the exit code.
+                let signal: Int32? = failed && rng.next() % 3 == 0 ? Int32(rng.next() % 64) + 1 : nil
                 var duration = rng.next() % 10_000_000_000
                 if microsecondTimes { duration -= duration % 1000 }
                 batch.append(.measure(s, invocation: id, durationNs: duration, outcome: failed ? .failed : .ok,
-                                      exitCode: failed ? Int32(rng.next() % 255) + 1 : (rng.next() % 2 == 0 ? 0 : nil),
-                                      wallTimeNs: time, pid: Int32(rng.next() % 60000), meta: meta))
+                                      exitCode: signal != nil ? nil : failed ? Int32(rng.next() % 255) + 1 : (rng.next() % 2 == 0 ? 0 : nil),
+                                      signal: signal, wallTimeNs: time, pid: Int32(rng.next() % 60000), meta: meta))
             }
             if batch.count >= Int(rng.next() % 7) + 1 || n == events - 1 {
                 try log.append(batch)
@@ -341,7 +343,7 @@ struct ImportExportTests {
     static let validLines = [
         #"{"seq":1,"time":"2026-01-19T20:50:24.123456Z","kind":"mark","agent":"planner","cli":"claude","invocation":"00000000000000aa","pid":42}"#,
         #"{"seq":2,"time":"2026-01-19T20:50:25.000000Z","kind":"measure","agent":"planner","cli":"claude","invocation":"00000000000000aa","durationMs":876.5,"outcome":"ok","exitCode":0,"pid":42,"meta":{"model":"opus"}}"#,
-        #"{"time":"2026-01-19T20:50:26Z","kind":"measure","agent":"coder","cli":"codex","invocation":"BEEF","durationMs":1,"outcome":"failed","pid":7}"#,
+        #"{"time":"2026-01-19T20:50:26Z","kind":"measure","agent":"coder","cli":"codex","invocation":"BEEF","durationMs":1,"outcome":"failed","signal":9,"pid":7}"#,
     ]
 
     static let malformed: [(line: String, field: String)] = [
@@ -367,6 +369,13 @@ struct ImportExportTests {
         (#"{"time":"2026-01-19T20:50:27Z","kind":"mark","agent":"a","cli":"c","invocation":"1","pid":null}"#, "pid"),
         (#"{"time":"2026-01-19T20:50:27Z","kind":"mark","agent":"a","cli":"c","invocation":"1","pid":1"#, "pid"),
         (#"{"time":"2026-01-19T20:50:27Z","kind":"mark","agent":"a\ud800","cli":"c","invocation":"1","pid":1}"#, "agent"),
+        (#"{"time":"2026-01-19T20:50:27Z","kind":"measure","agent":"a","cli":"c","invocation":"1","durationMs":1,"outcome":"failed","signal":0,"pid":1}"#, "signal"),
+        (#"{"time":"2026-01-19T20:50:27Z","kind":"measure","agent":"a","cli":"c","invocation":"1","durationMs":1,"outcome":"failed","signal":65,"pid":1}"#, "signal"),
+        (#"{"time":"2026-01-19T20:50:27Z","kind":"measure","agent":"a","cli":"c","invocation":"1","durationMs":1,"outcome":"failed","signal":9.5,"pid":1}"#, "signal"),
+        (#"{"time":"2026-01-19T20:50:27Z","kind":"measure","agent":"a","cli":"c","invocation":"1","durationMs":1,"outcome":"failed","signal":"KILL","pid":1}"#, "signal"),
+        (#"{"time":"2026-01-19T20:50:27Z","kind":"measure","agent":"a","cli":"c","invocation":"1","durationMs":1,"outcome":"ok","signal":9,"pid":1}"#, "signal"),
+        (#"{"time":"2026-01-19T20:50:27Z","kind":"measure","agent":"a","cli":"c","invocation":"1","durationMs":1,"outcome":"failed","exitCode":137,"signal":9,"pid":1}"#, "signal"),
+        (#"{"time":"2026-01-19T20:50:27Z","kind":"mark","agent":"a","cli":"c","invocation":"1","signal":9,"pid":1}"#, "signal"),
         (#"["not an object"]"#, ""),
         (#"{"time":"2026-01-19T20:50:27Z"} trailing"#, ""),
     ]
@@ -438,7 +447,7 @@ struct ImportExportTests {
 
     // MARK: CSV
 
-    @Test("CSV: header, CRLF line ends, RFC 4180 quoting of names and metadata")
+    @Test("CSV: header, CRLF line ends, RFC 4180 quoting of names and metadata, the signal last")
     func csv() throws {
         let dir = try TemporaryDirectory()
         let log = try IOFixture.log(dir)
@@ -449,18 +458,23 @@ struct ImportExportTests {
                      wallTimeNs: 1_768_855_825_000_000_000, pid: 8, meta: ["model": "a,\"b\"", "z": "é"]),
             .measure(try StreamName(agent: "plain", cli: "c"), invocation: InvocationID(rawValue: 1), durationNs: 0,
                      outcome: .ok, wallTimeNs: 0, pid: 9),
+            .measure(try StreamName(agent: "plain", cli: "c"), invocation: InvocationID(rawValue: 2), durationNs: 1_000_000,
+                     outcome: .failed, signal: 9, wallTimeNs: 0, pid: 10),
         ])
         let csv = try IOFixture.export(log, .csv)
         #expect(csv == EventExporter.csvHeader + "\r\n"
-            + "1,2026-01-19T20:50:24.123456Z,mark,\"coder, senior\",\"co\"\"dex\",00000000000000ab,,,,7,\r\n"
+            + "1,2026-01-19T20:50:24.123456Z,mark,\"coder, senior\",\"co\"\"dex\",00000000000000ab,,,,7,,\r\n"
             + "2,2026-01-19T20:50:25.000000Z,measure,\"coder, senior\",\"co\"\"dex\",00000000000000cd,812.414,failed,-3,8,"
-            + "\"{\"\"model\"\":\"\"a,\\\"\"b\\\"\"\"\",\"\"z\"\":\"\"é\"\"}\"\r\n"
-            + "3,1970-01-01T00:00:00.000000Z,measure,plain,c,0000000000000001,0,ok,,9,\r\n")
+            + "\"{\"\"model\"\":\"\"a,\\\"\"b\\\"\"\"\",\"\"z\"\":\"\"é\"\"}\",\r\n"
+            + "3,1970-01-01T00:00:00.000000Z,measure,plain,c,0000000000000001,0,ok,,9,,\r\n"
+            + "4,1970-01-01T00:00:00.000000Z,measure,plain,c,0000000000000002,1,failed,,10,,9\r\n")
         // A reader that follows RFC 4180 gets the fields back.
         let records = Self.parseCSV(csv)
-        #expect(records.count == 4 && records.allSatisfy { $0.count == 11 })
+        #expect(records.count == 5 && records.allSatisfy { $0.count == 12 })
+        #expect(records[0].last == "signal")
         #expect(records[2][3] == "coder, senior" && records[2][4] == "co\"dex")
         #expect(records[2][10] == #"{"model":"a,\"b\"","z":"é"}"#)
+        #expect(records[4][8] == "" && records[4][11] == "9")
 
         var field = ""
         CSVText.appendField("line\r\nbreak", to: &field)

@@ -20,9 +20,11 @@ struct ImportFastLineTests {
                 e = .mark(stream, invocation: inv, wallTimeNs: wall, pid: Int32(truncatingIfNeeded: rng.next()), meta: meta)
             } else {
                 let ns = i % 13 == 0 ? rng.next() : rng.next() % 100_000_000_000
+                // Failed measures without an exit code: most ended by a signal.
+                let signal: Int32? = i % 3 == 0 && i % 2 != 0 && i % 9 != 3 ? Int32(1 + rng.next() % 64) : nil
                 e = .measure(stream, invocation: inv, durationNs: ns, outcome: i % 3 == 0 ? .failed : .ok,
-                             exitCode: i % 2 == 0 ? Int32(truncatingIfNeeded: rng.next()) : nil, wallTimeNs: wall,
-                             pid: Int32(truncatingIfNeeded: rng.next()), meta: meta)
+                             exitCode: i % 2 == 0 ? Int32(truncatingIfNeeded: rng.next()) : nil, signal: signal,
+                             wallTimeNs: wall, pid: Int32(truncatingIfNeeded: rng.next()), meta: meta)
             }
             e.seq = rng.next() % 1_000_000
             return e.jsonLine
@@ -59,6 +61,31 @@ struct ImportFastLineTests {
             }
         }
         #expect(taken > 800)
+    }
+
+    @Test("signals: the fast path takes only what the general parser accepts, and reads it the same", arguments: [
+        (#","outcome":"failed","signal":9,"#, true), (#","outcome":"failed","signal":64,"#, true),
+        (#","outcome":"failed","signal":1,"#, true), (#","outcome":"failed","signal":0,"#, false),
+        (#","outcome":"failed","signal":65,"#, false), (#","outcome":"failed","signal":-9,"#, false),
+        (#","outcome":"failed","signal":9.0,"#, false), (#","outcome":"ok","signal":9,"#, false),
+        (#","outcome":"failed","exitCode":137,"signal":9,"#, false), (#","outcome":"failed","signal":"9","#, false),
+    ])
+    func signals(_ middle: String, valid: Bool) throws {
+        var parser = ImportFastLine()
+        let line = #"{"seq":7,"time":"2026-01-19T20:50:24.123456Z","kind":"measure","agent":"a","cli":"c","invocation":"00000000000000ff","durationMs":5"#
+            + middle + #""pid":3}"#
+        let bytes = Array(line.utf8)
+        let general = Self.general(bytes)
+        let fast = Self.fast(bytes, &parser)
+        if valid {
+            let event = try #require(fast, "\(line)")
+            #expect(general == .success(event))
+            #expect(event.signal != nil && event.exitCode == nil)
+        } else {
+            #expect(fast == nil, "\(line)")
+            guard case .failure(.invalidLine(_, let field, _)) = general else { Issue.record("accepted \(line)"); return }
+            #expect(field == "signal")
+        }
     }
 
     @Test("mutated lines: whatever the fast path takes, the general parser reads as the same event")

@@ -1,7 +1,7 @@
 /// The lines perflog's own clients send `perflog serve`, read straight from their bytes:
 ///
 ///     {"kind":"mark","agent":A,"cli":C,"invocation":I,"time":T,"pid":P}
-///     {"kind":"measure","agent":A,"cli":C,"invocation":I,"durationMs":D,"outcome":O[,"exitCode":E],"time":T,"pid":P}
+///     {"kind":"measure","agent":A,"cli":C,"invocation":I,"durationMs":D,"outcome":O[,"exitCode":E][,"signal":S],"time":T,"pid":P}
 ///
 /// keys in that order, no white space, printable ASCII strings without escapes, no
 /// `meta`. Anything else, valid or not, is left to the general parser, which also words
@@ -23,6 +23,7 @@ package enum ClientFastLine {
         var durationNs: UInt64 = 0
         var outcome = Outcome.ok
         var exitCode: Int32?
+        var signal: Int32?
         if kind == .measure {
             guard s.literal(",\"durationMs\":"), let d = s.milliseconds(rounding: true) else { return nil }
             durationNs = d
@@ -30,6 +31,11 @@ package enum ClientFastLine {
             if s.literal(",\"exitCode\":") {
                 guard let v = s.integer(), let v32 = Int32(exactly: v) else { return nil }
                 exitCode = v32
+            }
+            // A signal only where the general parser allows it; the rest is its to word.
+            if s.literal(",\"signal\":") {
+                guard let v = s.integer(), v >= 1, v <= Int64(Event.maxSignal), outcome == .failed, exitCode == nil else { return nil }
+                signal = Int32(v)
             }
         }
         guard s.literal(",\"time\":"), let t = s.plainString(),
@@ -44,7 +50,7 @@ package enum ClientFastLine {
             return .mark(stream, invocation: invocation, wallTimeNs: time, pid: pid)
         case .measure:
             return .measure(stream, invocation: invocation, durationNs: durationNs, outcome: outcome,
-                            exitCode: exitCode, wallTimeNs: time, pid: pid)
+                            exitCode: exitCode, signal: signal, wallTimeNs: time, pid: pid)
         }
     }
 }

@@ -35,8 +35,10 @@ public struct EventExporter: Sendable {
     /// `agent`; `cli`; `invocation` (16 hexadecimal digits); `durationMs` (milliseconds
     /// rounded to the microsecond, empty for marks); `outcome` (`ok` or `failed`, empty
     /// for marks); `exitCode` (empty when there is none); `pid`; `meta` (the metadata as
-    /// a compact JSON object with keys in order, empty when there is none).
-    public static let csvHeader = "seq,time,kind,agent,cli,invocation,durationMs,outcome,exitCode,pid,meta"
+    /// a compact JSON object with keys in order, empty when there is none); `signal`
+    /// (the number of the signal that ended a failed measure, empty when none did; last,
+    /// so that the earlier columns keep their places).
+    public static let csvHeader = "seq,time,kind,agent,cli,invocation,durationMs,outcome,exitCode,pid,meta,signal"
 
     /// A writer for `format`.
     public init(format: EventExportFormat) {
@@ -111,6 +113,8 @@ public struct EventExporter: Sendable {
         if !e.meta.isEmpty {
             CSVText.appendField(JSONBuffer.text { e.meta.write(to: &$0) }, to: &out)
         }
+        out.append(",")
+        if let signal = e.signal { out.append(String(signal)) }
         out.append("\r\n")
     }
 }

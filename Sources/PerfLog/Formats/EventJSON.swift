@@ -8,8 +8,10 @@ extension Event {
     ///  "exitCode":1,"pid":4242,"meta":{"model":"opus"}}
     /// ```
     ///
-    /// Keys come in that order. `durationMs` (milliseconds rounded to the microsecond)
-    /// and `outcome` appear on measures only; `exitCode` only when the event has one;
+    /// Keys come in that order, with `signal` (the number of the signal that ended a
+    /// failed measure, such as `"signal":9`) after `exitCode`. `durationMs`
+    /// (milliseconds rounded to the microsecond) and `outcome` appear on measures only;
+    /// `exitCode` and `signal` only when the event has one;
     /// `meta` only when it is not empty, its keys in sorted order. `time` is the
     /// wall-clock time in UTC with microseconds.
     public var jsonLine: String {
@@ -43,6 +45,10 @@ extension Event {
         if let exitCode {
             out.raw(",\"exitCode\":")
             out.int(Int64(exitCode))
+        }
+        if let signal {
+            out.raw(",\"signal\":")
+            out.int(Int64(signal))
         }
         out.raw(",\"pid\":")
         out.int(Int64(pid))

@@ -21,9 +21,15 @@ struct ImportFastLine {
         let outcome: Outcome
         if s.literal(",\"outcome\":\"ok\"") { outcome = .ok } else if s.literal(",\"outcome\":\"failed\"") { outcome = .failed } else { return nil }
         var exitCode: Int32?
+        var signal: Int32?
         if s.literal(",\"exitCode\":") {
             guard let v = s.integer(), let v32 = Int32(exactly: v) else { return nil }
             exitCode = v32
+        }
+        // A signal only where the general parser allows it; the rest is its to word.
+        if s.literal(",\"signal\":") {
+            guard let v = s.integer(), v >= 1, v <= Int64(Event.maxSignal), outcome == .failed, exitCode == nil else { return nil }
+            signal = Int32(v)
         }
         guard s.literal(",\"pid\":"), let p = s.integer(), let pid = Int32(exactly: p) else { return nil }
         var meta = Metadata()
@@ -43,7 +49,7 @@ struct ImportFastLine {
         }
         guard s.literal("}"), s.atEnd, let stream = stream(b, agent, cli) else { return nil }
         return .measure(stream, invocation: invocation, durationNs: durationNs, outcome: outcome,
-                        exitCode: exitCode, wallTimeNs: time, pid: pid, meta: meta)
+                        exitCode: exitCode, signal: signal, wallTimeNs: time, pid: pid, meta: meta)
     }
 
     /// The stream of these names, from the cache when the same bytes were seen before.

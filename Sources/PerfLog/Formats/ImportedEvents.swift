@@ -19,7 +19,9 @@
 /// `measure`; `agent` and `cli` follow ``StreamName``'s rules; `invocation` is 1 to 16
 /// hexadecimal digits; `pid` and `exitCode` are integers that fit 32 bits; a measure has
 /// `durationMs` (a number of milliseconds, at least 0, kept to the nanosecond) and
-/// `outcome` (`ok` or `failed`), a mark has neither; `meta` is an object of strings
+/// `outcome` (`ok` or `failed`), a mark has neither; `signal`, the signal that ended a
+/// failed measure, is an integer from 1 to 64, on a measure with outcome `failed` and no
+/// `exitCode` only; `meta` is an object of strings
 /// following ``Metadata``'s rules. Unknown keys, duplicate keys and `null` values are
 /// rejected: this is perflog's own format, and a misspelled key silently ignored would
 /// be data silently lost. Blank lines are skipped; a line may end in CR LF.

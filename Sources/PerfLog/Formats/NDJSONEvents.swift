@@ -10,21 +10,24 @@ package struct EventFields {
     package var durationNs: UInt64?
     package var outcome: Outcome?
     package var exitCode: Int32?
+    /// The signal that ended a failed measure (1 to ``Event/maxSignal``).
+    package var signal: Int32?
     package var pid: Int32?
     package var meta: Metadata
 }
 
 /// Turns a parsed NDJSON object into an event, checking every field.
 package enum EventRecordFields {
-    static let keys = ["seq", "time", "kind", "agent", "cli", "invocation", "durationMs", "outcome", "exitCode", "pid", "meta"]
+    static let keys = ["seq", "time", "kind", "agent", "cli", "invocation", "durationMs", "outcome", "exitCode", "signal", "pid", "meta"]
 
-    /// Every field present, each checked on its own; which are required is the caller's
-    /// rule. An error names `line` and the field.
+    /// Every field present, each checked on its own, and `signal` against the fields it
+    /// excludes (a mark, outcome `ok`, an `exitCode`); which are required is the
+    /// caller's rule. An error names `line` and the field.
     package static func fields(_ pairs: [(key: String, value: JSONValue)], line: Int) throws(PerfLogError) -> EventFields {
         func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidLine(line: line, field: field, rule: rule) }
 
         var time: Int64?, kind: Event.Kind?, agent: String?, cli: String?, invocation: InvocationID?
-        var durationNs: UInt64?, outcome: Outcome?, exitCode: Int32?, pid: Int32?, meta = Metadata()
+        var durationNs: UInt64?, outcome: Outcome?, exitCode: Int32?, signal: Int32?, pid: Int32?, meta = Metadata()
         // Known keys are told apart by a bit each (a set of strings cost a third of the
         // time of parsing a line); an unknown key is refused below, so it needs no bit.
         var seen: UInt16 = 0
@@ -66,6 +69,11 @@ package enum EventRecordFields {
                     throw fail(key, "must be an integer from \(Int32.min) to \(Int32.max)")
                 }
                 if key == "pid" { pid = v32 } else { exitCode = v32 }
+            case "signal":
+                guard case .number(let n) = value, n.isInteger, let v = n.integer(), v >= 1, v <= Int64(Event.maxSignal) else {
+                    throw fail(key, "must be a signal number, an integer from 1 to \(Event.maxSignal)")
+                }
+                signal = Int32(v)
             case "meta":
                 guard case .object(let entries) = value else { throw fail(key, "must be an object of strings (got \(value.typeName))") }
                 var strings: [(String, String)] = []
@@ -83,17 +91,23 @@ package enum EventRecordFields {
                 throw fail(key, "is not a field of perflog's NDJSON (expected one of \(keys.joined(separator: ", ")))")
             }
         }
+        // A signal means the process did not exit: it failed, without an exit status.
+        if signal != nil {
+            if kind == .mark { throw fail("signal", "only a measure has one (this is a mark)") }
+            if exitCode != nil { throw fail("signal", "excludes exitCode (a process ended by a signal has no exit status)") }
+            if outcome == .ok { throw fail("signal", "needs outcome \"failed\" (a process ended by a signal failed)") }
+        }
         return EventFields(time: time, kind: kind, agent: agent, cli: cli, invocation: invocation, durationNs: durationNs,
-                           outcome: outcome, exitCode: exitCode, pid: pid, meta: meta)
+                           outcome: outcome, exitCode: exitCode, signal: signal, pid: pid, meta: meta)
     }
 
-    /// An event of perflog's NDJSON: every field required except `seq`, `exitCode` and
-    /// `meta`.
+    /// An event of perflog's NDJSON: every field required except `seq`, `exitCode`,
+    /// `signal` and `meta`.
     static func event(_ pairs: [(key: String, value: JSONValue)], line: Int) throws(PerfLogError) -> Event {
         func fail(_ field: String, _ rule: String) -> PerfLogError { .invalidLine(line: line, field: field, rule: rule) }
         let f = try fields(pairs, line: line)
-        let (time, kind, agent, cli, invocation, durationNs, outcome, exitCode, pid, meta) =
-            (f.time, f.kind, f.agent, f.cli, f.invocation, f.durationNs, f.outcome, f.exitCode, f.pid, f.meta)
+        let (time, kind, agent, cli, invocation, durationNs, outcome, exitCode, signal, pid, meta) =
+            (f.time, f.kind, f.agent, f.cli, f.invocation, f.durationNs, f.outcome, f.exitCode, f.signal, f.pid, f.meta)
         guard let time else { throw fail("time", "is missing") }
         guard let kind else { throw fail("kind", "is missing") }
         guard let agent else { throw fail("agent", "is missing") }
@@ -112,7 +126,7 @@ package enum EventRecordFields {
             guard let durationNs else { throw fail("durationMs", "is missing (a measure has one)") }
             guard let outcome else { throw fail("outcome", "is missing (a measure has one)") }
             return .measure(stream, invocation: invocation, durationNs: durationNs, outcome: outcome, exitCode: exitCode,
-                            wallTimeNs: time, pid: pid, meta: meta)
+                            signal: signal, wallTimeNs: time, pid: pid, meta: meta)
         }
     }
 

@@ -13,8 +13,10 @@ import Darwin
 /// Many processes may append to one log at once; each ``append(_:)`` is one atomic
 /// commit. Reads see a consistent snapshot (``read(_:)``).
 public final class EventLog: Sendable {
-    /// The schema version this build writes and the newest it reads.
-    public static let schemaVersion: UInt32 = 2
+    /// The schema version this build writes and the newest it reads: 1 the first
+    /// release, 2 added lifetime counters and the histogram bounds, 3 the signal of an
+    /// event record (``EventRecord``).
+    public static let schemaVersion: UInt32 = 3
     /// The default ring size.
     public static let defaultRetain = 100
     /// The largest ring size.

@@ -30,8 +30,13 @@ public struct Event: Hashable, Sendable {
     public var durationNs: UInt64
     /// How it ended; measures only (`.ok` for marks).
     public var outcome: Outcome
-    /// The exit code of the invocation, when it had one.
+    /// The exit status of the invocation, when it exited with one. A process that was
+    /// ended by a signal has none: it has ``signal`` instead (never the shell's 128+N,
+    /// which a real exit status can also be).
     public var exitCode: Int32?
+    /// The number of the signal that ended the invocation (1 to ``maxSignal``), when one
+    /// did; measures only, whose outcome is then `failed` and whose ``exitCode`` is `nil`.
+    public var signal: Int32?
     /// The recording process.
     public var pid: Int32
     /// Small key/value metadata.
@@ -42,22 +47,27 @@ public struct Event: Hashable, Sendable {
         _ stream: StreamName, invocation: InvocationID, wallTimeNs: Int64, pid: Int32, meta: Metadata = Metadata()
     ) -> Event {
         Event(seq: 0, kind: .mark, stream: stream, invocation: invocation, wallTimeNs: wallTimeNs,
-              durationNs: 0, outcome: .ok, exitCode: nil, pid: pid, meta: meta)
+              durationNs: 0, outcome: .ok, exitCode: nil, signal: nil, pid: pid, meta: meta)
     }
 
-    /// Creates a measure.
+    /// Creates a measure. `signal` is the signal that ended the invocation, if one did
+    /// (then `outcome` is `.failed` and `exitCode` is `nil`).
     public static func measure(
         _ stream: StreamName, invocation: InvocationID, durationNs: UInt64, outcome: Outcome, exitCode: Int32? = nil,
-        wallTimeNs: Int64, pid: Int32, meta: Metadata = Metadata()
+        signal: Int32? = nil, wallTimeNs: Int64, pid: Int32, meta: Metadata = Metadata()
     ) -> Event {
         Event(seq: 0, kind: .measure, stream: stream, invocation: invocation, wallTimeNs: wallTimeNs,
-              durationNs: durationNs, outcome: outcome, exitCode: exitCode, pid: pid, meta: meta)
+              durationNs: durationNs, outcome: outcome, exitCode: exitCode, signal: signal, pid: pid, meta: meta)
     }
+
+    /// The highest signal number an event may carry: Linux's SIGRTMAX (Darwin's signals
+    /// stop at 31).
+    public static let maxSignal: Int32 = 64
 
     /// Creates an event from all of its fields.
     public init(
         seq: UInt64, kind: Kind, stream: StreamName, invocation: InvocationID, wallTimeNs: Int64,
-        durationNs: UInt64, outcome: Outcome, exitCode: Int32?, pid: Int32, meta: Metadata
+        durationNs: UInt64, outcome: Outcome, exitCode: Int32?, signal: Int32? = nil, pid: Int32, meta: Metadata
     ) {
         self.seq = seq
         self.kind = kind
@@ -67,6 +77,7 @@ public struct Event: Hashable, Sendable {
         self.durationNs = durationNs
         self.outcome = outcome
         self.exitCode = exitCode
+        self.signal = signal
         self.pid = pid
         self.meta = meta
     }

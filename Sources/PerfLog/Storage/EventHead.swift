@@ -17,7 +17,7 @@ struct EventHead {
 
 extension EventRecord {
     /// Decodes the leading fields of a record (see ``EventRecord`` for the layout) and
-    /// stops after the duration: the pid, exit code and metadata are not read.
+    /// stops after the duration: the pid, exit code, signal and metadata are not read.
     /// - Throws: ``PerfLogError/corrupt(what:)`` when the record is malformed.
     @inline(__always)
     static func decodeHead(_ buffer: UnsafeRawBufferPointer) throws(PerfLogError) -> EventHead {
@@ -25,7 +25,7 @@ extension EventRecord {
         let version = try r.u8()
         guard version == EventRecord.version else { throw r.fail("unknown version \(version)") }
         let flags = try r.u8()
-        guard flags & ~0x0F == 0 else { throw r.fail("unknown flags") }
+        guard flags & ~knownFlags == 0 else { throw r.fail("unknown flags") }
         let seq = try r.varint()
         let wall = try r.zigzag()
         guard buffer.count - r.offset >= 8 else { throw r.fail("truncated") }

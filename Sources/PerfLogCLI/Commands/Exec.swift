@@ -17,14 +17,16 @@ extension Perflog {
                 perflog starts the command with this terminal's standard input, output and \
                 error, commits a mark (the invocation is in flight) while it runs, times it \
                 on a monotonic clock, and commits a measure with the same invocation id: ok \
-                when the command exits 0, failed with its exit code otherwise.
+                when the command exits 0, failed with its exit code otherwise, or failed \
+                with the signal (and no exit code) when a signal ended it.
 
                 perflog then exits with the command's own status, so it can stand in front \
                 of any command in a script: 128+N when the command died of signal N, 127 \
                 when it was not found, 126 when it could not be executed (those are \
                 recorded as failed too). SIGINT, SIGTERM and SIGHUP sent to perflog are \
                 passed on to the command; Ctrl-C and hangups from the terminal already \
-                reach it directly.
+                reach it directly. The command does not outlive perflog: if perflog is \
+                killed (even with SIGKILL), the command is killed too (on Linux).
 
                 Recording never gets in the way of the command: the command starts at once \
                 whatever the log's state, and if the log cannot be written (or another \
@@ -103,16 +105,16 @@ struct ExecRequest: Equatable {
         let start = EventClock.monotonicNs()
         let launched = Launcher.start(command)
         recording.markInBackground(wallTimeNs: startWall, deadlineNs: start &+ recording.waitNs)
-        let status: Int32
+        let ended: Spawn.Termination
         switch launched {
-        case .success(let child): status = Launcher.wait(child)
+        case .success(let child): ended = Launcher.wait(child)
         case .failure(let problem):
             Terminal.error("\(command[0]): \(problem.message)")
-            status = problem.status
+            ended = .exited(problem.status)
         }
         let end = EventClock.monotonicNs()
-        recording.measure(durationNs: end &- start, status: status, deadlineNs: end &+ recording.waitNs)
-        return status
+        recording.measure(durationNs: end &- start, ended: ended, deadlineNs: end &+ recording.waitNs)
+        return ended.shellStatus
     }
 }
 
@@ -164,19 +166,25 @@ private final class RunRecording: Sendable {
         }
     }
 
-    /// Records the end once the mark is settled: ok for status 0, failed with the
-    /// status as exit code otherwise, waiting for the log until `deadlineNs`. Warns
-    /// once about whatever was not recorded.
-    func measure(durationNs: UInt64, status: Int32, deadlineNs: UInt64) {
+    /// Records the end once the mark is settled: ok for exit status 0, failed with the
+    /// exit status or the signal otherwise, waiting for the log until `deadlineNs`.
+    /// Warns once about whatever was not recorded.
+    func measure(durationNs: UInt64, ended: Spawn.Termination, deadlineNs: UInt64) {
         thread.join()
         let (eventLog, markFailure) = marked.withLock { $0 }
         guard let eventLog else {
             Terminal.warning("this run was not recorded: \(markFailure ?? "the log could not be opened")")
             return
         }
+        var exitCode: Int32?, signal: Int32?
+        switch ended {
+        case .exited(let code): exitCode = code
+        // A signal as a signal: 128+N would read as an exit status the command never had.
+        case .signaled(let number): signal = number
+        }
         let event = Event.measure(
-            stream, invocation: invocation, durationNs: durationNs, outcome: status == 0 ? .ok : .failed,
-            exitCode: status, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta)
+            stream, invocation: invocation, durationNs: durationNs, outcome: ended == .exited(0) ? .ok : .failed,
+            exitCode: exitCode, signal: signal, wallTimeNs: EventClock.wallNs(), pid: pid, meta: meta)
         var measureFailure: String?
         let remaining = deadlineNs &- min(deadlineNs, EventClock.monotonicNs())
         do { try eventLog.append([event], waitingUpTo: .nanoseconds(Int64(clamping: remaining))) } catch {
@@ -259,9 +267,8 @@ private enum Launcher {
         }
     }
 
-    /// Waits for the command started by ``start(_:)`` and returns its status in the
-    /// shell's convention: the exit code, or 128+N after signal N.
-    static func wait(_ pid: pid_t) -> Int32 {
+    /// Waits for the command started by ``start(_:)`` and returns how it ended.
+    static func wait(_ pid: pid_t) -> Spawn.Termination {
         Spawn.wait(pid, beforeReaping: SignalForwarding.detach)
     }
 }

@@ -14,7 +14,10 @@ extension Perflog {
                                line ends; fields holding a comma, quote or line break are
                                quoted, quotes doubled; a name a spreadsheet would run as
                                a formula (beginning with = + - @, tab or CR) gets a '
-                               in front (OWASP's advice); numbers are never changed
+                               in front (OWASP's advice); numbers are never changed;
+                               columns seq, time, kind, agent, cli, invocation,
+                               durationMs, outcome, exitCode, pid, meta, signal (the
+                               signal that ended a failed measure; empty when none did)
                   seed         the old tracker's flat array of measures:
                                [{agent, cli, duration (ms), timestamp, success}]
 

@@ -21,14 +21,18 @@ extension Perflog {
                 up; a bare number is milliseconds. 812.4ms, 812.4, 1.5s, 250us, 2m, 1h30m, \
                 2m 5s and "5 minutes" are all valid.
 
-                The outcome is ok unless --failed is given or --exit-code is not 0. \
-                Values that break a rule (empty or oversized names, negative, NaN or \
-                infinite durations, unknown units) exit 65 and write nothing; a command \
-                line that does not parse exits 64.
+                The outcome is ok unless --failed is given, --exit-code is not 0, or \
+                --signal is given: --signal N records an invocation that was ended by \
+                signal N (a number from 1 to 64, or a name such as KILL or SIGTERM) and \
+                so has no exit code; it excludes --exit-code. Values that break a rule \
+                (empty or oversized names, negative, NaN or infinite durations, unknown \
+                units, an unknown signal) exit 65 and write nothing; a command line that \
+                does not parse exits 64.
 
                 Examples:
                   perflog record --agent planner --cli claude --duration 812.4ms
                   perflog record --agent planner --cli codex --duration 2.5s --exit-code 1 --meta model=o3
+                  perflog record --agent planner --cli codex --duration 10m --signal KILL
                 """)
 
         @OptionGroup var stream: StreamOptions
@@ -50,6 +54,14 @@ extension Perflog {
             help: ArgumentHelp("The invocation's exit code, 0 to 255; anything but 0 means it failed.", valueName: "code"))
         var exitCode: Int32?
 
+        // A string, so that names are accepted and a bad value reaches the rule (exit 65).
+        @Option(
+            name: .customLong(OptionName.signal.rawValue), parsing: .unconditional,
+            help: ArgumentHelp(
+                "The signal that ended the invocation (it failed, without an exit code): 1 to 64, or a name such as KILL or SIGTERM.",
+                valueName: "signal"))
+        var signal: String?
+
         @Flag(
             name: .customLong(OptionName.json.rawValue),
             help: "Print the committed event as one NDJSON line (as tail --json does).")
@@ -64,8 +76,8 @@ extension Perflog {
         /// The parsed values.
         var request: RecordRequest {
             RecordRequest(
-                stream: stream.values, duration: duration, failed: failed, exitCode: exitCode, json: json,
-                log: log.location)
+                stream: stream.values, duration: duration, failed: failed, exitCode: exitCode, signal: signal,
+                json: json, log: log.location)
         }
 
         func run() throws {
@@ -80,13 +92,18 @@ struct RecordRequest: Equatable {
     var duration: String
     var failed = false
     var exitCode: Int32?
+    /// `--signal` as typed: a number or a name, checked by ``run()``.
+    var signal: String?
     var json = false
     var log = LogLocation()
 
     /// Why the flags cannot all hold at once, or `nil` when they can. A usage error
     /// (exit 64), found before anything runs.
     var contradiction: String? {
-        failed && exitCode == 0 ? "--failed and --exit-code 0 contradict each other" : nil
+        if exitCode != nil && signal != nil {
+            return "--signal and --exit-code exclude each other (a process ended by a signal has no exit code)"
+        }
+        return failed && exitCode == 0 ? "--failed and --exit-code 0 contradict each other" : nil
     }
 
     /// Validates every value, then appends the measure.
@@ -102,12 +119,20 @@ struct RecordRequest: Equatable {
         if let exitCode, !(0...255).contains(exitCode) {
             throw .invalid("exit-code", "must be from 0 to 255 (got \(exitCode))")
         }
-        let outcome: Outcome = failed || (exitCode ?? 0) != 0 ? .failed : .ok
+        var signalNumber: Int32?
+        if let signal {
+            guard let number = SignalNames.parse(signal) else {
+                throw .invalid(
+                    "signal", "must be a signal number from 1 to \(Event.maxSignal) or a name such as KILL or SIGTERM (got \(signal))")
+            }
+            signalNumber = number
+        }
+        let outcome: Outcome = failed || (exitCode ?? 0) != 0 || signalNumber != nil ? .failed : .ok
 
         let eventLog = try log.openForWriting()
         var event = Event.measure(
             name, invocation: .random(), durationNs: durationNs, outcome: outcome, exitCode: exitCode,
-            wallTimeNs: EventClock.wallNs(), pid: getpid(), meta: meta)
+            signal: signalNumber, wallTimeNs: EventClock.wallNs(), pid: getpid(), meta: meta)
         do {
             event.seq = try eventLog.append([event])
         } catch {

@@ -359,8 +359,8 @@ struct Salvage {
             if text.hasPrefix("perflog: ") { text.removeFirst(9) }
             stderr = String(text.prefix(while: { $0 != "\n" }))
         }
-        let status = Spawn.wait(pid) {}
-        return sawEnd && status == 0
+        let ended = Spawn.wait(pid) {}
+        return sawEnd && ended == .exited(0)
     }
 
     /// How long a reader may send nothing before it is taken for stuck and killed, in

@@ -10,9 +10,11 @@ extension Perflog {
                 Events are shown in commit order: measures (finished invocations) and \
                 marks still in flight. Times are UTC with milliseconds. --json prints one \
                 NDJSON object a line, keys in the order seq, time, kind, agent, cli, \
-                invocation, durationMs, outcome, exitCode, pid, meta (absent ones left \
-                out; durationMs and outcome on measures only; time in UTC with \
-                microseconds).
+                invocation, durationMs, outcome, exitCode, signal, pid, meta (absent ones \
+                left out; durationMs and outcome on measures only; signal, the number of \
+                the signal that ended a failed measure, instead of exitCode; time in UTC \
+                with microseconds). The table shows such a measure as failed (killed by \
+                SIGKILL), or failed (signal N) for a signal without a common name.
 
                 --since and --until keep the events whose time (a measure's end, a \
                 mark's start) is in the range: -n counts the newest events within it, \

@@ -3,7 +3,7 @@ import ArgumentParser
 /// The long names of the options and flags of `record` and `exec`. The ArgumentParser
 /// declarations take their names from here, and so does ``FastPath``.
 enum OptionName: String {
-    case agent, cli, meta, log, wait, duration, failed, exitCode = "exit-code", json
+    case agent, cli, meta, log, wait, duration, failed, exitCode = "exit-code", signal, json
 }
 
 /// Reads the plain, well-formed command lines of `perflog record` and `perflog exec`
@@ -42,7 +42,7 @@ enum FastPath {
         var takesCommand: Bool
     }
 
-    private static let record = Grammar(options: [.agent, .cli, .duration, .exitCode, .log, .wait], flags: [.failed, .json], takesCommand: false)
+    private static let record = Grammar(options: [.agent, .cli, .duration, .exitCode, .signal, .log, .wait], flags: [.failed, .json], takesCommand: false)
     private static let exec = Grammar(options: [.agent, .cli, .log, .wait], flags: [], takesCommand: true)
 
     /// The request `arguments` (without the program name) make, or `nil` when
@@ -72,7 +72,8 @@ enum FastPath {
             }
             let request = RecordRequest(
                 stream: StreamArguments(agent: agent, cli: cli, meta: line.meta), duration: duration,
-                failed: line.flags.contains(.failed), exitCode: exitCode, json: line.flags.contains(.json),
+                failed: line.flags.contains(.failed), exitCode: exitCode, signal: line[.signal],
+                json: line.flags.contains(.json),
                 log: log)
             return request.contradiction == nil ? .record(request) : nil
         case "exec":

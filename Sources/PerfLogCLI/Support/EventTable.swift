@@ -70,6 +70,7 @@ struct EventTable {
         case .measure:
             var outcome = e.outcome.rawValue
             if let code = e.exitCode, !(e.outcome == .ok && code == 0) { outcome += " (exit \(code))" }
+            if let signal = e.signal { outcome += " (killed by \(SignalNames.describe(signal)))" }
             return [TextTable.Cell(time), agent, cli, "measure", TextTable.Cell(HumanFormat.duration(nanoseconds: e.durationNs)),
                     TextTable.Cell(outcome, e.outcome == .failed ? .red : nil)]
         }

@@ -1,18 +1,27 @@
 import PerfLog
 import LMDB
+#if os(Linux)
+import CSpawn
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Starts and waits for the command that `perflog exec` runs, with `posix_spawn(3)`.
+/// Starts and waits for the command that `perflog exec` runs: on Linux with fork and
+/// execve in C (`perflog_spawn`), elsewhere with `posix_spawn(3)`.
 ///
 /// This replaces swift-subprocess for one measured reason: its `run` is async, and the
 /// concurrency runtime that needs (an async `main`, dispatch worker threads) was a large
 /// part of what `perflog exec` adds to every command; without them the overhead fell
-/// from 6.0 to 4.4 ms. It keeps what that spawn did, and nothing more:
+/// from 6.0 to 4.4 ms. It keeps what that spawn did, and adds one thing:
 ///
+/// - on Linux the command cannot outlive perflog, even a perflog killed with SIGKILL:
+///   the child asks for SIGKILL when the thread that started it ends
+///   (`PR_SET_PDEATHSIG`), and does not run at all when perflog ended before it asked.
+///   So start it from a thread that lives until the command has been waited for (the
+///   main thread). posix_spawn runs no code in the child, hence the C shim;
 /// - the executable is the path given (already resolved through `PATH`, so this is
 ///   `posix_spawn`, not `posix_spawnp`), and `argv[0]` is the name as typed;
 /// - the command shares this process's standard input, output and error and its
@@ -35,6 +44,14 @@ enum Spawn {
         // An ignored SIGCHLD, inherited from whoever started perflog, would let the
         // kernel reap the child on its own and leave nothing for wait(_:) to read.
         signal(SIGCHLD, SIG_DFL)
+        #if os(Linux)
+        markDescriptorsCloseOnExec(above: STDERR_FILENO)
+        return withArgv(arguments) { argv in
+            var pid: pid_t = 0
+            let rc = perflog_spawn(path, argv, environ, standardOutput ?? -1, standardError ?? -1, &pid)
+            return rc == 0 ? .success(pid) : .failure(SpawnError(rc))
+        }
+        #else
         #if canImport(Darwin)
         // Opaque pointers on Darwin, structures on glibc.
         var attributes: posix_spawnattr_t?
@@ -65,31 +82,53 @@ enum Spawn {
         // Close everything on exec except what is explicitly inherited.
         flags |= Int32(POSIX_SPAWN_CLOEXEC_DEFAULT)
         for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] { posix_spawn_file_actions_addinherit_np(&actions, fd) }
-        #else
-        markDescriptorsCloseOnExec(above: STDERR_FILENO)
         #endif
         posix_spawnattr_setflags(&attributes, Int16(truncatingIfNeeded: flags))
 
-        // Byte for byte as perflog was given them, invalid UTF-8 included.
-        var argv: [UnsafeMutablePointer<CChar>?] = RawArguments.bytes(ofTrailing: arguments).map { bytes in
+        return withArgv(arguments) { argv in
+            var pid: pid_t = 0
+            rc = posix_spawn(&pid, path, &actions, &attributes, argv, environment)
+            return rc == 0 ? .success(pid) : .failure(SpawnError(rc))
+        }
+        #endif
+    }
+
+    /// Calls `body` with `arguments` as a NULL-terminated C array, byte for byte as
+    /// perflog was given them (invalid UTF-8 included), freed when `body` returns.
+    private static func withArgv<R>(_ arguments: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        let argv: [UnsafeMutablePointer<CChar>?] = RawArguments.bytes(ofTrailing: arguments).map { bytes in
             let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
             for (i, b) in bytes.enumerated() { copy[i] = CChar(bitPattern: b) }
             copy[bytes.count] = 0
             return copy
         } + [nil]
         defer { for pointer in argv { pointer?.deallocate() } }
-        var pid: pid_t = 0
-        rc = posix_spawn(&pid, path, &actions, &attributes, &argv, environment)
-        return rc == 0 ? .success(pid) : .failure(SpawnError(rc))
+        return body(argv)
     }
 
-    /// Waits for `pid` to end and returns its status in the shell's convention: the exit
-    /// code, or 128+N when it died of signal N.
+    /// How a waited-for child ended.
+    enum Termination: Equatable {
+        /// It exited with this status (0 to 255).
+        case exited(Int32)
+        /// Signal N ended it.
+        case signaled(Int32)
+
+        /// The status in the shell's convention: the exit status, or 128+N after
+        /// signal N.
+        var shellStatus: Int32 {
+            switch self {
+            case .exited(let code): code
+            case .signaled(let signal): 128 + signal
+            }
+        }
+    }
+
+    /// Waits for `pid` to end and returns how it ended.
     ///
     /// `beforeReaping` runs once the child has ended but while it is still a zombie, so
     /// its pid cannot yet belong to another process: the place to stop sending it
     /// signals.
-    static func wait(_ pid: pid_t, beforeReaping: () -> Void) -> Int32 {
+    static func wait(_ pid: pid_t, beforeReaping: () -> Void) -> Termination {
         var info = siginfo_t()
         // WNOWAIT leaves the child unreaped; on failure, waitpid below still waits.
         _ = POSIXIO.retryingInterrupts { waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) }
@@ -97,11 +136,11 @@ enum Spawn {
         var status: Int32 = 0
         // Only a child reaped elsewhere fails here, which start(path:arguments:) rules
         // out; report a plain failure rather than invent a status.
-        guard POSIXIO.retryingInterrupts({ waitpid(pid, &status, 0) }) >= 0 else { return 1 }
+        guard POSIXIO.retryingInterrupts({ waitpid(pid, &status, 0) }) >= 0 else { return .exited(1) }
         // The <sys/wait.h> macros are not imported: the low 7 bits are the signal that
         // ended the process (0 for a normal exit), the next byte is the exit code.
         let signal = status & 0x7F
-        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+        return signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
     }
 
     #if !canImport(Darwin)

@@ -32,6 +32,8 @@ public enum IncomingEvent: Sendable, Hashable {
         public var outcome: Outcome
         /// The exit code, if any.
         public var exitCode: Int32?
+        /// The signal that ended the invocation, if one did (then `outcome` is failed).
+        public var signal: Int32? = nil
         /// When it ended, in nanoseconds since the Unix epoch, when the line said; else
         /// `nil` (it ended when the line arrived).
         public var wallTimeNs: Int64?
@@ -84,7 +86,8 @@ public enum IncomingEvent: Sendable, Hashable {
                 durationNs = UInt64(end - mark.wallTimeNs)
             }
             return .measure(mark.stream, invocation: invocation, durationNs: durationNs, outcome: outcome,
-                            exitCode: exitCode, wallTimeNs: end, pid: pid, meta: meta.isEmpty ? mark.meta : meta)
+                            exitCode: exitCode, signal: signal, wallTimeNs: end, pid: pid,
+                            meta: meta.isEmpty ? mark.meta : meta)
         }
     }
 
@@ -156,13 +159,14 @@ public enum IncomingEvent: Sendable, Hashable {
             if let durationNs = f.durationNs {
                 guard let stream else { throw fail("agent", "is missing (a measure with durationMs needs agent and cli)") }
                 return .complete(.measure(stream, invocation: f.invocation ?? newInvocation(), durationNs: durationNs,
-                                          outcome: outcome, exitCode: f.exitCode, wallTimeNs: time, pid: pid, meta: f.meta))
+                                          outcome: outcome, exitCode: f.exitCode, signal: f.signal, wallTimeNs: time,
+                                          pid: pid, meta: f.meta))
             }
             guard let invocation = f.invocation else {
                 throw fail("durationMs", "is missing (give it, or the invocation of the mark this measure ends)")
             }
             return .ending(Ending(invocation: invocation, stream: stream, outcome: outcome, exitCode: f.exitCode,
-                                  wallTimeNs: f.time, pid: pid, meta: f.meta))
+                                  signal: f.signal, wallTimeNs: f.time, pid: pid, meta: f.meta))
         }
     }
 }
