@@ -64,6 +64,12 @@ struct InstallTests {
         #expect(!installed.contains(prefix + "/share/man/man1/perflog-help.1"), "help has no page of its own")
         #expect(!r.stdout.contains("perflog.record.1"))
         #expect(r.stdout.contains("run it: \(prefix)/bin/perflog --help"), "\(r.stdout)")
+        // The zsh and fish scripts are the program's own, for its command name (their
+        // behaviour is swift-argument-parser's, and neither shell is installed here).
+        let zsh = try String(contentsOfFile: prefix + "/share/zsh/site-functions/_perflog", encoding: .utf8)
+        #expect(zsh.hasPrefix("#compdef perflog\n"))
+        let fish = try String(contentsOfFile: prefix + "/share/fish/vendor_completions.d/perflog.fish", encoding: .utf8)
+        #expect(fish.contains("complete -c 'perflog' -n") && fish.contains("'record'"), "\(fish.prefix(400))")
         #expect(r.stdout.contains("\(prefix)/bin is not on PATH"), "\(r.stdout)")
 
         // The installed program is the built one, executable by everyone.
