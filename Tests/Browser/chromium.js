@@ -20,7 +20,9 @@ class Browser {
       // Any host name resolves to nothing: a page that tried to fetch from the network fails.
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
       `--user-data-dir=${this.profile}`, '--remote-debugging-pipe', 'about:blank',
-    ], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+    // Its own process group, so that close() stops the renderers and the zygote too, not
+    // only the browser process that would leave them writing into the profile.
+    ], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true });
     this.stderr = '';
     this.proc.stdio[2].on('data', (d) => { this.stderr += d; });
     this.nextId = 1;
@@ -73,9 +75,10 @@ class Browser {
   }
 
   async close() {
-    this.proc.kill('SIGKILL');
+    try { process.kill(-this.proc.pid, 'SIGKILL'); } catch { /* already gone */ }
     await this.exited;
-    fs.rmSync(this.profile, { recursive: true, force: true });
+    // A child of the group may still be on its way out; rmSync retries ENOTEMPTY/EBUSY.
+    fs.rmSync(this.profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
   }
 }
 
