@@ -150,7 +150,7 @@ struct InstallTests {
             #expect(c.status == 0, "\(c)")
             return c.stdoutLines
         }
-        #expect(Set(try complete(["perflog", "re"])) == ["record", "report", "recover"])
+        #expect(Set(try complete(["perflog", "re"])) == ["record", "report", "recover", "rename"])
         #expect(try complete(["perflog", "record", "--du"]) == ["--duration"])
     }
 
