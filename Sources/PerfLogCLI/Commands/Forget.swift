@@ -47,15 +47,7 @@ extension Perflog {
                   perflog forget --agent scratch --yes --json | jq '.forgotten | length'
                 """)
 
-        @Option(
-            name: .customLong(OptionName.agent.rawValue), parsing: .unconditional,
-            help: ArgumentHelp("The agent whose streams to forget.", valueName: "name"))
-        var agent: String
-
-        @Option(
-            name: .customLong(OptionName.cli.rawValue), parsing: .unconditional,
-            help: ArgumentHelp("Only the agent's stream on this CLI.", valueName: "name"))
-        var cli: String?
+        @OptionGroup var selection: StreamSelection
 
         @Flag(name: .customLong("yes"), help: "Forget without asking (needed when not on a terminal).")
         var confirmed = false
@@ -66,8 +58,7 @@ extension Perflog {
         @OptionGroup var log: LogOptions
 
         func run() throws {
-            let selection = StreamSelection(agent: agent, cli: cli)
-            try selection.validate()
+            try selection.validateNames()
             let eventLog = try log.openExistingForWriting()
             let streams = try selection.streams(in: eventLog)
             if !confirmed { try confirm(streams, of: selection) }

@@ -46,15 +46,7 @@ extension Perflog {
                   perflog rename --agent reviewer --to critic --json | jq '.renamed[].kept'
                 """)
 
-        @Option(
-            name: .customLong(OptionName.agent.rawValue), parsing: .unconditional,
-            help: ArgumentHelp("The agent to rename.", valueName: "name"))
-        var agent: String
-
-        @Option(
-            name: .customLong(OptionName.cli.rawValue), parsing: .unconditional,
-            help: ArgumentHelp("Only the agent's stream on this CLI.", valueName: "name"))
-        var cli: String?
+        @OptionGroup var selection: StreamSelection
 
         @Option(name: .customLong("to"), parsing: .unconditional, help: ArgumentHelp("The new agent name.", valueName: "name"))
         var toAgent: String
@@ -68,15 +60,14 @@ extension Perflog {
         @OptionGroup var log: LogOptions
 
         func run() throws {
-            let selection = StreamSelection(agent: agent, cli: cli)
-            try selection.validate()
+            try selection.validateNames()
             do {
                 try StreamName.validate(toAgent, field: "to")
                 if let toCLI { try StreamName.validate(toCLI, field: "to-cli") }
             } catch {
                 throw CLIFailure(error)
             }
-            if toAgent == agent && (toCLI == nil || toCLI == cli) {
+            if toAgent == selection.agent && (toCLI == nil || toCLI == selection.cli) {
                 throw CLIFailure(.usage, "--to names \(selection.described) again; give another name (and --to-cli to rename the CLI)")
             }
             let eventLog = try log.openExistingForWriting()

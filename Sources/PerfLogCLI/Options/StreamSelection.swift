@@ -1,11 +1,20 @@
+import ArgumentParser
 import PerfLog
 
 /// `--agent A [--cli C]` of the commands that change streams (`forget`, `rename`): the
 /// streams they act on, and the error for a selection the log holds nothing of.
-struct StreamSelection {
-    /// The value of `--agent`.
+struct StreamSelection: ParsableArguments {
+    /// The value of `--agent`. Unconditional, as in ``StreamOptions``: a name may begin
+    /// with a dash.
+    @Option(
+        name: .customLong(OptionName.agent.rawValue), parsing: .unconditional,
+        help: ArgumentHelp("The agent whose streams to act on.", valueName: "name"))
     var agent: String
+
     /// The value of `--cli`, when given.
+    @Option(
+        name: .customLong(OptionName.cli.rawValue), parsing: .unconditional,
+        help: ArgumentHelp("Only the agent's stream on this CLI.", valueName: "name"))
     var cli: String?
 
     /// The streams selected.
@@ -16,9 +25,10 @@ struct StreamSelection {
         cli.map { HumanFormat.stream(StreamName(unchecked: agent, cli: $0)) } ?? HumanFormat.name(agent)
     }
 
-    /// Checks both names against the rules for stream names.
+    /// Checks both names against the rules for stream names. Not ArgumentParser's
+    /// `validate()`, which would wrap the failure in a usage error (64, not 65).
     /// - Throws: ``CLIFailure`` (exit 65) naming `agent` or `cli` and the rule.
-    func validate() throws(CLIFailure) {
+    func validateNames() throws(CLIFailure) {
         do {
             try StreamName.validate(agent, field: OptionName.agent.rawValue)
             if let cli { try StreamName.validate(cli, field: OptionName.cli.rawValue) }
