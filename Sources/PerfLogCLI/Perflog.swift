@@ -22,7 +22,7 @@ struct Perflog: ParsableCommand {
               mark       "this invocation started" (perflog exec writes one)
               measure    "this invocation ended": its duration, taken on a
                          monotonic clock, and its outcome (ok, or failed with
-                         an exit code)
+                         an exit code or the signal that ended it)
               ring       the newest measures of a stream that the log keeps
                          (100 by default); older ones are dropped
               timeline   every retained event in commit order (what tail shows)
@@ -32,18 +32,22 @@ struct Perflog: ParsableCommand {
               perflog init --buckets 1s,5s,15s,1m,5m,15m,1h
               perflog exec --agent planner --cli claude -- claude -p "plan it"
               perflog record --agent planner --cli codex --duration 812.4ms
+              perflog record --agent coder --cli gemini --duration 1h30m --exit-code 2
               perflog tail -n 20
               perflog tail -f --json | jq .durationMs
               perflog info
               perflog stats --agent planner --sort mean
               perflog compare --agent planner
               perflog project --watch
+              perflog report --since 7d
               perflog export --format openmetrics --out perflog.prom
               perflog import events.ndjson
               perflog check
               perflog compact --retain 50
               perflog recover --out recovered
               perflog serve --http 9464 &
+              perflog rename --agent Planner --to planner
+              perflog forget --agent scratch --yes
 
             The log is .planning/metrics/perflog/ of the project: the current \
             directory, or the nearest parent that has a .planning/ directory (as \
@@ -52,18 +56,27 @@ struct Perflog: ParsableCommand {
             where it was found. Commands that only read (tail, info, stats, \
             compare, export, report) never create or change it.
 
+            --log, --wait, --json and --color, where a command takes them, go \
+            before or after its name, as with git: \
+            perflog --log /tmp/x tail is perflog tail --log /tmp/x. Durations are \
+            written 812ms, 2.5s, 5m, 1h30m or "5 minutes" (units ns us ms s m h).
+
             Exit status (sysexits):
               0   success
               1   check found problems (listed); compact left problems;
-                  recover lost events (listed)
+                  recover lost events (listed); forget was declined at its prompt
               64  the command line cannot be parsed: unknown flag, missing or
-                  extra argument, a word where a number belongs, conflicting flags
+                  extra argument, a word where a number belongs, conflicting flags,
+                  an unknown command (the message suggests the nearest); forget
+                  without --yes and no terminal to ask on; rename to the same name
               65  a value breaks a rule: empty, oversized, control- or
                   bidirectional-control-character names; invalid UTF-8 in an
                   argument; negative, NaN or infinite durations; unknown units;
-                  malformed or repeated --meta keys; --exit-code outside 0-255
-              66  there is no log at the path (tail, info, stats, compare, export,
-                  project), or a file to import cannot be read
+                  malformed or repeated --meta keys; --exit-code outside 0-255;
+                  a --signal that is not 1-64 or a signal's name; an agent or
+                  stream the log has nothing of (compare, forget, rename)
+              66  there is no log at the path (commands that only read, project,
+                  forget, rename), or a file to import cannot be read
               73  the log, or the file of project or export --out, cannot be created
                   (or --out is a directory)
               74  the path is not a perflog log, or the log is damaged, from a
