@@ -71,10 +71,12 @@ struct OneShot: ParsableCommand {
 
     @Option(help: "Processes to time.") var runs = 200
     @Flag(help: "Interleave the C floor and report vs_c.") var vsC = false
+    @Option(help: ArgumentHelp("The perflog to time, e.g. an installed one (default: the one built beside this benchmark).", valueName: "path"))
+    var perflog: String?
     @OptionGroup var common: CommonOptions
 
     func run() throws {
-        let perflog = try perflogBinary()
+        let perflog = try self.perflog ?? perflogBinary()
         let dir = makeTemporaryDirectory("one-shot")
         defer { removeTree(dir) }
         let argv = [perflog, "record", "--log", dir + "/log", "--agent", "planner", "--cli", "claude", "--duration", "812.4ms"]
@@ -103,6 +105,7 @@ struct OneShot: ParsableCommand {
         verified = verified && appended == UInt64(1 + runs * common.repeat)
         var r = Report()
         r.add("case", "one-shot")
+        if self.perflog != nil { r.add("perflog", perflog) }
         r.add("events", runs * common.repeat)
         r.add("median_ms", median(medians))
         if vsC {
