@@ -130,7 +130,9 @@ struct FileFuzzTests {
             for command in Battery.commands(scratch: dir) {
                 let before = Battery.hash(data)
                 let markedBefore = FileManager.default.fileExists(atPath: marker)
-                let r = try CLI.run(command.arguments + ["--log", log])
+                // --log first: after exec's `--` it would be the command's argument, and
+                // exec would record into the log of the directory the tests run in.
+                let r = try CLI.run(["--log", log] + command.arguments)
                 note(command.description, r.status, r.stderr)
                 let after = Battery.hash(data)
                 if !command.writes && after != before {
