@@ -74,6 +74,40 @@ struct HelpTests {
         #expect(r.stdout.contains("USAGE: perflog"), "\(r)")
     }
 
+    /// Every key of `value`'s objects, at any depth.
+    private static func keys(_ value: Any) -> Set<String> {
+        if let object = value as? [String: Any] {
+            return object.reduce(into: Set(object.keys)) { $0.formUnion(keys($1.value)) }
+        }
+        if let array = value as? [Any] { return array.reduce(into: []) { $0.formUnion(keys($1)) } }
+        return []
+    }
+
+    @Test("every key that --json prints is named in the command's --help",
+          arguments: [["info"], ["stats"], ["compare", "--agent", "a"]])
+    func helpNamesEveryJSONKey(command: [String]) throws {
+        let dir = try TemporaryDirectory()
+        let log = dir.file("log")
+        for cli in ["x", "y"] {
+            for _ in 0..<3 { try CLI.record(log: log, agent: "a", cli: cli) }
+        }
+        let printed = try CLI.run(command + ["--json", "--log", log])
+        #expect(printed.status == 0, "\(printed)")
+        let keys = Self.keys(try JSONSerialization.jsonObject(with: Data(printed.stdout.utf8)))
+        #expect(keys.count > 3, "\(printed)")
+        let help = try CLI.run([command[0], "--help"]).stdout
+        for key in keys.sorted() { #expect(help.contains(key), "perflog \(command[0]) --help does not name \(key)") }
+    }
+
+    @Test("the root help shows an example of every subcommand")
+    func rootHelpExamplesEverySubcommand() throws {
+        let help = try CLI.run(["--help"]).stdout
+        let names = ["init", "record", "exec", "tail", "info", "stats", "compare", "project", "export", "import",
+                     "report", "check", "compact", "recover", "serve", "forget", "rename"]
+        let examples = help.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) + " " }
+        for name in names { #expect(examples.contains { $0.hasPrefix("perflog \(name) ") }, "no example of \(name)") }
+    }
+
     @Test func rootHelpDocumentsExitStatuses() throws {
         let r = try CLI.run(["--help"])
         for code in ["64", "65", "66", "73", "74", "75"] { #expect(r.stdout.contains(code), "missing \(code)") }
