@@ -1,7 +1,11 @@
-// fork and execve rather than posix_spawn, because the child must run code of its own
-// before the command (posix_spawn runs none): PR_SET_PDEATHSIG. Between fork and execve
-// the child of this multithreaded process makes only async-signal-safe calls and
-// touches no memory but its own stack and what the parent prepared.
+// vfork and execve rather than posix_spawn, because the child must run code of its own
+// before the command (posix_spawn runs none): PR_SET_PDEATHSIG. vfork rather than fork
+// because the child shares the parent's memory instead of copying its page tables, and
+// the parent, suspended until the child has executed the command or exited, learns the
+// outcome without a pipe; glibc's posix_spawn starts its children the same way. So
+// between vfork and execve the child makes only async-signal-safe system calls, writes
+// nothing but its own locals and `outcome`, and never returns from the function that
+// called vfork.
 #define _GNU_SOURCE
 #include "perflog_spawn.h"
 
@@ -13,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,15 +26,30 @@
 #define RETRYING_EINTR(result, call) \
     do { (result) = (call); } while ((result) == -1 && errno == EINTR)
 
-/// The child's side: never returns. Reports a failure by writing errno to `report`.
+/// Marks every descriptor above standard error close-on-exec, in the child, so that
+/// the command gets the standard streams and nothing else: also a descriptor another
+/// thread of the parent opened a moment before the vfork.
+static void close_others_on_exec(void) {
+#ifdef CLOSE_RANGE_CLOEXEC
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+#endif
+    // Kernels before 5.11: every descriptor the limit allows, up to a bound that keeps
+    // this short when the limit is huge (fcntl on a closed one fails at once).
+    struct rlimit limit;
+    rlim_t last = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < last) last = limit.rlim_cur;
+    for (rlim_t fd = 3; fd < last; fd++) (void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+}
+
+/// The child's side: never returns. Reports a failure by storing errno in `*outcome`.
 static void run_child(const char *path, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd,
-                      pid_t parent, int report) __attribute__((noreturn));
+                      pid_t parent, volatile int *outcome) __attribute__((noreturn));
 
 static void run_child(const char *path, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd,
-                      pid_t parent, int report) {
-    int error;
-    // Every signal is blocked (the parent blocked them around fork), so none of
-    // perflog's handlers can run here before the dispositions are back to default.
+                      pid_t parent, volatile int *outcome) {
+    // Every signal is blocked (the parent blocked them around vfork), so none of
+    // perflog's handlers can run here, in the parent's memory, before the dispositions
+    // are back to default.
     struct sigaction fallback;
     memset(&fallback, 0, sizeof fallback);
     fallback.sa_handler = SIG_DFL;
@@ -41,63 +61,44 @@ static void run_child(const char *path, char *const argv[], char *const envp[], 
     }
     // Tied to the thread that forked: it must live as long as the command is waited for.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) goto failed;
-    // The parent may have died between fork and prctl, too early for the death signal:
+    // The parent may have died between vfork and prctl, too early for the death signal:
     // the child then has another parent (init or a subreaper) and must not run at all.
     if (getppid() != parent) _exit(127);
     if (stdout_fd >= 0 && dup2(stdout_fd, STDOUT_FILENO) < 0) goto failed;
     if (stderr_fd >= 0 && dup2(stderr_fd, STDERR_FILENO) < 0) goto failed;
+    close_others_on_exec();
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) goto failed;
     execve(path, argv, envp);
 failed:
-    error = errno;
-    // A pipe write of 4 bytes is atomic; if it fails, the parent sees a child that
-    // exited 127 with nothing reported, which is what a failed exec looks like anyway.
-    ssize_t written;
-    RETRYING_EINTR(written, write(report, &error, sizeof error));
-    (void)written;
+    // errno here is the parent thread's, which is suspended and reads it from `outcome`.
+    *outcome = errno != 0 ? errno : ECHILD;
     _exit(127);
 }
 
 int perflog_spawn(const char *path, char *const argv[], char *const envp[], int stdout_fd, int stderr_fd,
                   pid_t *pid) {
-    // The child reports a failed execve through this pipe; a successful one closes it
-    // (close-on-exec), so the parent reads end of file.
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) return errno;
     sigset_t every, previous;
     sigfillset(&every);
     int rc = pthread_sigmask(SIG_SETMASK, &every, &previous);
-    if (rc != 0) {
-        close(report[0]);
-        close(report[1]);
-        return rc;
-    }
+    if (rc != 0) return rc;
+    // Written by the child when it cannot execute the command, read once it has gone.
+    volatile int outcome = 0;
     pid_t parent = getpid();
-    pid_t child = fork();
-    if (child == 0) {
-        close(report[0]);
-        run_child(path, argv, envp, stdout_fd, stderr_fd, parent, report[1]);
-    }
-    int fork_error = errno;
+    pid_t child = vfork();
+    if (child == 0) run_child(path, argv, envp, stdout_fd, stderr_fd, parent, &outcome);
+    int vfork_error = child < 0 ? errno : 0;
     (void)pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    close(report[1]);
-    if (child < 0) {
-        close(report[0]);
-        return fork_error;
-    }
-    int child_error = 0;
-    ssize_t n;
-    RETRYING_EINTR(n, read(report[0], &child_error, sizeof child_error));
-    close(report[0]);
-    if (n == (ssize_t)sizeof child_error) {
+    if (child < 0) return vfork_error;
+    int child_error = outcome;
+    if (child_error != 0) {
         // It did not run the command: reap it here, the caller has no pid to wait for.
         int status;
         pid_t reaped;
         RETRYING_EINTR(reaped, waitpid(child, &status, 0));
         (void)reaped;
-        return child_error != 0 ? child_error : ECHILD;
+        return child_error;
     }
     *pid = child;
     return 0;

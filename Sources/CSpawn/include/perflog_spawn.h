@@ -10,10 +10,10 @@
 ///
 /// In the child every signal disposition is reset to the default and the signal mask is
 /// emptied, as posix_spawn's POSIX_SPAWN_SETSIGDEF and POSIX_SPAWN_SETSIGMASK do;
-/// `stdout_fd` and `stderr_fd`, when not -1, become its standard output and error.
-/// Descriptors are inherited as they are (mark the others close-on-exec first).
+/// `stdout_fd` and `stderr_fd`, when not -1, become its standard output and error; every
+/// other descriptor above standard error is closed when the command starts.
 ///
-/// Returns 0 and stores the child's pid in `pid`, or an errno value: that of fork, or
+/// Returns 0 and stores the child's pid in `pid`, or an errno value: that of vfork, or
 /// that of the child's execve (ENOENT, EACCES, ENOEXEC, ...), in which case the child
 /// has been reaped already. On platforms without PR_SET_PDEATHSIG it returns ENOSYS:
 /// use posix_spawn there.

@@ -15,8 +15,9 @@ extension Perflog {
             abstract: "Run a command and record how long it took (a mark, then a measure).",
             discussion: """
                 perflog starts the command with this terminal's standard input, output and \
-                error, commits a mark (the invocation is in flight) while it runs, times it \
-                on a monotonic clock, and commits a measure with the same invocation id: ok \
+                error, commits a mark (the invocation is in flight) while it runs (a command \
+                that has ended before the log is open gets none), times it on a monotonic \
+                clock, and commits a measure with the same invocation id: ok \
                 when the command exits 0, failed with its exit code otherwise, or failed \
                 with the signal (and no exit code) when a signal ended it.
 
@@ -103,16 +104,17 @@ struct ExecRequest: Equatable {
         let recording = RunRecording(log: log, stream: name, invocation: invocation, pid: pid, meta: meta)
         let startWall = EventClock.wallNs()
         let start = EventClock.monotonicNs()
-        let launched = Launcher.start(command)
+        // The log is opened while the command starts: neither waits for the other.
         recording.markInBackground(wallTimeNs: startWall, deadlineNs: start &+ recording.waitNs)
         let ended: Spawn.Termination
-        switch launched {
+        switch Launcher.start(command) {
         case .success(let child): ended = Launcher.wait(child)
         case .failure(let problem):
             Terminal.error("\(command[0]): \(problem.message)")
             ended = .exited(problem.status)
         }
         let end = EventClock.monotonicNs()
+        recording.commandEnded()
         recording.measure(durationNs: end &- start, ended: ended, deadlineNs: end &+ recording.waitNs)
         return ended.shellStatus
     }
@@ -121,7 +123,9 @@ struct ExecRequest: Equatable {
 /// Writes the mark and the measure of one `perflog exec` invocation, turning every
 /// failure into one warning at the end: the command's status matters more than its
 /// record. The mark is written on a thread of its own, so that the command need not
-/// wait for the log.
+/// wait for the log; a command that has already ended when the log is open gets no
+/// mark (nothing was in flight that anyone could see), only its measure, which saves a
+/// commit on short commands.
 private final class RunRecording: Sendable {
     let location: LogLocation
     let stream: StreamName
@@ -134,6 +138,8 @@ private final class RunRecording: Sendable {
     /// What the mark's thread left: the open log (nil when it could not be opened) and
     /// why the start was not recorded, if it was not.
     private let marked = Mutex<(log: EventLog?, failure: String?)>((nil, nil))
+    /// Whether the command has ended, and whether the mark's commit began before it did.
+    private let progress = Mutex<(ended: Bool, marking: Bool)>((false, false))
 
     init(log: LogLocation, stream: StreamName, invocation: InvocationID, pid: Int32, meta: Metadata) {
         location = log
@@ -157,6 +163,14 @@ private final class RunRecording: Sendable {
                 marked.withLock { $0.failure = error.message }
                 return
             }
+            let needed = progress.withLock { state in
+                state.marking = !state.ended
+                return state.marking
+            }
+            guard needed else {
+                marked.withLock { $0 = (eventLog, nil) }
+                return
+            }
             var failure: String?
             let remaining = deadlineNs &- min(deadlineNs, EventClock.monotonicNs())
             do throws(PerfLogError) { try eventLog.append([mark], waitingUpTo: .nanoseconds(Int64(clamping: remaining))) } catch {
@@ -164,6 +178,11 @@ private final class RunRecording: Sendable {
             }
             marked.withLock { $0 = (eventLog, failure) }
         }
+    }
+
+    /// The command has ended: a mark not yet begun is not needed any more.
+    func commandEnded() {
+        progress.withLock { $0.ended = true }
     }
 
     /// Records the end once the mark is settled: ok for exit status 0, failed with the
@@ -190,9 +209,11 @@ private final class RunRecording: Sendable {
         do { try eventLog.append([event], waitingUpTo: .nanoseconds(Int64(clamping: remaining))) } catch {
             measureFailure = CLIFailure(error).message
         }
+        let marking = progress.withLock { $0.marking }
         switch (markFailure, measureFailure) {
         case (nil, nil): break
         case (let why?, nil): Terminal.warning("the start of this run was not recorded (its end was): \(why)")
+        case (nil, let why?) where !marking: Terminal.warning("this run was not recorded: \(why)")
         case (nil, let why?): Terminal.warning("the end of this run was not recorded (its start stays in flight): \(why)")
         // The start's reason: it had the whole wait, the end only what was left of it.
         case (let why?, _?): Terminal.warning("this run was not recorded: \(why)")

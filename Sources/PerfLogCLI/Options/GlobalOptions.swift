@@ -4,10 +4,12 @@
 /// after the subcommand's name, where ArgumentParser reads them; a subcommand that does
 /// not take one says so as for any unknown option.
 enum GlobalOptions {
+    // Arrays, not sets: every start reads these, and a `Set<String>` made the runtime
+    // search the whole binary for String's Hashable conformance first.
     /// The options that take a value.
-    static let valued: Set<String> = ["--log", "--wait", "--color"]
+    static let valued = ["--log", "--wait", "--color"]
     /// The flags.
-    static let flags: Set<String> = ["--json"]
+    static let flags = ["--json"]
 
     /// The number of leading arguments that are global options and their values:
     /// `--log PATH`, `--log=PATH`, `--json`, … up to the first other argument.

@@ -9,7 +9,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Starts and waits for the command that `perflog exec` runs: on Linux with fork and
+/// Starts and waits for the command that `perflog exec` runs: on Linux with vfork and
 /// execve in C (`perflog_spawn`), elsewhere with `posix_spawn(3)`.
 ///
 /// This replaces swift-subprocess for one measured reason: its `run` is async, and the
@@ -25,7 +25,9 @@ import Darwin
 /// - the executable is the path given (already resolved through `PATH`, so this is
 ///   `posix_spawn`, not `posix_spawnp`), and `argv[0]` is the name as typed;
 /// - the command shares this process's standard input, output and error and its
-///   environment; other descriptors are not passed on;
+///   environment; other descriptors are not passed on (on Linux they are marked
+///   close-on-exec in the child, so that one another thread opens meanwhile is not
+///   passed on either);
 /// - every signal disposition is reset to the default and the signal mask is emptied
 ///   in the child, so perflog's own handlers (and a mask or ignored signal that perflog
 ///   inherited) do not leak into the command.
@@ -45,7 +47,6 @@ enum Spawn {
         // kernel reap the child on its own and leave nothing for wait(_:) to read.
         signal(SIGCHLD, SIG_DFL)
         #if os(Linux)
-        markDescriptorsCloseOnExec(above: STDERR_FILENO)
         return withArgv(arguments) { argv in
             var pid: pid_t = 0
             let rc = perflog_spawn(path, argv, environ, standardOutput ?? -1, standardError ?? -1, &pid)
@@ -142,29 +143,6 @@ enum Spawn {
         let signal = status & 0x7F
         return signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
     }
-
-    #if !canImport(Darwin)
-    /// Sets close-on-exec on every open descriptor above `lowest`, so that the command
-    /// gets the standard streams and nothing else. Descriptors are listed from
-    /// `/proc/self/fd`; without `/proc` they are left as they are.
-    private static func markDescriptorsCloseOnExec(above lowest: Int32) {
-        guard let directory = opendir("/proc/self/fd") else { return }
-        defer { closedir(directory) }
-        let own = dirfd(directory)
-        while let entry = readdir(directory) {
-            let fd = withUnsafeBytes(of: entry.pointee.d_name) { name -> Int32 in
-                var value: Int32 = 0
-                for byte in name {
-                    if byte == 0 { break }
-                    guard byte >= 0x30 && byte <= 0x39, value < 1 << 24 else { return -1 }
-                    value = value * 10 + Int32(byte - 0x30)
-                }
-                return name.first == 0 ? -1 : value
-            }
-            if fd > lowest && fd != own { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        }
-    }
-    #endif
 }
 
 /// An `errno` value from starting a command.
