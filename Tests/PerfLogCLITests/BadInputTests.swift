@@ -35,6 +35,8 @@ private let badValues: [BadInput] = [
     BadInput(arguments: record + ["--duration", "1e400"], status: 65, mentions: ["duration", "finite"]),
     BadInput(arguments: record + ["--duration", "5xs"], status: 65, mentions: ["duration", "unknown unit 'xs'"]),
     BadInput(arguments: record + ["--duration", "5 fortnights"], status: 65, mentions: ["duration", "unknown unit 'fortnights'"]),
+    // Letters beyond ASCII are a unit too, and an unknown one is named.
+    BadInput(arguments: record + ["--duration", "5 секунд"], status: 65, mentions: ["duration", "unknown unit 'секунд'"]),
     BadInput(arguments: record + ["--duration", "1h30"], status: 65, mentions: ["duration", "each part", "needs a unit"]),
     BadInput(arguments: record + ["--duration", "1h-30m"], status: 65, mentions: ["duration", "number"]),
     BadInput(arguments: record + ["--duration", "1 2"], status: 65, mentions: ["duration", "number"]),
