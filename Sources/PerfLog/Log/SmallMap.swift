@@ -54,10 +54,21 @@ struct SmallMap<Key: Hashable, Value> {
         return zip(keys, values).map { ($0, $1) }
     }
 
+    /// Calls `body` with every entry, in no particular order.
+    func forEach(_ body: (Key, Value) -> Void) {
+        if let table {
+            for (k, v) in table { body(k, v) }
+        } else {
+            // Pairwise, not through ``entries``: an array of (key, value) tuples is one
+            // more type whose metadata a one-shot process would build at run time.
+            for i in keys.indices { body(keys[i], values[i]) }
+        }
+    }
+
     /// Adds the entries of `other`, replacing those here with the same key (what a
     /// commit read is newer than what was known before it).
     mutating func update(with other: SmallMap) {
-        for (k, v) in other.entries { self[k] = v }
+        other.forEach { self[$0] = $1 }
     }
 }
 

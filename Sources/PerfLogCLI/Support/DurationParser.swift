@@ -8,22 +8,22 @@
 /// may be bare. Examples: `812.4ms`, `812.4`, `1.5s`, `250us`, `1e3 ns`, `24h`, `1h30m`,
 /// `5 minutes`. The result is rounded to the nearest nanosecond.
 enum DurationParser {
-    /// The units accepted, with their size in nanoseconds; the first name of each is
-    /// the one messages use.
-    static let units: [(names: [String], nanoseconds: Double)] = [
-        (["ns", "nsec", "nanosecond", "nanoseconds"], 1),
-        (["us", "µs", "μs", "usec", "microsecond", "microseconds"], 1e3),
-        (["ms", "msec", "millisecond", "milliseconds"], 1e6),
-        (["s", "sec", "secs", "second", "seconds"], 1e9),
-        (["m", "min", "mins", "minute", "minutes"], 60e9),
-        (["h", "hr", "hrs", "hour", "hours"], 3600e9),
-    ]
+    // No tables of tuples here: every `perflog record` parses a duration, and the
+    // runtime builds the metadata of an array of tuples from its mangled name at first
+    // use, which cost more than the parse.
 
     /// The size of the unit called `name` (case-insensitive for spelled-out names), in
     /// nanoseconds; `nil` for an unknown unit.
     static func unit(_ name: String) -> Double? {
-        let lower = name.count > 2 ? name.lowercased() : name
-        return units.first { $0.names.contains(lower) }?.nanoseconds
+        switch name.count > 2 ? name.lowercased() : name {
+        case "ns", "nsec", "nanosecond", "nanoseconds": 1
+        case "us", "µs", "μs", "usec", "microsecond", "microseconds": 1e3
+        case "ms", "msec", "millisecond", "milliseconds": 1e6
+        case "s", "sec", "secs", "second", "seconds": 1e9
+        case "m", "min", "mins", "minute", "minutes": 60e9
+        case "h", "hr", "hrs", "hour", "hours": 3600e9
+        default: nil
+        }
     }
 
     /// Parses `text` into nanoseconds.
@@ -47,14 +47,15 @@ enum DurationParser {
         let unsigned = trimmed.utf8.drop { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "+") }
         let isHexadecimal = unsigned.starts(with: "0x".utf8) || unsigned.starts(with: "0X".utf8)
         let parts = isHexadecimal ? nil : split(trimmed)
-        guard let parts, !parts.isEmpty else {
+        guard let parts, !parts.numbers.isEmpty else {
             throw .invalid(field, "must be a number with an optional unit, e.g. 812.4ms or 1h30m (got \(trimmed))")
         }
         var total = 0.0
-        for (number, unitName) in parts {
+        for k in parts.numbers.indices {
+            let number = parts.numbers[k], unitName = parts.units[k]
             let factor: Double
             if unitName.isEmpty {
-                guard parts.count == 1 else {
+                guard parts.numbers.count == 1 else {
                     throw .invalid(field, "each part of a compound duration needs a unit, e.g. 1h30m (got \(trimmed))")
                 }
                 guard let bareUnit, let known = unit(bareUnit) else { throw .invalid(field, "needs a unit (\(names)), got \(trimmed)") }
@@ -80,14 +81,14 @@ enum DurationParser {
         return UInt64(ns)
     }
 
-    /// `text` cut into (number, unit) parts: a number in plain decimal notation (digits,
-    /// a point, an exponent; a sign only in front of the first), then optional spaces,
-    /// then the unit's letters, then optional spaces. `nil` when it is not such a
-    /// sequence.
-    private static func split(_ text: String) -> [(number: String, unit: String)]? {
-        let scalars = Array(text.unicodeScalars)
-        var parts: [(String, String)] = []
-        var i = 0
+    /// `text` cut into (number, unit) parts, as two arrays of the same length: a number
+    /// in plain decimal notation (digits, a point, an exponent; a sign only in front of
+    /// the first), then optional spaces, then the unit's letters, then optional spaces.
+    /// `nil` when it is not such a sequence.
+    private static func split(_ text: String) -> (numbers: [String], units: [String])? {
+        let scalars = text.unicodeScalars
+        var numbers: [String] = [], units: [String] = []
+        var i = scalars.startIndex
         func isDigit(_ c: Unicode.Scalar) -> Bool { c.value >= 0x30 && c.value <= 0x39 }
         func isSpace(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" }
         // ASCII first: Unicode's property tables cost every `perflog record` a tenth of
@@ -99,39 +100,35 @@ enum DurationParser {
             default: c.properties.isAlphabetic
             }
         }
-        while i < scalars.count {
-            var number = ""
-            if parts.isEmpty, scalars[i] == "-" || scalars[i] == "+" {
-                number.unicodeScalars.append(scalars[i])
-                i += 1
-            }
+        func skip(while test: (Unicode.Scalar) -> Bool) {
+            while i < scalars.endIndex, test(scalars[i]) { i = scalars.index(after: i) }
+        }
+        while i < scalars.endIndex {
+            let start = i
+            if numbers.isEmpty, scalars[i] == "-" || scalars[i] == "+" { i = scalars.index(after: i) }
             // Digits and a point, then an exponent only when digits follow it, so that
             // the `e` of a unit is not taken for one.
-            while i < scalars.count, isDigit(scalars[i]) || scalars[i] == "." {
-                number.unicodeScalars.append(scalars[i])
-                i += 1
-            }
-            if i < scalars.count, scalars[i] == "e" || scalars[i] == "E" {
-                var j = i + 1
-                if j < scalars.count, scalars[j] == "+" || scalars[j] == "-" { j += 1 }
-                if j < scalars.count, isDigit(scalars[j]) {
-                    while j < scalars.count, isDigit(scalars[j]) { j += 1 }
-                    number.unicodeScalars.append(contentsOf: scalars[i..<j])
+            skip { isDigit($0) || $0 == "." }
+            if i < scalars.endIndex, scalars[i] == "e" || scalars[i] == "E" {
+                var j = scalars.index(after: i)
+                if j < scalars.endIndex, scalars[j] == "+" || scalars[j] == "-" { j = scalars.index(after: j) }
+                if j < scalars.endIndex, isDigit(scalars[j]) {
                     i = j
+                    skip(while: isDigit)
                 }
             }
+            let number = String(scalars[start..<i])
             guard number.unicodeScalars.contains(where: isDigit) else { return nil }
-            while i < scalars.count, isSpace(scalars[i]) { i += 1 }
-            var unit = ""
-            while i < scalars.count, isLetter(scalars[i]) {
-                unit.unicodeScalars.append(scalars[i])
-                i += 1
-            }
-            while i < scalars.count, isSpace(scalars[i]) { i += 1 }
-            parts.append((number, unit))
-            if unit.isEmpty && i < scalars.count { return nil }
+            skip(while: isSpace)
+            let unitStart = i
+            skip(while: isLetter)
+            let unit = String(scalars[unitStart..<i])
+            skip(while: isSpace)
+            numbers.append(number)
+            units.append(unit)
+            if unit.isEmpty && i < scalars.endIndex { return nil }
         }
-        return parts
+        return (numbers, units)
     }
 }
 
