@@ -89,17 +89,20 @@ enum FastPath {
 
     /// The values of one command line, before conversion.
     private struct Line {
-        /// The value of each option given once, in the order given. A list rather
-        /// than a dictionary: instantiating `Dictionary<OptionName, String>` makes the
-        /// runtime look up `OptionName: Hashable` by scanning every conformance record
-        /// in the binary, which costs more than this whole parser.
-        var values: [(name: OptionName, value: String)] = []
+        /// The options given once, and their values, in the order given. Two lists
+        /// rather than a dictionary: instantiating `Dictionary<OptionName, String>`
+        /// makes the runtime look up `OptionName: Hashable` by scanning every
+        /// conformance record in the binary, which costs more than this whole parser;
+        /// and not one list of pairs, whose metadata the runtime would build from its
+        /// mangled name.
+        var names: [OptionName] = []
+        var values: [String] = []
         var meta: [String] = []
         var flags: [OptionName] = []
         var command: [String] = []
 
         subscript(_ name: OptionName) -> String? {
-            values.first { $0.name == name }?.value
+            names.firstIndex(of: name).map { values[$0] }
         }
     }
 
@@ -127,7 +130,8 @@ enum FastPath {
                 line.meta.append(value)
             } else {
                 guard line[name] == nil else { return nil }
-                line.values.append((name, value))
+                line.names.append(name)
+                line.values.append(value)
             }
             i += 2
         }

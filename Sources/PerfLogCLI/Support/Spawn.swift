@@ -97,13 +97,22 @@ enum Spawn {
     /// Calls `body` with `arguments` as a NULL-terminated C array, byte for byte as
     /// perflog was given them (invalid UTF-8 included), freed when `body` returns.
     private static func withArgv<R>(_ arguments: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-        let argv: [UnsafeMutablePointer<CChar>?] = RawArguments.bytes(ofTrailing: arguments).map { bytes in
+        // Raw memory rather than an array of optional pointers, whose metadata the
+        // runtime would build at first use, in every `perflog exec`.
+        let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: arguments.count + 1)
+        var filled = 0
+        RawArguments.forEachTrailing(arguments) { bytes in
             let copy = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
             for (i, b) in bytes.enumerated() { copy[i] = CChar(bitPattern: b) }
             copy[bytes.count] = 0
-            return copy
-        } + [nil]
-        defer { for pointer in argv { pointer?.deallocate() } }
+            argv[filled] = copy
+            filled += 1
+        }
+        argv[filled] = nil
+        defer {
+            for i in 0..<filled { argv[i]?.deallocate() }
+            argv.deallocate()
+        }
         return body(argv)
     }
 
