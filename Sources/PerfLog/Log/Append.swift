@@ -25,8 +25,9 @@ extension EventLog {
         try append(events, deadlineNs: EventLog.deadline(waitLimit ?? self.waitLimit))
     }
 
-    /// ``append(_:waitingUpTo:)`` with the lock's deadline on the monotonic clock.
-    func append(_ events: [Event], deadlineNs: UInt64) throws(PerfLogError) -> UInt64 {
+    /// ``append(_:waitingUpTo:)`` with the lock's deadline on the monotonic clock; with
+    /// `rings`, the rings a long-lived writer has decoded before are taken from there.
+    func append(_ events: [Event], deadlineNs: UInt64, rings: DecodedRings? = nil) throws(PerfLogError) -> UInt64 {
         var newIDs = SmallMap<StreamName, UInt32>()
         let known = streamIDs.withLock { $0.ids }
         let first: UInt64
@@ -35,7 +36,7 @@ extension EventLog {
             first = try using { opened in
                 try writeTransaction(opened.environment, deadlineNs: deadlineNs) { txn in
                     var batch = try AppendBatch(txn: txn, dbs: opened.dbs, retain: opened.retain, known: known)
-                    let first = try batch.run(events)
+                    let first = try rings.map { try $0.lend(to: &batch) { batch in try batch.run(events) } } ?? batch.run(events)
                     newIDs = batch.assigned
                     return first
                 }
@@ -51,10 +52,12 @@ extension EventLog {
 }
 
 extension EventLog {
-    /// ``append(_:deadlineNs:)`` without the measures `retries` finds in their rings.
+    /// ``append(_:deadlineNs:rings:)`` without the measures `retries` finds in their rings.
     /// - Returns: the `seq` of the first event appended and the events appended (those
     ///   of `events` that were not retries), whose `seq`s follow consecutively.
-    func append(_ events: [Event], deadlineNs: UInt64, retries: RetryIndex) throws(PerfLogError) -> (first: UInt64, kept: [Event]) {
+    func append(
+        _ events: [Event], deadlineNs: UInt64, retries: RetryIndex, rings: DecodedRings? = nil
+    ) throws(PerfLogError) -> (first: UInt64, kept: [Event]) {
         var newIDs = SmallMap<StreamName, UInt32>()
         let known = streamIDs.withLock { $0.ids }
         let result: (first: UInt64, kept: [Event])
@@ -63,7 +66,9 @@ extension EventLog {
             result = try using { opened in
                 try writeTransaction(opened.environment, deadlineNs: deadlineNs) { txn in
                     var batch = try AppendBatch(txn: txn, dbs: opened.dbs, retain: opened.retain, known: known)
-                    let first = try retries.lend(to: &batch) { batch in try batch.run(events) }
+                    let first = try retries.lend(to: &batch) { batch in
+                        try rings.map { try $0.lend(to: &batch) { batch in try batch.run(events) } } ?? batch.run(events)
+                    }
                     newIDs = batch.assigned
                     guard !batch.skipped.isEmpty else { return (first, events) }
                     var kept: [Event] = []

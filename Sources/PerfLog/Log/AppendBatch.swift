@@ -48,6 +48,12 @@ struct AppendBatch {
     private var retryEntries: [RetryIndex.Entry] = []
     /// The positions in the events given to ``run(_:keepingSeqs:)`` of those skipped as retries.
     var skipped: [Int] = []
+    /// With ``DecodedRings``: rings this writer decoded or wrote before, with their bytes;
+    /// `nil` when every ring is decoded from its record.
+    var ringCache: DecodedRings.Storage?
+    /// With ``ringCache``: the stored bytes of each ring loaded, parallel to `rings`
+    /// (empty for a stream this batch creates), then what the batch writes.
+    private var recordBytes: [[UInt8]] = []
 
     /// Garbage kept before collection steps over live events, at the least.
     static let minimumToleratedGarbage = 1024
@@ -128,6 +134,18 @@ struct AppendBatch {
             scratch.bytes.removeAll(keepingCapacity: true)
             RingRecord.encode(rings[i], into: &scratch)
             try Keys.with(ids[i]) { k in try scratch.bytes.withUnsafeBytes { v in try txn.put(dbs.streams, key: k, value: v) } }
+            if ringCache != nil {
+                // Into the buffer the record was read into: no allocation per stream.
+                recordBytes[i].removeAll(keepingCapacity: true)
+                recordBytes[i].append(contentsOf: scratch.bytes)
+            }
+        }
+        if ringCache != nil {
+            // Whether or not this commit goes through: an entry is used only while the
+            // stored record is these bytes.
+            for i in rings.indices where !recordBytes[i].isEmpty {
+                ringCache?.put(ids[i], bytes: recordBytes[i], ring: rings[i], retain: retain)
+            }
         }
         try txn.putMeta(.seq, seq, in: dbs.meta)
         try txn.putMeta(.streams, lastStream, in: dbs.meta)
@@ -217,7 +235,7 @@ struct AppendBatch {
         if let i = index[id] { return rings[i].summary.stream == stream ? i : nil }
         let raw = try Keys.with(id) { k in try txn.value(in: dbs.streams, forKey: k) }
         guard let raw else { return nil }
-        let i = add(try RingRecord.decode(raw, retain: retain), id: id)
+        let i = try add(stored: raw, id: id)
         return rings[i].summary.stream == stream ? i : nil
     }
 
@@ -226,10 +244,21 @@ struct AppendBatch {
         if let i = index[id] { return i }
         let raw = try Keys.with(id) { k in try txn.value(in: dbs.streams, forKey: k) }
         guard let raw else { throw PerfLogError.corrupt(what: "the record of stream \(id) is missing") }
-        return add(try RingRecord.decode(raw, retain: retain), id: id)
+        return try add(stored: raw, id: id)
     }
 
-    private mutating func add(_ ring: Ring, id: UInt32) -> Int {
+    /// Adds the ring of stream `id` from its stored record `raw`: from the cache when
+    /// it holds these bytes, else decoded.
+    private mutating func add(stored raw: UnsafeRawBufferPointer, id: UInt32) throws -> Int {
+        guard ringCache != nil else { return add(try RingRecord.decode(raw, retain: retain), id: id) }
+        if let (bytes, ring) = ringCache?.take(id, matching: raw, retain: retain) {
+            return add(ring, id: id, bytes: bytes)
+        }
+        return add(try RingRecord.decode(raw, retain: retain), id: id, bytes: Array(raw))
+    }
+
+    private mutating func add(_ ring: Ring, id: UInt32, bytes: [UInt8] = []) -> Int {
+        if ringCache != nil { recordBytes.append(bytes) }
         if retries != nil {
             // The entry kept across commits holds only if the record is as it left it.
             let s = ring.summary

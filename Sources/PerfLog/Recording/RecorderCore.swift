@@ -13,6 +13,8 @@ final class Core: Sendable {
     let options: Recorder.Options
     /// With ``Recorder/Options/skipsRetries``: what the rings hold, to skip measures sent again.
     let retries: RetryIndex?
+    /// The rings this writer decoded or wrote, for its next commits.
+    let rings = DecodedRings()
     let monitor: Monitor<Recorder.State>
     /// Signalled when the writer has work (or should stop).
     let work = Monitor<Recorder.State>.Condition()
@@ -124,14 +126,14 @@ final class Core: Sendable {
         var duplicates: UInt64 = 0
         do {
             if count > 0, let retries {
-                let appended = try log.append(batch, deadlineNs: lockDeadlineNs, retries: retries)
+                let appended = try log.append(batch, deadlineNs: lockDeadlineNs, retries: retries, rings: rings)
                 first = appended.first
                 if appended.kept.count != batch.count {
                     duplicates = count - UInt64(appended.kept.count)
                     batch = appended.kept
                 }
             } else if count > 0 {
-                first = try log.append(batch, deadlineNs: lockDeadlineNs)
+                first = try log.append(batch, deadlineNs: lockDeadlineNs, rings: rings)
             }
         } catch {
             failure = error

@@ -11,6 +11,9 @@ struct Ring {
         slots = []
     }
 
+    /// What stands in the place of a ring that is lent out (see ``DecodedRings``).
+    static let lent = Ring(summary: StreamSummary(stream: StreamName(unchecked: "", cli: "")), slots: [])
+
     init(summary: StreamSummary, slots: [UInt64]) {
         self.summary = summary
         self.slots = slots
