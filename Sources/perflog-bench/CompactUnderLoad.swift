@@ -21,13 +21,21 @@ struct CompactUnderLoad: ParsableCommand {
             the longest stall, the exclusive hold the compaction reports, and whether every \
             acknowledged commit is in the log afterwards; then, as the baseline, the same \
             figures for the same load just as long again without a compaction (baseline…). \
-            Medians over --repeat.
+            Medians over --repeat. \
+            Each process runs flat out unless --rate paces it: N operations a second on a \
+            fixed schedule, as recording agents do; a late operation's latency then counts \
+            from when it was due, so that a stall is not hidden by the operations it delayed.
             """)
 
     @Option(help: "Size of the log to build, in MiB.") var sizeMb = 1024
     @Option(help: "A log to use (built there when missing or smaller than --size-mb).") var log: String?
     @Option(help: "Seconds the load runs before the compaction starts.") var warmup = 1.0
+    @Option(help: "Operations a second of each writer and of the reader, on a fixed schedule (0: flat out).") var rate = 0.0
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard rate >= 0, rate.isFinite else { throw ValidationError("--rate must be 0 or a number of operations a second") }
+    }
 
     func run() throws {
         let perflog = try perflogBinary()
@@ -48,6 +56,7 @@ struct CompactUnderLoad: ParsableCommand {
         report.add("logMiB", fileSize(path + "/data.mdb") >> 20)
         report.add("buildSeconds", buildSeconds)
         report.add("repeat", common.repeat)
+        report.add("ratePerProcess", rate)
         for key in Round.keys { report.add(key, median(rounds.map { $0.values[key] ?? .nan })) }
         report.add("lost", rounds.reduce(0) { $0 + $1.lost })
         report.add("failedOperations", rounds.reduce(0) { $0 + $1.failed })
@@ -104,10 +113,10 @@ struct CompactUnderLoad: ParsableCommand {
         for i in 0..<4 {
             let out = scratch + "/writer\(round)-\(i)"
             let stream = "load\(round)-\(i)"
-            workers.append((try spawn([bench, "compact-load-worker", "--role", "writer", "--log", path, "--stream", stream, "--stop", stop], stdout: out), out, stream))
+            workers.append((try spawn([bench, "compact-load-worker", "--role", "writer", "--log", path, "--stream", stream, "--stop", stop, "--rate", "\(rate)"], stdout: out), out, stream))
         }
         let readerOut = scratch + "/reader\(round)"
-        workers.append((try spawn([bench, "compact-load-worker", "--role", "reader", "--log", path, "--stop", stop], stdout: readerOut), readerOut, nil))
+        workers.append((try spawn([bench, "compact-load-worker", "--role", "reader", "--log", path, "--stop", stop, "--rate", "\(rate)"], stdout: readerOut), readerOut, nil))
         var pause = timespec(tv_sec: Int(warmup), tv_nsec: Int((warmup - warmup.rounded(.down)) * 1e9))
         nanosleep(&pause, nil)
         let compactOut = scratch + "/compact\(round)"
@@ -218,6 +227,8 @@ struct CompactUnderLoad: ParsableCommand {
 /// One process of `compact-under-load`'s load: a writer commits one measure at a time,
 /// a reader alternates `stats`-like and `tail`-like reads; each prints `start end`
 /// (monotonic ns) per operation, then `acked N` / `failed N`, when the stop file appears.
+/// With a `--rate`, operations are due on a fixed schedule and `start` is when one was
+/// due: a stall shows in every operation it held up.
 struct CompactLoadWorker: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "compact-load-worker", shouldDisplay: false)
 
@@ -225,6 +236,7 @@ struct CompactLoadWorker: ParsableCommand {
     @Option var log: String
     @Option var stream: String = ""
     @Option var stop: String
+    @Option var rate: Double = 0
 
     func run() throws {
         let eventLog = try EventLog(path: log, options: { var o = EventLog.Options(); o.create = false; return o }())
@@ -233,8 +245,18 @@ struct CompactLoadWorker: ParsableCommand {
         var acked = 0, failed = 0
         let name = role == "writer" ? try StreamName(agent: stream, cli: "bench") : nil
         var n = 0
+        let interval = rate > 0 ? UInt64(1e9 / rate) : 0
+        let first = monotonicNs()
         while access(stop, F_OK) != 0 {
-            let s = monotonicNs()
+            var s = monotonicNs()
+            if interval > 0 {
+                let due = first + UInt64(n) * interval
+                if due > s {
+                    var wait = timespec(tv_sec: Int((due - s) / 1_000_000_000), tv_nsec: Int((due - s) % 1_000_000_000))
+                    nanosleep(&wait, nil)
+                }
+                s = due
+            }
             do {
                 if let name {
                     try eventLog.append([.measure(name, invocation: .random(), durationNs: 1_000_000, outcome: .ok, wallTimeNs: EventClock.wallNs(), pid: getpid())])
