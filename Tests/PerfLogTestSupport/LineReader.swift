@@ -17,6 +17,9 @@ public final class LineReader: @unchecked Sendable {
                 let chunk = handle.availableData
                 condition.lock()
                 if chunk.isEmpty {
+                    // Nothing holds the read end but this thread: without the close, a
+                    // long run of processes (the file fuzzer's) runs out of descriptors.
+                    try? handle.close()
                     closed = true
                     condition.broadcast()
                     condition.unlock()
