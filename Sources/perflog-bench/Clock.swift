@@ -9,6 +9,12 @@ func monotonicNs() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// Sleeps `ns` nanoseconds (a signal may end it early).
+func sleepNs(_ ns: UInt64) {
+    var span = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
+    nanosleep(&span, nil)
+}
+
 /// Bytes this process has passed to write system calls so far (`wchar` in
 /// /proc/self/io): LMDB writes each dirty page of a commit with one, so the growth over
 /// a run divided by the page size is the pages the run's commits wrote.

@@ -34,7 +34,10 @@ struct CompactUnderLoad: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        guard rate >= 0, rate.isFinite else { throw ValidationError("--rate must be 0 or a number of operations a second") }
+        guard rate == 0 || (rate >= 0.01 && rate <= 1e9) else {
+            throw ValidationError("--rate must be 0 (flat out) or from 0.01 to 1e9 operations a second")
+        }
+        guard warmup >= 0, warmup <= 3600 else { throw ValidationError("--warmup must be from 0 to 3600 seconds") }
     }
 
     func run() throws {
@@ -117,8 +120,7 @@ struct CompactUnderLoad: ParsableCommand {
         }
         let readerOut = scratch + "/reader\(round)"
         workers.append((try spawn([bench, "compact-load-worker", "--role", "reader", "--log", path, "--stop", stop, "--rate", "\(rate)"], stdout: readerOut), readerOut, nil))
-        var pause = timespec(tv_sec: Int(warmup), tv_nsec: Int((warmup - warmup.rounded(.down)) * 1e9))
-        nanosleep(&pause, nil)
+        sleepNs(UInt64(warmup * 1e9))
         let compactOut = scratch + "/compact\(round)"
         let start = monotonicNs()
         let compactSteps = scratch + "/compact-steps\(round)"
@@ -127,12 +129,10 @@ struct CompactUnderLoad: ParsableCommand {
         _ = POSIXIO.retryingInterrupts { waitpid(compactPid, &status, 0) }
         let end = monotonicNs()
         // The baseline: the same load for as long again, without a compaction.
-        var after = timespec(tv_sec: 0, tv_nsec: 300_000_000)
-        nanosleep(&after, nil)
+        sleepNs(300_000_000)
         let baselineStart = monotonicNs()
         let length = end - start
-        var span = timespec(tv_sec: Int(length / 1_000_000_000), tv_nsec: Int(length % 1_000_000_000))
-        nanosleep(&span, nil)
+        sleepNs(length)
         let baselineEnd = monotonicNs()
         _ = creat(stop, 0o644)
         for w in workers { var s: Int32 = 0; _ = POSIXIO.retryingInterrupts { waitpid(w.pid, &s, 0) } }
@@ -251,10 +251,7 @@ struct CompactLoadWorker: ParsableCommand {
             var s = monotonicNs()
             if interval > 0 {
                 let due = first + UInt64(n) * interval
-                if due > s {
-                    var wait = timespec(tv_sec: Int((due - s) / 1_000_000_000), tv_nsec: Int((due - s) % 1_000_000_000))
-                    nanosleep(&wait, nil)
-                }
+                if due > s { sleepNs(due - s) }
                 s = due
             }
             do {
